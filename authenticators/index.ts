@@ -1,0 +1,11 @@
+import type { Authenticator } from '../server/flow/contract.ts';
+import type { Users } from '../server/storage/users.ts';
+import type { Passwords } from '../server/security/passwords.ts';
+import type { Lockout } from '../server/security/lockout.ts';
+import { createPasswordAuthenticator } from './password/index.ts';
+import { createTotpAuthenticator } from './totp/index.ts';
+
+/** Every authenticator a chain can name, built with what it needs. */
+export function createAuthenticators(deps: { users: Users; passwords: Passwords; lockout: Lockout }): Authenticator[] {
+  return [createPasswordAuthenticator(deps), createTotpAuthenticator(deps)];
+}

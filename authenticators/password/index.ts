@@ -1,0 +1,51 @@
+import type { Authenticator, StepContext, StepResult } from '../../server/flow/contract.ts';
+import type { Users } from '../../server/storage/users.ts';
+import { normaliseUsername } from '../../server/storage/users.ts';
+import type { Passwords } from '../../server/security/passwords.ts';
+import { Lockout } from '../../server/security/lockout.ts';
+
+const VIEW = 'authenticators/password/views/form';
+/** One message for every wrong answer, so the form never tells which usernames exist. */
+const INVALID = { code: 'invalid_credentials', message: 'That username and password do not match. Check them and try again.' };
+
+export function lockedMessage(seconds: number) {
+  const minutes = Math.ceil(seconds / 60);
+  return { code: 'locked', message: `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` };
+}
+
+/**
+ * Username and password, argon2id. Identifies the user when first in a chain; later in a
+ * chain it must be the same user as before.
+ */
+export function createPasswordAuthenticator(deps: { users: Users; passwords: Passwords; lockout: Lockout }): Authenticator {
+  const { users, passwords, lockout } = deps;
+  return {
+    id: 'password',
+    label: 'Password',
+    requiresUser: false,
+
+    async start(): Promise<StepResult> {
+      return { kind: 'challenge', view: VIEW };
+    },
+
+    async resume(step: StepContext): Promise<StepResult> {
+      const username = (step.input.username ?? '').slice(0, 256);
+      const password = (step.input.password ?? '').slice(0, 1024);
+      const locals = { username };
+      if (!username || !password) {
+        return { kind: 'failure', error: { code: 'missing_input', message: 'Enter your username and password.' }, view: VIEW, locals };
+      }
+      const keys = Lockout.keys('password', normaliseUsername(username), step.clientAddress);
+      const decision = await lockout.attempt(keys);
+      if (!decision.allowed) return { kind: 'failure', error: lockedMessage(decision.retryAfterSeconds), view: VIEW, locals };
+
+      const user = await users.byUsername(username);
+      const ok = await passwords.verify(user?.passwordHash, password);
+      if (!ok || !user || user.disabled || (step.accountId !== undefined && step.accountId !== user.id)) {
+        return { kind: 'failure', error: INVALID, view: VIEW, locals };
+      }
+      await lockout.succeeded(keys);
+      return { kind: 'success', accountId: user.id, amr: ['pwd'] };
+    },
+  };
+}

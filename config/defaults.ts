@@ -1,0 +1,60 @@
+/**
+ * Every default stepgate runs with, in one place. Each key can be overridden by the
+ * environment variable named next to it; `config/index.ts` validates the result once at
+ * start-up and fails fast with the key and the reason.
+ */
+export const defaults = {
+  /** PORT — TCP port to listen on. */
+  port: 3000,
+  /** ISSUER — public base URL of the broker; defaults to http://localhost:$PORT. */
+  issuer: '',
+  /** DATABASE_URL — `sqlite:<path>` or `postgres://user@host:port/db`. */
+  databaseUrl: 'sqlite:./data/stepgate.sqlite',
+  /** STEPGATE_DATA_DIR — where the development secret key and the SQLite file live. */
+  dataDir: './data',
+  /** NODE_ENV=production — refuses development conveniences (generated keys, demo data). */
+  production: false,
+  /**
+   * STEPGATE_SECRET_KEYS — comma-separated base64 keys of 32 bytes. The first encrypts
+   * (TOTP secrets, client secrets, signing keys) and signs cookies; the others still
+   * decrypt, which is how a key is rotated. Required in production; in development a key
+   * is generated once and kept in `<dataDir>/secret.key`.
+   */
+  secretKeys: [] as string[],
+  /** STEPGATE_TRUST_PROXY=1 — take the client address from X-Forwarded-For (only behind a proxy you run). */
+  trustProxy: false,
+  /** STEPGATE_DEMO=0|1 — seed a demo client and user on a new database (never in production). */
+  demo: true,
+  /** LOG_LEVEL — pino level. */
+  logLevel: 'info',
+  /** Lifetimes in seconds. */
+  ttl: {
+    /** user access tokens (authorization code, password, refresh) — 3600 s as in WSO2 API Manager */
+    accessToken: 3600,
+    /** application access tokens (client_credentials) */
+    clientCredentials: 3600,
+    authorizationCode: 60,
+    idToken: 3600,
+    refreshToken: 14 * 24 * 3600,
+    /** a login in progress */
+    interaction: 15 * 60,
+    /** the browser session at the broker */
+    session: 8 * 3600,
+  },
+  /** How long a satisfied step counts for single sign-on at another client. */
+  ssoFreshness: 8 * 3600,
+  /** argon2id parameters: OWASP's m=19 MiB, t=2, p=1. */
+  argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+  /** Brute-force protection, per factor, per account and per client address. */
+  lockout: {
+    /** failures allowed before a temporary lockout */
+    maxFailures: 5,
+    /** first lockout length; doubles with each further lockout up to maxSeconds */
+    baseSeconds: 60,
+    maxSeconds: 3600,
+    /** failures older than this are forgotten */
+    windowSeconds: 900,
+  },
+};
+
+export type Config = typeof defaults;

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { defaults, type Config } from './defaults.ts';
+
+export type { Config };
+
+/** A configuration value that cannot work; the message names the key and the reason. */
+export class ConfigError extends Error {}
+
+const seconds = z.number().int().positive();
+
+const schema = z.object({
+  port: z.number().int().min(0).max(65535),
+  issuer: z.url({ protocol: /^https?$/ }).refine((u) => !u.endsWith('/'), 'must not end with a slash'),
+  databaseUrl: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://'),
+  dataDir: z.string().min(1),
+  production: z.boolean(),
+  secretKeys: z.array(
+    z.string().refine((k) => Buffer.from(k, 'base64').length === 32, 'each key must be 32 bytes, base64-encoded (openssl rand -base64 32)'),
+  ),
+  trustProxy: z.boolean(),
+  demo: z.boolean(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  ttl: z.object({
+    accessToken: seconds, clientCredentials: seconds, authorizationCode: seconds, idToken: seconds,
+    refreshToken: seconds, interaction: seconds, session: seconds,
+  }),
+  ssoFreshness: seconds,
+  argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
+  lockout: z.object({ maxFailures: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
+});
+
+const ENV_NAMES: Record<string, string> = {
+  port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
+  production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustProxy: 'STEPGATE_TRUST_PROXY',
+  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL',
+};
+
+function flag(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  return ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+}
+
+/**
+ * Defaults, overridden by the environment, then by `overrides` (tests), validated once.
+ * Throws ConfigError naming the first bad key.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const port = env.PORT === undefined || env.PORT === '' ? defaults.port : Number(env.PORT);
+  const production = env.NODE_ENV === 'production';
+  const merged: Config = {
+    ...defaults,
+    port,
+    issuer: env.ISSUER || `http://localhost:${port}`,
+    databaseUrl: env.DATABASE_URL || defaults.databaseUrl,
+    dataDir: env.STEPGATE_DATA_DIR || defaults.dataDir,
+    production,
+    secretKeys: (env.STEPGATE_SECRET_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+    trustProxy: flag(env.STEPGATE_TRUST_PROXY, defaults.trustProxy),
+    demo: flag(env.STEPGATE_DEMO, !production) && !production,
+    logLevel: env.LOG_LEVEL || defaults.logLevel,
+    ...overrides,
+  };
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.');
+    const envName = ENV_NAMES[String(issue.path[0])];
+    throw new ConfigError(`config ${key}${envName ? ` (${envName})` : ''}: ${issue.message}`);
+  }
+  if (production && merged.secretKeys.length === 0) {
+    throw new ConfigError('config secretKeys (STEPGATE_SECRET_KEYS): required in production; generate one with `openssl rand -base64 32`');
+  }
+  if (production && !merged.issuer.startsWith('https://')) {
+    throw new ConfigError('config issuer (ISSUER): must be https:// in production');
+  }
+  return parsed.data as Config;
+}

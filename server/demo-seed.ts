@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { generateSecret, generateURI } from 'otplib';
+import type { Services } from './app.ts';
+
+/**
+ * On a new database outside production: a demo client (chain password,totp) and a demo
+ * user with a TOTP secret, printed once so the quick start works without any setup.
+ */
+export async function seedDemo(s: Services): Promise<string | undefined> {
+  if (!s.config.demo || (await s.users.list()).length > 0 || (await s.clients.list()).length > 0) return undefined;
+  const password = randomBytes(9).toString('base64url');
+  const clientSecret = randomBytes(18).toString('base64url');
+  const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org' });
+  const totp = generateSecret();
+  await s.users.setTotpSecret(user.id, totp);
+  await s.clients.create({
+    clientId: 'demo-app', secret: clientSecret, redirectUris: [`${s.config.issuer}/demo/callback`],
+    grantTypes: ['authorization_code', 'refresh_token'], chain: 'password,totp', settings: { name: 'Demo application' },
+  });
+  const authorize = `${s.config.issuer}/authorize?client_id=demo-app&response_type=code&scope=openid%20profile&redirect_uri=${encodeURIComponent(`${s.config.issuer}/demo/callback`)}`;
+  return [
+    '',
+    '=== DEMO DATA (development only; created because the database was empty) ===',
+    `  user      demo / ${password}`,
+    `  TOTP      secret ${totp}`,
+    `            ${generateURI({ issuer: 'stepgate', label: 'demo', secret: totp })}`,
+    `  client    demo-app / ${clientSecret}   chain: password,totp`,
+    `  sign in   ${authorize}`,
+    '  a TOTP code now: npx stepgate totp code demo',
+    '===========================================================================',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,38 @@
+/**
+ * The authenticator contract (DESIGN.md section 3). Authenticators return values; the
+ * chain runner decides what happens next. Nothing here knows about HTTP.
+ */
+
+/** A failure shown to the user; `code` is for logs and tests, `message` for people. */
+export type StepError = { code: string; message: string };
+
+export type StepResult =
+  | { kind: 'success'; accountId: string; amr: string[] }
+  | { kind: 'challenge'; view: string; locals?: Record<string, unknown> }
+  | { kind: 'redirect'; location: URL }
+  | { kind: 'failure'; error: StepError; view?: string; locals?: Record<string, unknown> };
+
+export type StepContext = {
+  /** parsed form fields (resume) or callback query parameters */
+  input: Record<string, string>;
+  /** the subject fixed by an earlier step, if any */
+  accountId: string | undefined;
+  /** this step's private, server-side state (nonce, PKCE verifier); mutate to keep */
+  state: Record<string, unknown>;
+  /** where this step's form posts and where an external IdP returns, bound to the interaction */
+  urls: { action: string; callback: string };
+  /** the client's network address, for brute-force counting */
+  clientAddress: string;
+};
+
+export interface Authenticator {
+  readonly id: string;
+  /** shown on the "choose a method" page */
+  readonly label: string;
+  /** needs a subject from an earlier step */
+  readonly requiresUser: boolean;
+  start(step: StepContext): Promise<StepResult>;
+  resume(step: StepContext): Promise<StepResult>;
+  /** whether this user can use it (e.g. has enrolled TOTP); absent means always */
+  configuredFor?(accountId: string): Promise<boolean>;
+}

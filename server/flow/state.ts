@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import type { Database } from '../storage/database.ts';
+
+/** One satisfied step of a login in progress. */
+export type SatisfiedStep = { step: number; authenticator: string; amr: string[]; at: number; remembered?: boolean };
+
+/** Server-side state of one login, keyed by the oidc-provider interaction uid. */
+export type FlowState = {
+  clientId: string;
+  /** the chain as it was when this login started (a chain edit applies to the next login) */
+  chain: string;
+  accountId?: string;
+  satisfied: SatisfiedStep[];
+  /** the alternative the user picked for the current step */
+  chosen?: string;
+  /** the current step's private state */
+  stepState: Record<string, unknown>;
+  /** anti-CSRF token for this login's forms; renewed after every completed step */
+  csrf: string;
+};
+
+export const newCsrf = () => randomBytes(24).toString('base64url');
+
+/**
+ * Flow states with optimistic concurrency: `save` succeeds only for the version that was
+ * loaded, so two tabs or two racing POSTs cannot both advance the same step.
+ */
+export class FlowStates {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async load(uid: string): Promise<{ state: FlowState; version: number } | undefined> {
+    const [row] = await this.#db.select<{ data: string; version: number; expires_at: number }>(
+      'SELECT data, version, expires_at FROM flow_states WHERE uid = :uid', { uid });
+    if (!row || row.expires_at <= Date.now() / 1000) return undefined;
+    return { state: JSON.parse(row.data) as FlowState, version: row.version };
+  }
+
+  /** Creates the state; false when another request created it first. */
+  async create(uid: string, state: FlowState, ttlSeconds: number): Promise<boolean> {
+    return (await this.#db.change(
+      'INSERT INTO flow_states (uid, data, version, expires_at) VALUES (:uid, :data, 1, :exp) ON CONFLICT (uid) DO NOTHING',
+      { uid, data: JSON.stringify(state), exp: Math.floor(Date.now() / 1000) + ttlSeconds })) === 1;
+  }
+
+  /** Saves over `version`; false when someone else saved first (the caller must not go on). */
+  async save(uid: string, state: FlowState, version: number): Promise<boolean> {
+    return (await this.#db.change(
+      'UPDATE flow_states SET data = :data, version = version + 1 WHERE uid = :uid AND version = :version',
+      { uid, data: JSON.stringify(state), version })) === 1;
+  }
+
+  async remove(uid: string): Promise<void> {
+    await this.#db.change('DELETE FROM flow_states WHERE uid = :uid', { uid });
+  }
+}

@@ -1,0 +1,129 @@
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config } from '../../config/index.ts';
+import type { Keyring } from '../security/keyring.ts';
+import type { Users } from '../storage/users.ts';
+import type { ChainRunner } from '../flow/runner.ts';
+import { ACR_MULTI, ACR_SINGLE } from '../flow/runner.ts';
+import type { Views } from '../views.ts';
+import { createPolicy } from './policy.ts';
+
+type Deps = {
+  config: Config;
+  keyring: Keyring;
+  adapter: NonNullable<Configuration['adapter']>;
+  jwks: { keys: JWK[] };
+  users: Users;
+  runner: ChainRunner;
+  views: Views;
+};
+
+/** Describes an OAuth error to a person: what happened and what to do. */
+function explain(error: string): string {
+  switch (error) {
+    case 'invalid_request': return 'The application sent an incomplete or malformed sign-in request.';
+    case 'invalid_client': return 'The application is not registered here, or its registration does not match this request.';
+    case 'invalid_redirect_uri': return 'The application asked to return to an address it has not registered.';
+    case 'access_denied': return 'Sign-in was cancelled.';
+    case 'login_required': return 'You need to sign in again.';
+    case 'session_not_found':
+    case 'invalid_session': return 'This sign-in has expired or was started in another browser.';
+    default: return 'The sign-in request could not be completed.';
+  }
+}
+
+/**
+ * oidc-provider, configured: the protocol (discovery, /authorize, /token, PKCE, refresh
+ * rotation, revocation, introspection, id_token, userinfo, logout) is its job; we give it
+ * storage, keys, accounts, the interaction policy and our pages.
+ */
+export function createProvider(deps: Deps): Provider {
+  const { config, keyring, adapter, jwks, users, runner, views } = deps;
+  const cookieOptions = { signed: true, httpOnly: true, sameSite: 'lax' as const, secure: config.issuer.startsWith('https://') };
+
+  const provider = new Provider(config.issuer, {
+    adapter,
+    jwks,
+    cookies: { keys: keyring.derive('stepgate cookies'), long: cookieOptions, short: cookieOptions },
+    routes: {
+      authorization: '/authorize',
+      token: '/token',
+      revocation: '/revoke',
+      introspection: '/introspect',
+      userinfo: '/userinfo',
+      end_session: '/logout',
+      jwks: '/jwks',
+    },
+    responseTypes: ['code'],
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    claims: { openid: ['sub'], profile: ['preferred_username', 'name'], email: ['email'] },
+    acrValues: [ACR_SINGLE, ACR_MULTI],
+    clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = views.render('views/logout', { form, title: 'Sign out' });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = views.render('views/logged-out', { title: 'Signed out' });
+        },
+      },
+    },
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      ClientCredentials: config.ttl.clientCredentials,
+      IdToken: config.ttl.idToken,
+      Interaction: config.ttl.interaction,
+      Session: config.ttl.session,
+      Grant: config.ttl.refreshToken,
+      RefreshToken(_ctx, token, client) {
+        // Public clients: a refresh token lives no longer than its session would.
+        if (client.clientAuthMethod === 'none') return Math.min(config.ttl.refreshToken, config.ttl.session * 3);
+        return config.ttl.refreshToken;
+      },
+    },
+    // Every client allowed the refresh_token grant gets one, rotated on each use.
+    async issueRefreshToken(_ctx, client) {
+      return client.grantTypeAllowed('refresh_token');
+    },
+    rotateRefreshToken: true,
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: createPolicy(runner),
+    },
+    async findAccount(_ctx, sub) {
+      const user = await users.byId(sub);
+      if (!user || user.disabled) return undefined;
+      return {
+        accountId: user.id,
+        async claims() {
+          return { sub: user.id, preferred_username: user.username, name: user.username, ...(user.email ? { email: user.email } : {}) };
+        },
+      };
+    },
+    async renderError(ctx: KoaContextWithOIDC, out, _error) {
+      ctx.type = 'html';
+      ctx.body = views.render('views/error', {
+        title: 'Something went wrong',
+        message: explain(String(out.error)),
+        code: out.error,
+        hint: 'Go back to the application you came from and start the sign-in again.',
+      });
+    },
+  });
+  provider.proxy = config.trustProxy;
+  return provider;
+}

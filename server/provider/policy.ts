@@ -1,0 +1,30 @@
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ChainRunner, LoginResult } from '../flow/runner.ts';
+
+const { base, Check } = interactionPolicy;
+
+/**
+ * oidc-provider's default prompts, plus one login check: a browser session counts for a
+ * client only when it satisfied every step of *that client's* chain recently. Without it,
+ * a password-only login at one client would sign the user in at a client that demands
+ * password + TOTP.
+ */
+export function createPolicy(runner: ChainRunner) {
+  const policy = base();
+  const login = policy.get('login')!;
+  login.checks.add(new Check('chain_not_satisfied', "the client's authentication chain has not been completed in this session", async (ctx: KoaContextWithOIDC) => {
+    const { oidc } = ctx;
+    const session = oidc.session;
+    if (!session?.accountId || !oidc.client) return Check.NO_NEED_TO_PROMPT;
+    const result = oidc.result as Partial<LoginResult> | undefined;
+    if (result?.stepgate && result.login) {
+      // Resuming right after our chain finished: this is the moment the browser session
+      // exists, so its steps are recorded against it for single sign-on.
+      await runner.rememberForSession(session.uid, result as LoginResult);
+      return Check.NO_NEED_TO_PROMPT;
+    }
+    const ok = await runner.sessionSatisfies(oidc.client.clientId, { uid: session.uid, accountId: session.accountId });
+    return ok ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+  }));
+  return policy;
+}

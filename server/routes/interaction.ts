@@ -1,0 +1,173 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import { koaBody } from 'koa-body';
+import type Provider from 'oidc-provider';
+import type { Context } from 'koa';
+import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
+import type { Views } from '../views.ts';
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
+
+/** A form field as one string: a repeated or missing field is treated as empty. */
+function field(body: unknown, name: string): string {
+  const value = (body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : '';
+}
+
+function fields(body: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries((body as Record<string, unknown>) ?? {})) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/**
+ * The browser side of a login: /interaction/:uid shows the current step; forms post to
+ * /interaction/:uid/step/:n (the step they answer) or /choose/:n. The interaction cookie
+ * oidc-provider set in this browser must name the same uid: a URL copied to another
+ * browser, or a form posted against another browser's login, is refused.
+ */
+export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, csrfKey: string) {
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  function render(ctx: Context, view: string, status: number, locals: Record<string, unknown>) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = views.render(view, locals);
+  }
+
+  function fail(ctx: Context, status: number, code: string, message: string) {
+    render(ctx, 'views/error', status, { code, message, title: 'Something went wrong' });
+  }
+
+  async function details(ctx: Context): Promise<Details | undefined> {
+    let d: Details;
+    try {
+      d = await provider.interactionDetails(ctx.req, ctx.res);
+    } catch {
+      fail(ctx, 400, 'expired', 'This sign-in has expired or belongs to another browser. Go back to the application and start again.');
+      return undefined;
+    }
+    if (d.uid !== ctx.params.uid) {
+      fail(ctx, 400, 'interaction_mismatch', 'This page belongs to another sign-in in progress. Go back to the application and start again.');
+      return undefined;
+    }
+    return d;
+  }
+
+  function facts(d: Details): InteractionFacts {
+    const reasons = d.prompt.reasons ?? [];
+    return {
+      uid: d.uid,
+      clientId: String(d.params.client_id),
+      session: d.session?.accountId ? { uid: d.session.uid, accountId: d.session.accountId } : undefined,
+      forceFresh: reasons.includes('login_prompt') || reasons.includes('max_age'),
+    };
+  }
+
+  async function respond(ctx: Context, d: Details, outcome: Outcome) {
+    switch (outcome.kind) {
+      case 'render': return render(ctx, outcome.view, outcome.status, outcome.locals);
+      case 'redirect': ctx.status = 303; return ctx.redirect(outcome.location);
+      case 'error': return fail(ctx, outcome.status, outcome.code, outcome.message);
+      case 'complete': {
+        const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
+        await runner.discard(d.uid);
+        ctx.status = 303;
+        return ctx.redirect(location);
+      }
+    }
+  }
+
+  router.get('/', async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (d.prompt.name === 'consent') return showConsent(ctx, d);
+    return respond(ctx, d, await runner.show(facts(d), ctx.ip));
+  });
+
+  router.post('/step/:step', form, async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
+    const body = ctx.request.body;
+    return respond(ctx, d, await runner.answer(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip));
+  });
+
+  router.post('/choose/:step', form, async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
+    const body = ctx.request.body;
+    return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }, ctx.ip));
+  });
+
+  router.post('/abort', form, async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (!(await csrfOk(d, field(ctx.request.body, '_csrf')))) return fail(ctx, 403, 'csrf', 'This form is out of date. Reload the page and try again.');
+    const location = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'the user cancelled the sign-in' }, { mergeWithLastSubmission: false });
+    await runner.discard(d.uid);
+    ctx.status = 303;
+    ctx.redirect(location);
+  });
+
+  router.post('/consent', form, async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (d.prompt.name !== 'consent') return fail(ctx, 409, 'wrong_step', 'There is nothing to approve. Reload the page to continue.');
+    if (!(await csrfOk(d, field(ctx.request.body, '_csrf')))) return fail(ctx, 403, 'csrf', 'This form is out of date. Reload the page and try again.');
+    if (field(ctx.request.body, 'decision') !== 'allow') {
+      const location = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'the user denied access' }, { mergeWithLastSubmission: false });
+      ctx.status = 303;
+      return ctx.redirect(location);
+    }
+    const accountId = d.session!.accountId;
+    const clientId = String(d.params.client_id);
+    const grant = (d.grantId ? await provider.Grant.find(d.grantId) : undefined) ?? new provider.Grant({ accountId, clientId });
+    const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    const location = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(location);
+  });
+
+  /** Login pages carry the flow's CSRF token; the consent page one derived from the interaction. */
+  async function csrfOk(d: Details, token: string): Promise<boolean> {
+    if (token === '') return false;
+    const expected = Buffer.from(consentToken(d));
+    const given = Buffer.from(token);
+    return (expected.length === given.length && timingSafeEqual(expected, given)) || runner.csrfMatches(d.uid, token);
+  }
+
+  function consentToken(d: Details): string {
+    return createHmac('sha256', csrfKey).update(`consent:${d.uid}`).digest('base64url');
+  }
+
+  async function showConsent(ctx: Context, d: Details) {
+    const client = await provider.Client.find(String(d.params.client_id));
+    const missing = d.prompt.details as { missingOIDCScope?: string[] };
+    render(ctx, 'views/consent', 200, {
+      clientName: client?.clientName ?? d.params.client_id,
+      scopes: (missing.missingOIDCScope ?? []).map(describeScope),
+      action: `/interaction/${d.uid}/consent`,
+      csrf: consentToken(d),
+    });
+  }
+
+  return router;
+}
+
+function describeScope(scope: string): string {
+  switch (scope) {
+    case 'openid': return 'Confirm who you are';
+    case 'profile': return 'See your username';
+    case 'email': return 'See your email address';
+    case 'offline_access': return 'Stay connected when you are away';
+    default: return `Use the "${scope}" permission`;
+  }
+}

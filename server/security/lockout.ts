@@ -1,0 +1,88 @@
+import type { Database } from '../storage/database.ts';
+import type { Config } from '../../config/index.ts';
+
+export type Factor = 'password' | 'otp';
+
+export type AttemptDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+const epoch = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Brute-force protection shared by every path that checks a credential. Counters live in
+ * the database, per factor, per account and per client address, so every process sees
+ * the same numbers. An attempt is counted *before* the credential is checked: the
+ * atomic increment is what keeps parallel guesses from slipping past the limit.
+ */
+export class Lockout {
+  readonly #db: Database;
+  readonly #options: Config['lockout'];
+
+  constructor(db: Database, options: Config['lockout']) {
+    this.#db = db;
+    this.#options = options;
+  }
+
+  static keys(factor: Factor, account: string, address: string) {
+    return { account: `${factor}:account:${account}`, address: `${factor}:address:${address}` };
+  }
+
+  /** Counts one attempt on each key; refuses when any key is locked or goes over the limit. */
+  async attempt(keys: { account: string; address: string }): Promise<AttemptDecision> {
+    let refuse = 0;
+    for (const key of [keys.account, keys.address]) {
+      const wait = await this.#count(key);
+      refuse = Math.max(refuse, wait);
+    }
+    return refuse > 0 ? { allowed: false, retryAfterSeconds: refuse } : { allowed: true };
+  }
+
+  /** The credential was right: forget the account's failures; the address gets its attempt back. */
+  async succeeded(keys: { account: string; address: string }): Promise<void> {
+    await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: keys.account });
+    await this.#db.change('UPDATE login_failures SET failures = failures - 1 WHERE key = :key AND failures > 0', { key: keys.address });
+  }
+
+  /** Admin unlock: clears every counter of an account (any factor). */
+  async unlock(account: string): Promise<number> {
+    let n = 0;
+    for (const factor of ['password', 'otp'] satisfies Factor[]) {
+      n += await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: Lockout.keys(factor, account, '').account });
+    }
+    return n;
+  }
+
+  async lockedUntil(key: string): Promise<number | null> {
+    const [row] = await this.#db.select<{ locked_until: number | null }>('SELECT locked_until FROM login_failures WHERE key = :key', { key });
+    return row?.locked_until ?? null;
+  }
+
+  /** Returns 0 when the attempt may proceed, else the seconds to wait. */
+  async #count(key: string): Promise<number> {
+    const now = epoch();
+    const { maxFailures, baseSeconds, maxSeconds, windowSeconds } = this.#options;
+    const [row] = await this.#db.select<{ failures: number; lockouts: number; locked_until: number | null }>(
+      `INSERT INTO login_failures (key, failures, lockouts, first_failure_at, locked_until)
+       VALUES (:key, 1, 0, :now, NULL)
+       ON CONFLICT (key) DO UPDATE SET
+         failures = CASE WHEN login_failures.locked_until > :now THEN login_failures.failures
+                         WHEN login_failures.first_failure_at < :windowStart AND login_failures.lockouts = 0 THEN 1
+                         ELSE login_failures.failures + 1 END,
+         first_failure_at = CASE WHEN login_failures.first_failure_at < :windowStart AND login_failures.lockouts = 0
+                         THEN :now ELSE login_failures.first_failure_at END
+       RETURNING failures, lockouts, locked_until`,
+      { key, now, windowStart: now - windowSeconds });
+    if (!row) return 0;
+    if (row.locked_until !== null && Number(row.locked_until) > now) return Number(row.locked_until) - now;
+    if (row.failures <= maxFailures) return 0;
+    // Over the limit: lock, doubling with each lockout. Leave one attempt for after the
+    // lock ends; a wrong one locks again, for longer.
+    const seconds = Math.min(maxSeconds, baseSeconds * 2 ** Number(row.lockouts));
+    const locked = await this.#db.change(
+      `UPDATE login_failures SET locked_until = :until, lockouts = lockouts + 1, failures = :rest
+       WHERE key = :key AND (locked_until IS NULL OR locked_until <= :now)`,
+      { key, now, until: now + seconds, rest: maxFailures - 1 });
+    if (locked === 1) return seconds;
+    const until = await this.lockedUntil(key);
+    return Math.max(1, (until ?? now + 1) - now);
+  }
+}

@@ -1,0 +1,80 @@
+import type { Database } from './database.ts';
+import type { Keyring } from '../security/keyring.ts';
+
+/** Per-client settings that are not protocol metadata. */
+export type ClientSettings = {
+  name?: string;
+  postLogoutRedirectUris?: string[];
+};
+
+export type ClientRecord = {
+  clientId: string;
+  /** plaintext secret (decrypted); absent for public clients */
+  secret: string | null;
+  redirectUris: string[];
+  grantTypes: string[];
+  /** the chain in its text form, e.g. "password,totp"; parsed by server/flow/chain.ts */
+  chain: string;
+  settings: ClientSettings;
+};
+
+type Row = { client_id: string; secret: string | null; redirect_uris: string; grant_types: string; chain: string; settings: string };
+
+/** Registered clients. Secrets are sealed with the keyring, bound to the client id. */
+export class Clients {
+  readonly #db: Database;
+  readonly #keyring: Keyring;
+
+  constructor(db: Database, keyring: Keyring) {
+    this.#db = db;
+    this.#keyring = keyring;
+  }
+
+  #toRecord(row: Row): ClientRecord {
+    return {
+      clientId: row.client_id,
+      secret: row.secret === null ? null : this.#keyring.decrypt(row.secret, `client:${row.client_id}`),
+      redirectUris: JSON.parse(row.redirect_uris) as string[],
+      grantTypes: JSON.parse(row.grant_types) as string[],
+      chain: row.chain,
+      settings: JSON.parse(row.settings) as ClientSettings,
+    };
+  }
+
+  async get(clientId: string): Promise<ClientRecord | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId });
+    return row && this.#toRecord(row);
+  }
+
+  async list(): Promise<ClientRecord[]> {
+    return (await this.#db.select<Row>('SELECT * FROM clients ORDER BY client_id', {})).map((r) => this.#toRecord(r));
+  }
+
+  /** Inserts a client; false when the id is taken (nothing is written then). */
+  async create(client: ClientRecord): Promise<boolean> {
+    const now = new Date();
+    const changed = await this.#db.change(
+      `INSERT INTO clients (client_id, secret, redirect_uris, grant_types, chain, settings, created_at, updated_at)
+       VALUES (:clientId, :secret, :redirectUris, :grantTypes, :chain, :settings, :now, :now)
+       ON CONFLICT (client_id) DO NOTHING`,
+      {
+        clientId: client.clientId,
+        secret: client.secret === null ? null : this.#keyring.encrypt(client.secret, `client:${client.clientId}`),
+        redirectUris: JSON.stringify(client.redirectUris),
+        grantTypes: JSON.stringify(client.grantTypes),
+        chain: client.chain,
+        settings: JSON.stringify(client.settings),
+        now,
+      });
+    return changed === 1;
+  }
+
+  /** Replaces a client's chain; false when there is no such client. */
+  async setChain(clientId: string, chain: string): Promise<boolean> {
+    return (await this.#db.change('UPDATE clients SET chain = :chain, updated_at = :now WHERE client_id = :clientId', { clientId, chain, now: new Date() })) === 1;
+  }
+
+  async remove(clientId: string): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM clients WHERE client_id = :clientId', { clientId })) === 1;
+  }
+}

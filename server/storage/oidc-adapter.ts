@@ -1,0 +1,151 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Database } from './database.ts';
+import type { Clients, ClientRecord } from './clients.ts';
+import type { Keyring } from '../security/keyring.ts';
+import digest from '../security/digest.ts';
+
+/** Single-use artifacts: a second consume of one of these is a replay and fails the request. */
+const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+const epoch = () => Math.floor(Date.now() / 1000);
+
+/** oidc-provider's view of one of our clients. */
+export function clientMetadata(client: ClientRecord): AdapterPayload {
+  return {
+    client_id: client.clientId,
+    ...(client.secret === null
+      ? { token_endpoint_auth_method: 'none' }
+      : { client_secret: client.secret, token_endpoint_auth_method: 'client_secret_basic' }),
+    client_name: client.settings.name ?? client.clientId,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.settings.postLogoutRedirectUris ?? [],
+    grant_types: client.grantTypes,
+    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+  };
+}
+
+/**
+ * oidc-provider's storage on our database: one table for every model, rows keyed by
+ * the SHA-256 of the model's id, so stored rows cannot be replayed as tokens, codes or
+ * session cookies. The session id (needed to find a session by its uid) is sealed with
+ * the keyring. Clients come from the clients table.
+ */
+export function createAdapter(db: Database, keyring: Keyring, clients: Clients) {
+  class ClientAdapter implements Adapter {
+    async find(id: string) {
+      const client = await clients.get(id);
+      return client && clientMetadata(client);
+    }
+    async upsert() { throw new Error('clients are managed with the stepgate CLI or admin API'); }
+    async findByUid() { return undefined; }
+    async findByUserCode() { return undefined; }
+    async consume() {}
+    async destroy() {}
+    async revokeByGrantId() {}
+  }
+
+  class SqlAdapter implements Adapter {
+    readonly #model: string;
+
+    constructor(model: string) {
+      this.#model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      const stored: Record<string, unknown> = { ...payload };
+      delete stored.jti;
+      if (this.#model === 'Session') stored.sealedJti = keyring.encrypt(id, 'session');
+      await db.change(
+        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
+         VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt)
+         ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
+           user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+        {
+          model: this.#model,
+          id: digest(id),
+          payload: JSON.stringify(stored),
+          // a Grant is its own grant, so revoking by grant id removes it with its tokens
+          grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
+          userCode: payload.userCode ? digest(payload.userCode) : null,
+          uid: payload.uid ?? null,
+          expiresAt: expiresIn ? epoch() + expiresIn : null,
+        });
+    }
+
+    async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      const [row] = await db.select<{ payload: string; consumed_at: number | null; expires_at: number | null }>(
+        `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
+        { model: this.#model, value });
+      if (!row || (row.expires_at !== null && row.expires_at <= epoch())) return undefined;
+      const payload = JSON.parse(row.payload) as AdapterPayload & { sealedJti?: string };
+      if (row.consumed_at !== null) payload.consumed = row.consumed_at;
+      return payload;
+    }
+
+    async find(id: string) {
+      const payload = await this.#findWhere('id', digest(id));
+      if (payload) {
+        payload.jti = id;
+        delete (payload as { sealedJti?: string }).sealedJti;
+      }
+      return payload;
+    }
+
+    async findByUserCode(userCode: string) {
+      return this.#findWhere('user_code', digest(userCode));
+    }
+
+    async findByUid(uid: string) {
+      const payload = await this.#findWhere('uid', uid) as (AdapterPayload & { sealedJti?: string }) | undefined;
+      if (payload?.sealedJti) {
+        payload.jti = keyring.decrypt(payload.sealedJti, 'session');
+        delete payload.sealedJti;
+      }
+      return payload;
+    }
+
+    async consume(id: string) {
+      const changed = await db.change(
+        'UPDATE oidc_payloads SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL',
+        { now: epoch(), model: this.#model, id: digest(id) });
+      if (changed === 0 && SINGLE_USE.has(this.#model)) {
+        // Lost a race against another redemption of the same code or token: as after any
+        // replay, everything issued from that grant is revoked (RFC 6749 section 4.1.2).
+        const [row] = await db.select<{ grant_id: string | null }>(
+          'SELECT grant_id FROM oidc_payloads WHERE model = :model AND id = :id', { model: this.#model, id: digest(id) });
+        if (row?.grant_id) await this.revokeByGrantId(row.grant_id);
+        throw new errors.InvalidGrant(`${this.#model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+      }
+    }
+
+    async destroy(id: string) {
+      await db.change('DELETE FROM oidc_payloads WHERE model = :model AND id = :id', { model: this.#model, id: digest(id) });
+    }
+
+    async revokeByGrantId(grantId: string) {
+      await db.change('DELETE FROM oidc_payloads WHERE grant_id = :grantId', { grantId });
+    }
+  }
+
+  return class StepgateAdapter implements Adapter {
+    readonly #impl: Adapter;
+    constructor(model: string) {
+      this.#impl = model === 'Client' ? new ClientAdapter() : new SqlAdapter(model);
+    }
+    upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.#impl.upsert(id, payload, expiresIn); }
+    find(id: string) { return this.#impl.find(id); }
+    findByUserCode(userCode: string) { return this.#impl.findByUserCode(userCode); }
+    findByUid(uid: string) { return this.#impl.findByUid(uid); }
+    consume(id: string) { return this.#impl.consume(id); }
+    destroy(id: string) { return this.#impl.destroy(id); }
+    revokeByGrantId(grantId: string) { return this.#impl.revokeByGrantId(grantId); }
+  };
+}
+
+/** Deletes expired rows; run periodically. */
+export async function sweepExpired(db: Database): Promise<number> {
+  const now = epoch();
+  const n = await db.change('DELETE FROM oidc_payloads WHERE expires_at IS NOT NULL AND expires_at <= :now', { now });
+  await db.change('DELETE FROM flow_states WHERE expires_at <= :now', { now });
+  return n;
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from './database.ts';
+import type { Keyring } from '../security/keyring.ts';
+
+export type User = {
+  id: string;
+  username: string;
+  email: string | null;
+  passwordHash: string | null;
+  hasTotp: boolean;
+  roles: string[];
+  disabled: boolean;
+};
+
+type Row = {
+  id: string; username: string; email: string | null; password_hash: string | null;
+  totp_secret: string | null; roles: string; disabled: boolean | number;
+};
+
+/** Usernames compare after Unicode NFKC and case folding, so "Alice" and "ａｌｉｃｅ" are one account. */
+export function normaliseUsername(username: string): string {
+  return username.normalize('NFKC').trim().toLowerCase();
+}
+
+/** Users and their secrets. TOTP secrets are sealed with the keyring, bound to the user id. */
+export class Users {
+  readonly #db: Database;
+  readonly #keyring: Keyring;
+
+  constructor(db: Database, keyring: Keyring) {
+    this.#db = db;
+    this.#keyring = keyring;
+  }
+
+  static #toUser(row: Row): User {
+    return {
+      id: row.id, username: row.username, email: row.email, passwordHash: row.password_hash,
+      hasTotp: row.totp_secret !== null, roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
+    };
+  }
+
+  async create(input: { username: string; passwordHash: string | null; email?: string | null; roles?: string[] }): Promise<User> {
+    const id = randomUUID();
+    const now = new Date();
+    await this.#db.sequelize.getQueryInterface().bulkInsert('users', [{
+      id, username: normaliseUsername(input.username), email: input.email ?? null, password_hash: input.passwordHash,
+      totp_secret: null, totp_last_step: null, roles: JSON.stringify(input.roles ?? []), disabled: false,
+      created_at: now, updated_at: now,
+    }]);
+    return (await this.byId(id))!;
+  }
+
+  async byId(id: string): Promise<User | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE id = :id', { id });
+    return row && Users.#toUser(row);
+  }
+
+  async byUsername(username: string): Promise<User | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE username = :u', { u: normaliseUsername(username) });
+    return row && Users.#toUser(row);
+  }
+
+  async list(): Promise<User[]> {
+    return (await this.#db.select<Row>('SELECT * FROM users ORDER BY username', {})).map((r) => Users.#toUser(r));
+  }
+
+  async setTotpSecret(id: string, secret: string): Promise<void> {
+    const sealed = this.#keyring.encrypt(secret, `totp:${id}`);
+    await this.#db.change('UPDATE users SET totp_secret = :sealed, totp_last_step = NULL, updated_at = :now WHERE id = :id', { sealed, id, now: new Date() });
+  }
+
+  async totpSecret(id: string): Promise<{ secret: string; lastStep: number | null } | undefined> {
+    const [row] = await this.#db.select<{ totp_secret: string | null; totp_last_step: number | null }>(
+      'SELECT totp_secret, totp_last_step FROM users WHERE id = :id', { id });
+    if (!row?.totp_secret) return undefined;
+    return { secret: this.#keyring.decrypt(row.totp_secret, `totp:${id}`), lastStep: row.totp_last_step === null ? null : Number(row.totp_last_step) };
+  }
+
+  /**
+   * Marks TOTP time step `step` as used. True for exactly one caller per step, even when
+   * requests race: the conditional update is the lock.
+   */
+  async useTotpStep(id: string, step: number): Promise<boolean> {
+    const changed = await this.#db.change(
+      'UPDATE users SET totp_last_step = :step WHERE id = :id AND (totp_last_step IS NULL OR totp_last_step < :step)', { id, step });
+    return changed === 1;
+  }
+}
