@@ -47,8 +47,10 @@ export const defaults = {
   argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
   /** Brute-force protection, per factor, per account and per client address. */
   lockout: {
-    /** failures allowed before a temporary lockout */
+    /** failures allowed per account before a temporary lockout */
     maxFailures: 5,
+    /** failures allowed per client address (many users may share one address) */
+    maxFailuresPerAddress: 50,
     /** first lockout length; doubles with each further lockout up to maxSeconds */
     baseSeconds: 60,
     maxSeconds: 3600,

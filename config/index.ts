@@ -26,7 +26,7 @@ const schema = z.object({
   }),
   ssoFreshness: seconds,
   argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
-  lockout: z.object({ maxFailures: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
+  lockout: z.object({ maxFailures: z.number().int().min(1), maxFailuresPerAddress: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
 });
 
 const ENV_NAMES: Record<string, string> = {

@@ -29,8 +29,8 @@ export class Lockout {
   /** Counts one attempt on each key; refuses when any key is locked or goes over the limit. */
   async attempt(keys: { account: string; address: string }): Promise<AttemptDecision> {
     let refuse = 0;
-    for (const key of [keys.account, keys.address]) {
-      const wait = await this.#count(key);
+    for (const [key, limit] of [[keys.account, this.#options.maxFailures], [keys.address, this.#options.maxFailuresPerAddress]] as const) {
+      const wait = await this.#count(key, limit);
       refuse = Math.max(refuse, wait);
     }
     return refuse > 0 ? { allowed: false, retryAfterSeconds: refuse } : { allowed: true };
@@ -57,9 +57,9 @@ export class Lockout {
   }
 
   /** Returns 0 when the attempt may proceed, else the seconds to wait. */
-  async #count(key: string): Promise<number> {
+  async #count(key: string, maxFailures: number): Promise<number> {
     const now = epoch();
-    const { maxFailures, baseSeconds, maxSeconds, windowSeconds } = this.#options;
+    const { baseSeconds, maxSeconds, windowSeconds } = this.#options;
     const [row] = await this.#db.select<{ failures: number; lockouts: number; locked_until: number | null }>(
       `INSERT INTO login_failures (key, failures, lockouts, first_failure_at, locked_until)
        VALUES (:key, 1, 0, :now, NULL)

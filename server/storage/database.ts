@@ -64,7 +64,9 @@ export async function openDatabase(url: string): Promise<Database> {
       return count;
     },
     async select(sql, replacements, transaction) {
-      return sequelize.query(sql, { replacements, transaction, type: QueryTypes.SELECT });
+      // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
+      // with "insert into" without collecting rows, which would drop INSERT ... RETURNING.
+      return sequelize.query(`/* rows */ ${sql}`, { replacements, transaction, type: QueryTypes.SELECT });
     },
     close: () => sequelize.close(),
   };
