@@ -66,8 +66,22 @@ export function createProvider(deps: Deps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Resource servers (confidential clients) may introspect any token; a public
+        // client only its own.
+        async allowedPolicy(ctx, client, token) {
+          return client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId;
+        },
+      },
+      revocation: {
+        enabled: true,
+        // RFC 7009: a client may revoke only its own tokens; another client's token is
+        // left alone and the answer is the same 200, so nothing is learned from it.
+        async allowedPolicy(_ctx, client, token) {
+          return token.clientId === client.clientId;
+        },
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

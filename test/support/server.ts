@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { serve, type Running } from '../../server/index.ts';
 
@@ -19,12 +20,39 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The database the suite runs on: a fresh SQLite file per server, or the PostgreSQL
- * named by TEST_DATABASE_URL (CI runs the whole suite a second time that way).
+ * The database a test server runs on: a fresh SQLite file, or — when TEST_DATABASE_URL
+ * names a PostgreSQL server (CI runs the whole suite a second time that way) — a fresh
+ * database created on it for this server alone.
  */
-export function testDatabaseUrl(dir: string): string {
-  return process.env.TEST_DATABASE_URL || `sqlite:${join(dir, 'stepgate.sqlite')}`;
+export async function testDatabaseUrl(dir: string): Promise<string> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (!base) return `sqlite:${join(dir, 'stepgate.sqlite')}`;
+  const name = `stepgate_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.href;
 }
+
+async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** True when the suite runs on PostgreSQL. */
+export const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 
 export type TestServer = Running & { issuer: string; config: Config; dir: string };
 
@@ -32,14 +60,19 @@ export type TestServer = Running & { issuer: string; config: Config; dir: string
  * A real stepgate on loopback with its own data directory and key. Cheap argon2 cost
  * keeps the suite fast; the production cost is exercised by the benchmarks.
  */
-export async function startStepgate(options: { overrides?: Partial<Config>; dir?: string; port?: number; secretKey?: string } = {}): Promise<TestServer> {
+export async function startStepgate(options: { overrides?: Partial<Config>; dir?: string; port?: number; secretKey?: string; databaseUrl?: string } = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'stepgate-test-'));
+  const databaseUrl = options.databaseUrl ?? await testDatabaseUrl(dir);
   const port = options.port ?? (await freePort());
   const issuer = `http://localhost:${port}`;
   const config = loadConfig({
-    PORT: String(port), ISSUER: issuer, DATABASE_URL: testDatabaseUrl(dir), STEPGATE_DATA_DIR: dir,
+    PORT: String(port), ISSUER: issuer, DATABASE_URL: databaseUrl, STEPGATE_DATA_DIR: dir,
     STEPGATE_DEMO: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', STEPGATE_SECRET_KEYS: options.secretKey ?? randomBytes(32).toString('base64'),
   }, { argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 }, ...options.overrides });
   const running = await serve(config, { log: () => {} });
-  return { ...running, issuer, config, dir };
+  const stop = async () => {
+    await running.stop();
+    if (databaseUrl.startsWith('postgres') && !options.databaseUrl) await dropDatabase(databaseUrl);
+  };
+  return { ...running, stop, issuer, config, dir };
 }
