@@ -111,9 +111,14 @@ export class ChainRunner {
     const onlyOption = chain.steps[input.step]!.options.length === 1 ? this.#authenticators.get(chain.steps[input.step]!.options[0]!) : undefined;
     const current = authenticator ?? onlyOption;
     if (!current) return { kind: 'redirect', location: this.#url(facts.uid) };
+    // Take a short lease on the state before asking the authenticator: of several racing
+    // answers (two tabs, a replayed post) exactly one goes on; the rest are refused before
+    // they can consume a code or count an attempt. Saving the outcome ends the lease.
+    if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
+    if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
     const ctx = this.#context(facts.uid, state, input.fields, clientAddress);
     const result = await current.resume(ctx);
-    return this.#apply(facts, { ...state, stepState: ctx.state }, version, current, result, clientAddress);
+    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, current, result, clientAddress);
   }
 
   /** Whether `token` is this login's current CSRF token. */
@@ -210,7 +215,8 @@ export class ChainRunner {
     return this.#apply(facts, { ...state, chosen, stepState: ctx.state }, version, authenticator, result, clientAddress);
   }
 
-  async #apply(facts: InteractionFacts, state: FlowState, version: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
+  async #apply(facts: InteractionFacts, leased: FlowState, version: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
+    const state: FlowState = { ...leased, busyUntil: undefined };
     const chain = parseChain(state.chain, this.catalog);
     const index = state.satisfied.length;
     const usable = chain.steps[index]!.options;

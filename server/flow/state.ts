@@ -17,6 +17,8 @@ export type FlowState = {
   stepState: Record<string, unknown>;
   /** anti-CSRF token for this login's forms; renewed after every completed step */
   csrf: string;
+  /** while an answer is being checked: no other answer is taken until then (epoch seconds) */
+  busyUntil?: number;
 };
 
 export const newCsrf = () => randomBytes(24).toString('base64url');
