@@ -11,6 +11,7 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   serve                                             run the broker (what npm start runs)
   user add <username> --password-stdin [--email E] [--role admin]
   user list
+  user unlock <username>                            clear brute-force lockouts of an account
   totp enroll <username>                            new TOTP secret: prints the otpauth URI and a QR code
   totp code <username>                              development only: the current code (for the demo)
   client add <client_id> --redirect-uri <uri> [--redirect-uri <uri>...] (--secret-stdin | --public)
@@ -115,6 +116,13 @@ async function command(
       const users = await s.users.list();
       out.print(users.map((u) => `${u.username}\t${u.email ?? '-'}\t${u.hasTotp ? 'totp' : 'no-totp'}\t${u.roles.join(',') || '-'}${u.disabled ? '\tdisabled' : ''}`).join('\n') || '(no users)',
         users.map((u) => ({ id: u.id, username: u.username, email: u.email, totp: u.hasTotp, roles: u.roles, disabled: u.disabled })));
+      return 0;
+    }
+    case 'user unlock': {
+      const user = await needUser(s, rest[0]);
+      await s.lockout.unlock(user.username);
+      await s.lockout.unlock(user.id);
+      out.print(`user ${user.username} unlocked`, { username: user.username, unlocked: true });
       return 0;
     }
     case 'totp enroll': {
