@@ -12,7 +12,7 @@ import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
 import { loadSigningKeys } from './provider/signing-keys.ts';
-import { createProvider } from './provider/index.ts';
+import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
 import { createLogger, type Logger } from './logger.ts';
 import securityHeaders from './middleware/security-headers.ts';
@@ -91,7 +91,7 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
 
-  const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!)];
+  const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config))];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
 
   provider.use(securityHeaders);

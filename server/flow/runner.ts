@@ -8,6 +8,8 @@ import type { SessionSteps } from './sso.ts';
 export type Outcome =
   | { kind: 'render'; view: string; status: number; locals: Record<string, unknown> }
   | { kind: 'redirect'; location: string }
+  /** a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step */
+  | { kind: 'next-step' }
   | { kind: 'complete'; result: LoginResult }
   | { kind: 'error'; status: number; code: string; message: string };
 
@@ -125,6 +127,11 @@ export class ChainRunner {
   async csrfMatches(uid: string, token: string): Promise<boolean> {
     const loaded = await this.#states.load(uid);
     return loaded !== undefined && safeEqual(token, loaded.state.csrf);
+  }
+
+  /** Moves a login's state to its new interaction id (see rotateInteraction). */
+  async rename(uid: string, next: string): Promise<boolean> {
+    return this.#states.rename(uid, next);
   }
 
   /** The login was completed or abandoned: its state is no longer needed. */
@@ -249,7 +256,7 @@ export class ChainRunner {
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
         if (next.satisfied.length === chain.steps.length) return this.#complete(next);
-        return { kind: 'redirect', location: this.#url(facts.uid) };
+        return { kind: 'next-step' };
       }
     }
   }

@@ -55,6 +55,10 @@ export class FlowStates {
       { uid, data: JSON.stringify(state), version })) === 1;
   }
 
+  async rename(uid: string, next: string): Promise<boolean> {
+    return (await this.#db.change('UPDATE flow_states SET uid = :next WHERE uid = :uid', { uid, next })) === 1;
+  }
+
   async remove(uid: string): Promise<void> {
     await this.#db.change('DELETE FROM flow_states WHERE uid = :uid', { uid });
   }

@@ -7,6 +7,7 @@ import type { ChainRunner } from '../flow/runner.ts';
 import { ACR_MULTI, ACR_SINGLE } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { createPolicy } from './policy.ts';
+import type { CookieOptions } from './rotate-interaction.ts';
 
 type Deps = {
   config: Config;
@@ -37,14 +38,19 @@ function explain(error: string): string {
  * rotation, revocation, introspection, id_token, userinfo, logout) is its job; we give it
  * storage, keys, accounts, the interaction policy and our pages.
  */
+/** Every cookie of the broker: signed, HttpOnly, SameSite=Lax, Secure when the issuer is https. */
+export function cookieOptions(config: Config): CookieOptions {
+  return { signed: true, httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https://') };
+}
+
 export function createProvider(deps: Deps): Provider {
   const { config, keyring, adapter, jwks, users, runner, views } = deps;
-  const cookieOptions = { signed: true, httpOnly: true, sameSite: 'lax' as const, secure: config.issuer.startsWith('https://') };
+  const cookies = cookieOptions(config);
 
   const provider = new Provider(config.issuer, {
     adapter,
     jwks,
-    cookies: { keys: keyring.derive('stepgate cookies'), long: cookieOptions, short: cookieOptions },
+    cookies: { keys: keyring.derive('stepgate cookies'), long: cookies, short: cookies },
     routes: {
       authorization: '/authorize',
       token: '/token',

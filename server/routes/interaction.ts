@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Context } from 'koa';
 import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
+import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -28,7 +29,7 @@ function fields(body: unknown): Record<string, string> {
  * oidc-provider set in this browser must name the same uid: a URL copied to another
  * browser, or a form posted against another browser's login, is refused.
  */
-export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, csrfKey: string) {
+export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, csrfKey: string, cookies: CookieOptions) {
   const router = new Router({ prefix: '/interaction/:uid' });
 
   function render(ctx: Context, view: string, status: number, locals: Record<string, unknown>) {
@@ -70,6 +71,13 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     switch (outcome.kind) {
       case 'render': return render(ctx, outcome.view, outcome.status, outcome.locals);
       case 'redirect': ctx.status = 303; return ctx.redirect(outcome.location);
+      case 'next-step': {
+        // A new id for the rest of the login: whatever was captured before this step is stale.
+        const next = await rotateInteraction(provider, ctx, d.uid, cookies);
+        if (!next || !(await runner.rename(d.uid, next))) return fail(ctx, 400, 'expired', 'This sign-in has expired. Go back to the application and start again.');
+        ctx.status = 303;
+        return ctx.redirect(`/interaction/${next}`);
+      }
       case 'error': return fail(ctx, outcome.status, outcome.code, outcome.message);
       case 'complete': {
         const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
