@@ -61,6 +61,14 @@ function errorBoundary(views: Views, logger: Logger) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
+      if (ctx.status === 404 && ctx.body == null) {
+        ctx.status = 404;
+        if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+        else {
+          ctx.type = 'html';
+          ctx.body = views.render('views/error', { title: 'Not found', heading: 'Page not found', message: 'There is nothing at this address.', hint: 'Check the address, or go back to the application you came from.' });
+        }
+      }
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string };
       const status = e.status && e.status >= 400 && e.status < 500 ? e.status : 500;

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startStepgate, type TestServer } from '../support/server.ts';
+import { Browser, type Page } from '../support/browser.ts';
+import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK, PASSWORD } from '../support/fixtures.ts';
+
+function assertHardened(page: Page, what: string) {
+  const csp = page.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'none'/, `${what}: CSP default-src`);
+  assert.match(csp, /frame-ancestors 'none'/, `${what}: CSP frame-ancestors`);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, `${what}: no unsafe CSP`);
+  assert.equal(page.headers.get('x-content-type-options'), 'nosniff', `${what}: nosniff`);
+  assert.equal(page.headers.get('x-frame-options'), 'DENY', `${what}: X-Frame-Options`);
+  assert.equal(page.headers.get('referrer-policy'), 'no-referrer', `${what}: Referrer-Policy`);
+  assert.match(page.headers.get('cache-control') ?? '', /no-store/, `${what}: not cached`);
+  assert.equal(page.$('script').length, 0, `${what}: no script of ours`);
+  assert.equal(page.$('[style]').length + page.$('style').length, 0, `${what}: no inline style`);
+}
+
+describe('attacks: headers on every page we render', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  let rp: oidc.Configuration;
+
+  before(async () => {
+    server = await startStepgate();
+    rp = await relyingParty(server, await addClient(server, 'webapp', 'password,totp|password'));
+  });
+  after(async () => server.stop());
+
+  it('login, choice, TOTP, consent, errors, logout pages all carry the security headers', async () => {
+    const user = await addUser(server, 'hdr');
+    const browser = new Browser(RP_CALLBACK);
+    const pages: [string, Page][] = [];
+    const login = await browser.go((await beginLogin(rp)).url.href);
+    pages.push(['password form', login]);
+    const choose = await browser.submit(login, { username: 'hdr', password: PASSWORD });
+    assert.equal(choose.$('button[name=option]').length, 2, 'step 2 offers two methods');
+    pages.push(['choose a method', choose]);
+    const totp = await browser.submit(choose, {}, /choose/, { name: 'option', value: 'totp' });
+    assert.equal(totp.$('input[name=code]').length, 1);
+    pages.push(['TOTP form', totp]);
+    const wrong = await browser.submit(totp, { code: '000000' });
+    pages.push(['TOTP form with an error', wrong]);
+    // Switch to the other method of the step, and answer it.
+    const switched = await browser.submit(wrong, {}, /choose/, { name: 'option', value: '' });
+    pages.push(['choose again', switched]);
+    const pwd2 = await browser.submit(switched, {}, /choose/, { name: 'option', value: 'password' });
+    assert.equal(pwd2.$('input[name=password]').length, 1);
+    const consent = await browser.submit(pwd2, { username: 'hdr', password: PASSWORD });
+    assert.equal(consent.$('button[value=allow]').length, 1);
+    pages.push(['consent', consent]);
+    pages.push(['interaction error', await new Browser().request(`${server.issuer}/interaction/nope`)]);
+    pages.push(['provider error', await new Browser().request(`${server.issuer}/authorize?client_id=unknown&response_type=code&scope=openid`)]);
+    pages.push(['logout confirm', await browser.go(`${server.issuer}/logout`)]);
+    pages.push(['not found', await browser.request(`${server.issuer}/no-such-page`)]);
+    for (const [what, page] of pages) assertHardened(page, what);
+    void user;
+  });
+
+  it('the logged-out page carries them too', async () => {
+    const user = await addUser(server, 'hdr2');
+    const browser = new Browser(RP_CALLBACK);
+    const simple = await relyingParty(server, await addClient(server, 'simple', 'password'));
+    await completeLogin(browser, (await beginLogin(simple)).url, user);
+    const confirm = await browser.go(`${server.issuer}/logout`);
+    const done = await browser.submit(confirm, {}, /logout/, { name: 'logout', value: 'yes' });
+    assertHardened(done, 'logged out');
+  });
+});
