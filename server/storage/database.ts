@@ -12,11 +12,35 @@ export type Database = {
   sequelize: Sequelize;
   dialect: 'sqlite' | 'postgres';
   /** Runs `sql` and returns the number of rows it changed (UPDATE / DELETE). */
-  change(sql: string, replacements: Record<string, unknown>, transaction?: Transaction): Promise<number>;
+  change(sql: string, values: Record<string, unknown>, transaction?: Transaction): Promise<number>;
   /** Runs a SELECT and returns its rows. */
-  select<T extends object>(sql: string, replacements: Record<string, unknown>, transaction?: Transaction): Promise<T[]>;
+  select<T extends object>(sql: string, values: Record<string, unknown>, transaction?: Transaction): Promise<T[]>;
   close(): Promise<void>;
 };
+
+/**
+ * Our SQL names its values `:name`; they are sent as bound parameters (`$name`), never
+ * spliced into the statement text, so no input — quotes, NUL bytes — can change a query.
+ */
+function bound(sql: string): string {
+  return sql.replace(/(?<![:\w]):([A-Za-z_]\w*)/g, '$$$1');
+}
+
+/**
+ * PostgreSQL text cannot hold NUL, SQLite can: so that both behave alike, nothing stored
+ * ever contains NUL (it is written as U+FFFD) and a lookup by a value containing NUL
+ * finds nothing instead of failing.
+ */
+const NUL = '\u0000';
+const hasNul = (values: Record<string, unknown>) => Object.values(values).some((v) => typeof v === 'string' && v.includes(NUL));
+
+function bindValues(values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) {
+    out[k] = v === undefined ? null : v instanceof Date ? v.toISOString() : typeof v === 'string' ? v.replaceAll(NUL, '\ufffd') : v;
+  }
+  return out;
+}
 
 /**
  * Opens the database named by `url` (`sqlite:<path>` or `postgres://...`) and brings its
@@ -58,15 +82,16 @@ export async function openDatabase(url: string): Promise<Database> {
   return {
     sequelize,
     dialect,
-    async change(sql, replacements, transaction) {
+    async change(sql, values, transaction) {
       // QueryTypes.UPDATE makes both dialects report the affected row count.
-      const [, count] = (await sequelize.query(sql, { replacements, transaction, type: QueryTypes.UPDATE })) as [unknown, number];
+      const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
       return count;
     },
-    async select(sql, replacements, transaction) {
+    async select(sql, values, transaction) {
+      if (hasNul(values)) return [];
       // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
       // with "insert into" without collecting rows, which would drop INSERT ... RETURNING.
-      return sequelize.query(`/* rows */ ${sql}`, { replacements, transaction, type: QueryTypes.SELECT });
+      return sequelize.query(`/* rows */ ${bound(sql)}`, { bind: bindValues(values), transaction, type: QueryTypes.SELECT });
     },
     close: () => sequelize.close(),
   };
