@@ -2,8 +2,7 @@ import { parseArgs } from 'node:util';
 import { generateSecret, generateURI, generate } from 'otplib';
 import qrcode from 'qrcode-terminal';
 import { loadConfig, ConfigError } from '../config/index.ts';
-import { openServices, type Services } from './app.ts';
-import { serve } from './index.ts';
+import { openServices, type Services } from './services.ts';
 import { parseChain, formatChain, describeChain, ChainError } from './flow/chain.ts';
 
 const USAGE = `usage: stepgate <command> [options]   (add --json to any command for machine-readable output)
@@ -82,6 +81,8 @@ async function run(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   if (group === 'serve') {
+    // Loaded only to serve: the other commands need no HTTP stack.
+    const { serve } = await import('./index.ts');
     const running = await serve(config, { handleSignals: true });
     console.log(`stepgate listening on ${config.issuer} (port ${running.server.address() && (running.server.address() as { port: number }).port})`);
     return -1;

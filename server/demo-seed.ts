@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { generateSecret, generateURI } from 'otplib';
-import type { Services } from './app.ts';
+import type { Services } from './services.ts';
 
 /**
  * On a new database outside production: a demo client (chain password,totp) and a demo

@@ -1,0 +1,46 @@
+import type { Config } from '../config/index.ts';
+import { Keyring, resolveSecretKeys } from './security/keyring.ts';
+import { Passwords } from './security/passwords.ts';
+import { Lockout } from './security/lockout.ts';
+import { openDatabase, type Database } from './storage/database.ts';
+import { Users } from './storage/users.ts';
+import { Clients } from './storage/clients.ts';
+import { FlowStates } from './flow/state.ts';
+import { SessionSteps } from './flow/sso.ts';
+import { ChainRunner } from './flow/runner.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createAuthenticators } from '../authenticators/index.ts';
+
+/** Everything a running broker (or the CLI) works with. */
+export type Services = {
+  config: Config;
+  keyring: Keyring;
+  db: Database;
+  users: Users;
+  clients: Clients;
+  passwords: Passwords;
+  lockout: Lockout;
+  runner: ChainRunner;
+  logger: Logger;
+};
+
+/** Storage and domain services, without HTTP: what the CLI needs. */
+export async function openServices(config: Config): Promise<Services> {
+  const keyring = new Keyring(resolveSecretKeys(config));
+  const db = await openDatabase(config.databaseUrl);
+  const users = new Users(db, keyring);
+  const clients = new Clients(db, keyring);
+  const passwords = new Passwords(config.argon2);
+  const lockout = new Lockout(db, config.lockout);
+  const runner = new ChainRunner({
+    authenticators: createAuthenticators({ users, passwords, lockout }),
+    states: new FlowStates(db),
+    sso: new SessionSteps(db),
+    chainOf: async (clientId) => (await clients.get(clientId))?.chain,
+    interactionTtl: config.ttl.interaction,
+    ssoFreshness: config.ssoFreshness,
+    basePath: '',
+  });
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel) };
+}
+

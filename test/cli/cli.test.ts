@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { runCli } from '../support/process.ts';
+import { openServices } from '../../server/services.ts';
+import { loadConfig } from '../../config/index.ts';
+import { startStepgate, testDatabaseUrl, type TestServer } from '../support/server.ts';
+import { Browser } from '../support/browser.ts';
+import { beginLogin, relyingParty, RP_CALLBACK, PASSWORD } from '../support/fixtures.ts';
+
+describe('CLI', function () {
+  this.timeout(60_000);
+  let env: Record<string, string>;
+  let dir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'stepgate-cli-'));
+    env = { DATABASE_URL: await testDatabaseUrl(dir), STEPGATE_DATA_DIR: dir, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DEMO: '0' };
+  });
+
+  /** Everything the CLI could have written, read straight from the database. */
+  async function state() {
+    const services = await openServices(loadConfig(env));
+    try {
+      return { users: await services.users.list(), clients: await services.clients.list(), lockouts: await services.db.select('SELECT * FROM login_failures', {}) };
+    } finally {
+      await services.db.close();
+    }
+  }
+
+  it('adds users, enrols TOTP and adds clients, with --json output', async () => {
+    const user = await runCli(['user', 'add', 'Alice', '--password-stdin', '--email', 'alice@example.org', '--json'], env, PASSWORD);
+    assert.equal(user.code, 0, user.stderr);
+    assert.equal((JSON.parse(user.stdout) as { username: string }).username, 'alice', 'usernames are stored normalised');
+
+    const totp = await runCli(['totp', 'enroll', 'alice', '--json'], env);
+    const { secret, uri } = JSON.parse(totp.stdout) as { secret: string; uri: string };
+    assert.match(secret, /^[A-Z2-7]{16,}$/);
+    assert.match(uri, /^otpauth:\/\/totp\/.*secret=/);
+
+    const human = await runCli(['totp', 'enroll', 'alice'], env);
+    assert.match(human.stdout, /otpauth:\/\/totp/);
+    assert.match(human.stdout, /▄|█/, 'a QR code is drawn in the terminal');
+
+    const client = await runCli(['client', 'add', 'webapp', '--redirect-uri', RP_CALLBACK, '--secret-stdin', '--chain', 'password, TOTP', '--json'], env, 'webapp-secret-0123456789');
+    assert.equal(client.code, 0, client.stderr);
+    assert.deepEqual(JSON.parse(client.stdout), {
+      client_id: 'webapp', public: false, redirect_uris: [RP_CALLBACK], grant_types: ['authorization_code', 'refresh_token'], chain: 'password,totp',
+    });
+    const pub = await runCli(['client', 'add', 'spa', '--redirect-uri', 'https://spa.example/cb', '--public', '--chain', 'password'], env);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.match(pub.stdout, /Step 1: Password\./);
+  });
+
+  const bad: [string, string[], string?, RegExp?][] = [
+    ['unknown authenticator', ['client', 'add', 'x1', '--redirect-uri', RP_CALLBACK, '--public', '--chain', 'password,fingerprint'], undefined, /unknown authenticator "fingerprint"/],
+    ['empty chain', ['client', 'add', 'x2', '--redirect-uri', RP_CALLBACK, '--public', '--chain', ' '], undefined, /chain is empty/],
+    ['TOTP first', ['client', 'add', 'x3', '--redirect-uri', RP_CALLBACK, '--public', '--chain', 'totp,password'], undefined, /cannot be in the first step/],
+    ['bad redirect URI', ['client', 'add', 'x4', '--redirect-uri', 'not a uri', '--public', '--chain', 'password'], undefined, /not an absolute URL/],
+    ['redirect URI with a fragment', ['client', 'add', 'x5', '--redirect-uri', 'https://a.example/cb#x', '--public', '--chain', 'password'], undefined, /fragment/],
+    ['duplicate client', ['client', 'add', 'webapp', '--redirect-uri', RP_CALLBACK, '--public', '--chain', 'password'], undefined, /already exists/],
+    ['secret and public', ['client', 'add', 'x6', '--redirect-uri', RP_CALLBACK, '--public', '--secret-stdin', '--chain', 'password'], 'some-secret-0123456789', /choose one of/],
+    ['short secret', ['client', 'add', 'x7', '--redirect-uri', RP_CALLBACK, '--secret-stdin', '--chain', 'password'], 'short', /at least 16/],
+    ['duplicate user', ['user', 'add', 'ALICE', '--password-stdin'], PASSWORD, /already exists/],
+    ['password as nothing', ['user', 'add', 'bob', '--password-stdin'], '', /standard input was empty/],
+    ['chain of an unknown client', ['client', 'chain', 'nope', 'password'], undefined, /no client "nope"/],
+    ['unknown command', ['frobnicate'], undefined, /unknown command/],
+    ['unknown option', ['user', 'list', '--colour'], undefined, /Unknown option/],
+  ];
+  for (const [what, args, stdin, message] of bad) {
+    it(`refuses ${what}: one line on stderr, exit 2, nothing written`, async () => {
+      const before = await state();
+      const res = await runCli(args, env, stdin);
+      assert.equal(res.code, 2, `${res.stdout}\n${res.stderr}`);
+      assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+      assert.match(res.stderr, message!);
+      assert.deepEqual(await state(), before);
+    });
+  }
+
+  describe('a chain changed with the CLI applies to the next login, without restart', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startStepgate({ dir, databaseUrl: env.DATABASE_URL, secretKey: env.STEPGATE_SECRET_KEYS });
+    });
+    after(async () => server.stop());
+
+    it('password,totp → password: the next login asks no TOTP', async () => {
+      const rp = await relyingParty(server, { clientId: 'webapp', secret: 'webapp-secret-0123456789' });
+      const b1 = new Browser(RP_CALLBACK);
+      let page = await b1.go((await beginLogin(rp)).url.href);
+      page = await b1.submit(page, { username: 'alice', password: PASSWORD });
+      assert.equal(page.$('input[name=code]').length, 1, 'TOTP is asked under password,totp');
+
+      const changed = await runCli(['client', 'chain', 'webapp', 'password', '--json'], env);
+      assert.deepEqual(JSON.parse(changed.stdout), { client_id: 'webapp', chain: 'password' });
+
+      const b2 = new Browser(RP_CALLBACK);
+      let next = await b2.go((await beginLogin(rp)).url.href);
+      next = await b2.submit(next, { username: 'alice', password: PASSWORD });
+      assert.equal(next.$('button[value=allow]').length, 1, 'straight to consent under the new chain');
+    });
+  });
+});
