@@ -15,7 +15,11 @@ const schema = z.object({
   dataDir: z.string().min(1),
   production: z.boolean(),
   secretKeys: z.array(
-    z.string().refine((k) => Buffer.from(k, 'base64').length === 32, 'each key must be 32 bytes, base64-encoded (openssl rand -base64 32)'),
+    z.string()
+      .refine((k) => Buffer.from(k, 'base64').length === 32, 'each key must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+      // A key typed by hand or padded with zeros is guessable; random 32 bytes almost always
+      // have 25+ distinct values.
+      .refine((k) => new Set(Buffer.from(k, 'base64')).size >= 16, 'a key looks weak (too few distinct bytes); generate one with openssl rand -base64 32'),
   ),
   trustProxy: z.boolean(),
   demo: z.boolean(),

@@ -12,6 +12,9 @@ import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
 
+// Re-exported for modules written before services.ts existed.
+export { openServices, type Services };
+
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
 /** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */

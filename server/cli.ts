@@ -3,6 +3,7 @@ import { generateSecret, generateURI, generate } from 'otplib';
 import qrcode from 'qrcode-terminal';
 import { loadConfig, ConfigError } from '../config/index.ts';
 import { openServices, type Services } from './services.ts';
+import { resealAll } from './security/reseal.ts';
 import { parseChain, formatChain, describeChain, ChainError } from './flow/chain.ts';
 
 const USAGE = `usage: stepgate <command> [options]   (add --json to any command for machine-readable output)
@@ -18,6 +19,8 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   client chain <client_id> "<chain>"                replace a chain; applies to the next login
   client list
   client remove <client_id>
+  secrets reseal                                    after putting a new key first in STEPGATE_SECRET_KEYS:
+                                                    re-encrypt everything under it (then drop the old key)
 
 chains: steps separated by ",", alternatives inside a step by "|", e.g. "password,totp"`;
 
@@ -186,6 +189,11 @@ async function command(
       if (!clientId) throw new UsageError('usage: stepgate client remove <client_id>');
       if (!(await s.clients.remove(clientId))) throw new UsageError(`no client "${clientId}"`);
       out.print(`client ${clientId} removed`, { client_id: clientId, removed: true });
+      return 0;
+    }
+    case 'secrets reseal': {
+      const counts = await resealAll(s.db, s.keyring);
+      out.print(Object.entries(counts).map(([table, n]) => `${table}: ${n} re-encrypted`).join('\n'), counts);
       return 0;
     }
     default:

@@ -40,7 +40,9 @@ export async function testDatabaseUrl(dir: string): Promise<string> {
   return url.href;
 }
 
-async function dropDatabase(url: string): Promise<void> {
+/** Drops a PostgreSQL test database made by testDatabaseUrl (no-op for SQLite). */
+export async function dropDatabase(url: string): Promise<void> {
+  if (!url.startsWith('postgres')) return;
   const name = new URL(url).pathname.slice(1);
   const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
   await admin.connect();
