@@ -20,6 +20,8 @@ import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
+import { Audit } from './audit/index.ts';
+import { adminRoutes } from './admin/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -32,6 +34,7 @@ export type Services = {
   lockout: Lockout;
   runner: ChainRunner;
   logger: Logger;
+  audit: Audit;
 };
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
@@ -43,7 +46,9 @@ export async function openServices(config: Config): Promise<Services> {
   const users = new Users(db, keyring);
   const clients = new Clients(db, keyring);
   const passwords = new Passwords(config.argon2);
-  const lockout = new Lockout(db, config.lockout);
+  const logger = createLogger(config.logLevel);
+  const audit = new Audit(db, (err) => logger.error({ err }, 'audit write failed'));
+  const lockout = new Lockout(db, config.lockout, (key, seconds) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   const runner = new ChainRunner({
     authenticators: createAuthenticators({ users, passwords, lockout }),
     states: new FlowStates(db),
@@ -52,8 +57,12 @@ export async function openServices(config: Config): Promise<Services> {
     interactionTtl: config.ttl.interaction,
     ssoFreshness: config.ssoFreshness,
     basePath: '',
+    onStep: (e) => audit.note({
+      kind: `auth.step.${e.outcome}`, clientId: e.clientId, subject: e.accountId, address: e.address,
+      details: { authenticator: e.authenticator, step: e.step + 1, ...(e.code && { reason: e.code }) },
+    }),
   });
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel) };
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger, audit };
 }
 
 /** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */
@@ -93,6 +102,7 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
 
   const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!)];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
+  routes.push(...(await adminRoutes(services, provider, views)));
 
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
