@@ -18,7 +18,7 @@ export type StoredAuditEvent = Required<Omit<AuditEvent, 'details'>> & { id: num
 export type AuditFilter = { kind?: string; actor?: string; clientId?: string; from?: number; to?: number; before?: number; limit?: number };
 
 /** Keys whose values are secrets wherever they appear in an event's details. */
-const SECRET_KEYS = /secret|password|hash|token|totp_?seed|^code$/i;
+const SECRET_KEYS = /secret|password|hash|^(access_|refresh_|id_)?token$|^code$/i;
 
 /** A deep copy of `value` with every secret-looking key replaced by "[redacted]". */
 export function redact(value: unknown): unknown {
