@@ -32,6 +32,6 @@ describe('chain editor operations', () => {
 describe('audit redaction', () => {
   it('replaces secrets at any depth and keeps everything else', () => {
     const out = redact({ after: { client_secret: 's3cret', chain: 'password', user_token_ttl: 600, access_token: 'at', nested: [{ password: 'p', passwordHash: 'h', totpSecret: 't', name: 'n' }] }, secret_rotated: true });
-    assert.deepEqual(out, { after: { client_secret: '[redacted]', chain: 'password', user_token_ttl: 600, access_token: 'at', nested: [{ password: '[redacted]', passwordHash: '[redacted]', totpSecret: '[redacted]', name: 'n' }] }, secret_rotated: true });
+    assert.deepEqual(out, { after: { client_secret: '[redacted]', chain: 'password', user_token_ttl: 600, access_token: '[redacted]', nested: [{ password: '[redacted]', passwordHash: '[redacted]', totpSecret: '[redacted]', name: 'n' }] }, secret_rotated: true });
   });
 });
