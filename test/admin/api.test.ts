@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { startStepgate, type TestServer } from '../support/server.ts';
-import { addClient, addUser, PASSWORD } from '../support/fixtures.ts';
-import { api, clientToken, userToken } from '../support/admin.ts';
+import * as oidc from 'openid-client';
+import { addClient, addUser, relyingParty, PASSWORD } from '../support/fixtures.ts';
+import { api, clientToken, eventually, userToken } from '../support/admin.ts';
 
 describe('admin API', function () {
   this.timeout(60_000);
@@ -165,6 +166,22 @@ describe('admin API', function () {
       assert.equal((await server.stepgate.clients.get('shop'))!.secret, res.body.client_secret);
     });
 
+    it('a client created through the API with admin_api can automate the API with a client_credentials token', async () => {
+      const res = await api(server, 'POST', '/clients', { token, body: { client_id: 'ops-bot', grant_types: ['client_credentials'], chain: 'password', admin_api: true } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const rp = await relyingParty(server, { clientId: 'ops-bot', secret: res.body.client_secret });
+      const botToken = (await oidc.clientCredentialsGrant(rp, { scope: 'admin' })).access_token;
+      const catalog = await api(server, 'GET', '/authenticators', { token: botToken });
+      assert.equal(catalog.status, 200);
+      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['password', 'totp']);
+      await refused(() => api(server, 'POST', '/clients', { token, body: { client_id: 'half-bot', grant_types: ['authorization_code'], redirect_uris: ['https://x.example/cb'], chain: 'password', admin_api: true } }), 400, /client_credentials/);
+      // Revoked at the token endpoint: refused at once.
+      await oidc.tokenRevocation(rp, botToken);
+      assert.equal((await api(server, 'GET', '/clients', { token: botToken })).status, 401);
+      const revoked = await eventually(async () => (await api(server, 'GET', '/audit?kind=auth.token.revoked&client=ops-bot', { token })).body.events, (e) => e.length > 0);
+      assert.equal(revoked.length, 1, 'the revocation is audited');
+    });
+
     it('deletes a client; the console client cannot be deleted or weakened to one step', async () => {
       assert.equal((await api(server, 'DELETE', '/clients/spa-app', { token })).status, 204);
       assert.equal((await api(server, 'GET', '/clients/spa-app', { token })).status, 404);
@@ -239,7 +256,7 @@ describe('admin API', function () {
       assert.equal(res.status, 200);
       assert.equal(res.body.user.locked_until, null);
       assert.equal(await s.lockout.lockedUntil(keys.account), null);
-      const lockouts = (await api(server, 'GET', '/audit?kind=auth.lockout', { token })).body.events;
+      const lockouts = await eventually(async () => (await api(server, 'GET', '/audit?kind=auth.lockout', { token })).body.events, (e) => e.length > 0);
       assert.ok(lockouts.some((e: { subject: string }) => e.subject === 'password:account:erin'), 'the lockout itself was audited');
     });
   });

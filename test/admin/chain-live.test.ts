@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK, PASSWORD } from '../support/fixtures.ts';
-import { api, clientToken } from '../support/admin.ts';
+import { api, clientToken, eventually } from '../support/admin.ts';
 
 describe('admin API: a chain edit applies to the very next login', function () {
   this.timeout(30_000);
@@ -50,7 +50,8 @@ describe('admin API: a chain edit applies to the very next login', function () {
     assert.equal(p3.$('input[name=code]').length, 1);
 
     // And the login was audited, step by step, with the code issued at the end.
-    const events = (await api(server, 'GET', '/audit?client=live-app', { token })).body.events as { kind: string; details: { authenticator?: string } }[];
+    const events = await eventually(async () => (await api(server, 'GET', '/audit?client=live-app', { token })).body.events as { kind: string; details: { authenticator?: string } }[],
+      (e) => e.some((x) => x.kind === 'auth.token.issued'));
     assert.ok(events.some((e) => e.kind === 'auth.step.passed' && e.details.authenticator === 'totp'));
     assert.ok(events.some((e) => e.kind === 'auth.code.issued'));
     assert.ok(events.some((e) => e.kind === 'auth.token.issued'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { addUser } from '../support/fixtures.ts';
-import { api, consoleLogin } from '../support/admin.ts';
+import { api, consoleLogin, eventually } from '../support/admin.ts';
 
 describe('admin console (no JavaScript)', function () {
   this.timeout(30_000);
@@ -42,7 +42,7 @@ describe('admin console (no JavaScript)', function () {
     assert.equal(again.status, 302, 'still sent to sign in');
     const apiRes = await browser.request(`${server.issuer}/admin/api/users`, { headers: { accept: 'application/json' } });
     assert.equal(apiRes.status, 401);
-    const refusedEvent = (await server.stepgate.audit.list({ kind: 'admin.login.refused' }))[0];
+    const refusedEvent = (await eventually(() => server.stepgate.audit.list({ kind: 'admin.login.refused' }), (e) => e.length > 0))[0];
     assert.equal(refusedEvent?.subject, clerk.id);
   });
 

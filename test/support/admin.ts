@@ -53,3 +53,16 @@ export async function consoleLogin(server: TestServer, user: { username: string;
   }
   throw new Error('console login did not finish');
 }
+
+/**
+ * Authentication events are audited without holding up the login (fire and forget), so a
+ * test reading them right after the fact retries for a moment before concluding.
+ */
+export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  let value = await read();
+  for (let i = 0; i < 40 && !ok(value); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    value = await read();
+  }
+  return value;
+}
