@@ -9,13 +9,22 @@ import { ADMIN_CLIENT_ID } from './actions.ts';
  * so a chain an admin strengthened through the console survives restarts.
  */
 export async function ensureAdminClient(s: Services): Promise<void> {
-  if (await s.clients.get(ADMIN_CLIENT_ID)) return;
+  const callback = `${s.config.issuer}/admin/callback`;
+  const existing = await s.clients.get(ADMIN_CLIENT_ID);
+  if (existing) {
+    // A new ISSUER moves the console's callback: register it, keep the rest as the admins left it.
+    if (!existing.redirectUris.includes(callback)) {
+      await s.db.change('UPDATE clients SET redirect_uris = :uris, updated_at = :now WHERE client_id = :id',
+        { uris: JSON.stringify([...existing.redirectUris, callback]), now: new Date(), id: ADMIN_CLIENT_ID });
+    }
+    return;
+  }
   const chain = parseChain(s.config.admin.chain, s.runner.catalog);
   if (chain.steps.length < 2) throw new Error(`config admin.chain: the console needs at least two steps, got "${s.config.admin.chain}"`);
   await s.clients.create({
     clientId: ADMIN_CLIENT_ID,
     secret: randomBytes(32).toString('base64url'),
-    redirectUris: [`${s.config.issuer}/admin/callback`],
+    redirectUris: [callback],
     grantTypes: ['authorization_code'],
     chain: formatChain(chain),
     settings: { name: 'stepgate admin console', postLogoutRedirectUris: [`${s.config.issuer}/admin/signed-out`] },

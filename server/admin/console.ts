@@ -81,7 +81,7 @@ export function adminConsole(a: AdminContext) {
         await handler(ctx, me, body);
       } catch (err) {
         if (!(err instanceof AdminError)) throw err;
-        render(ctx, 'message', { title: err.status === 404 ? 'Not found' : 'Not changed', message: err.message, issues: err.issues, link: ctx.get('referer') ? undefined : '/admin' }, err.status);
+        render(ctx, 'message', { title: err.status === 404 ? 'Not found' : 'Not changed', message: err.message, issues: err.issues, link: '/admin', linkText: 'Back to the console' }, err.status);
       }
     };
   }
@@ -161,7 +161,8 @@ export function adminConsole(a: AdminContext) {
     render(ctx, 'secret', { title: 'New client secret', client: result.client, secret: result.client_secret });
   }));
 
-  router.post('/clients/:id/delete', form, page(async (ctx, me) => {
+  router.post('/clients/:id/delete', form, page(async (ctx, me, body) => {
+    if (text(body, 'confirm') !== 'yes') throw new AdminError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
     await a.actions.deleteClient(ctx.params.id!, me.by);
     ctx.status = 303;
     ctx.redirect('/admin/clients');

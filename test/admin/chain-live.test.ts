@@ -23,6 +23,7 @@ describe('admin API: a chain edit applies to the very next login', function () {
     const first = await beginLogin(rp);
     const browser = new Browser(RP_CALLBACK);
     let page = await browser.go(first.url.href);
+    page = await browser.submit(page, { username: 'gina', password: 'wrong password' });
     page = await browser.submit(page, { username: 'gina', password: PASSWORD });
     assert.equal(page.$('input[name=code]').length, 0, 'no TOTP step yet');
     const firstDone = await completeLogin(browser, first.url, user);
@@ -54,6 +55,7 @@ describe('admin API: a chain edit applies to the very next login', function () {
       (e) => e.some((x) => x.kind === 'auth.token.issued'));
     assert.ok(events.some((e) => e.kind === 'auth.step.passed' && e.details.authenticator === 'totp'));
     assert.ok(events.some((e) => e.kind === 'auth.code.issued'));
+    assert.ok(events.some((e) => e.kind === 'auth.step.failed' && e.details.authenticator === 'password' && (e.details as { reason?: string }).reason === 'invalid_credentials'));
     assert.ok(events.some((e) => e.kind === 'auth.token.issued'));
   });
 });

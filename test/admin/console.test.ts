@@ -134,6 +134,13 @@ describe('admin console (no JavaScript)', function () {
     await press('remove-step:1');
     assert.equal((await server.stepgate.clients.get('edit-me'))!.chain, 'password');
 
+    // Deleting asks for a confirmation (a required checkbox, checked again on the server).
+    const detail = await browser.request(`${server.issuer}/admin/clients/edit-me`);
+    const csrf = detail.$('input[name=_csrf]').first().attr('value')!;
+    const unconfirmed = await browser.request(`${server.issuer}/admin/clients/edit-me/delete`, { form: { _csrf: csrf } });
+    assert.equal(unconfirmed.status, 400);
+    assert.ok(await server.stepgate.clients.get('edit-me'));
+
     // An edit made from a page drawn before someone else's change is refused.
     const stale = page;
     await server.stepgate.clients.setChain('edit-me', 'password,totp');
