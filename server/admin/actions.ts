@@ -209,7 +209,6 @@ export class AdminActions {
       throw invalid('redirect_uris', 'the authorization_code grant needs at least one redirect URI');
     }
     if (row.secret === null && grants.includes('client_credentials')) throw invalid('grant_types', 'a public client cannot use client_credentials');
-    if (settings.adminApi && !grants.includes('client_credentials')) throw invalid('admin_api', 'the admin API is for client_credentials tokens: add that grant type');
     if (row.client_id === ADMIN_CLIENT_ID && parseChain(row.chain, this.#runner.catalog).steps.length < 2) {
       throw invalid('chain', 'the console needs at least two steps (a password and a second factor)');
     }

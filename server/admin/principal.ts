@@ -18,9 +18,8 @@ export const isAdmin = (user: User | undefined): boolean => Boolean(user && !use
 
 /**
  * Resolves the caller: a bearer access token issued by this broker, or the console's
- * session cookie. A token must carry the `admin` scope and belong either to a user who
- * holds the admin role (user tokens) or to a client whose settings allow the admin API
- * (client_credentials tokens). Tokens are looked up through oidc-provider, so expiry and
+ * session cookie. A token must carry the `admin` scope and be issued to a client whose
+ * settings allow the admin API; a user token also needs an account with the admin role. Tokens are looked up through oidc-provider, so expiry and
  * revocation are its own rules.
  */
 export async function resolvePrincipal(ctx: Context, deps: { provider: Provider; users: Users; clients: Clients; sessions: AdminSessions }): Promise<Principal | Refusal> {
@@ -33,14 +32,16 @@ export async function resolvePrincipal(ctx: Context, deps: { provider: Provider;
     if (!token || token.isExpired) return { status: 401, code: 'invalid_token', message: 'the access token is unknown, expired or revoked' };
     const scopes = new Set((token.scope ?? '').split(' '));
     if (!scopes.has(ADMIN_SCOPE)) return { status: 403, code: 'insufficient_scope', message: 'the access token lacks the "admin" scope' };
+    // Any client may ask for the scope; only those an admin marked admin_api have their
+    // tokens accepted, so a third-party app cannot talk an admin into handing it the API.
+    const client = await deps.clients.get(token.clientId!);
+    if (!(client?.settings as { adminApi?: boolean } | undefined)?.adminApi) {
+      return { status: 403, code: 'forbidden', message: `client "${token.clientId}" is not allowed to use the admin API` };
+    }
     const accountId = 'accountId' in token ? token.accountId : undefined;
     if (accountId) {
       if (!isAdmin(await deps.users.byId(accountId))) return { status: 403, code: 'forbidden', message: 'this account does not have the admin role' };
       return { kind: 'token', actor: `user:${accountId}` };
-    }
-    const client = await deps.clients.get(token.clientId!);
-    if (!(client?.settings as { adminApi?: boolean } | undefined)?.adminApi) {
-      return { status: 403, code: 'forbidden', message: `client "${token.clientId}" is not allowed to use the admin API` };
     }
     return { kind: 'token', actor: `client:${token.clientId}` };
   }

@@ -50,7 +50,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     user_token_ttl: ttl.describe('seconds; access tokens issued to users of this client'),
     app_token_ttl: ttl.describe('seconds; client_credentials tokens of this client'),
     allow_non_expiring: z.boolean().describe('whether this client may ask for tokens that do not expire'),
-    admin_api: z.boolean().describe('whether this client may use client_credentials tokens with the "admin" scope on the admin API'),
+    admin_api: z.boolean().describe('whether tokens of this client with the "admin" scope are accepted by the admin API (user tokens also need an account with the admin role)'),
   };
 
   const clientCreate = z.strictObject({
