@@ -63,7 +63,7 @@ export class Audit {
   async list(filter: AuditFilter = {}): Promise<StoredAuditEvent[]> {
     const where: string[] = [];
     const repl: Record<string, unknown> = { limit: Math.min(Math.max(filter.limit ?? 100, 1), 500) };
-    if (filter.kind) { where.push('kind LIKE :kind'); repl.kind = `${filter.kind}%`; }
+    if (filter.kind) { where.push("kind LIKE :kind ESCAPE '!'"); repl.kind = `${filter.kind.replace(/[!%_]/g, '!$&')}%`; }
     if (filter.actor) { where.push('actor = :actor'); repl.actor = filter.actor; }
     if (filter.clientId) { where.push('client_id = :clientId'); repl.clientId = filter.clientId; }
     if (filter.from !== undefined) { where.push('at >= :from'); repl.from = filter.from; }

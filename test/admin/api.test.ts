@@ -287,6 +287,9 @@ describe('admin API', function () {
     it('filters by kind, actor, client and time range, and pages', async () => {
       const byClient = await api(server, 'GET', '/audit?client=shop', { token });
       assert.ok(byClient.body.events.length > 0 && byClient.body.events.every((e: { clientId: string }) => e.clientId === 'shop'));
+      const exact = await api(server, 'GET', '/audit?kind=admin.user.password_', { token });
+      assert.ok(exact.body.events.length > 0 && exact.body.events.every((e: { kind: string }) => e.kind === 'admin.user.password_reset'));
+      assert.deepEqual((await api(server, 'GET', '/audit?kind=admin.user.password%25', { token })).body.events, [], '"%" is not a wildcard');
       const byActor = await api(server, 'GET', '/audit?actor=client:nobody', { token });
       assert.deepEqual(byActor.body.events, []);
       const future = await api(server, 'GET', `/audit?from=${encodeURIComponent(new Date(Date.now() + 3600_000).toISOString())}`, { token });
