@@ -45,6 +45,13 @@ export const defaults = {
   ssoFreshness: 8 * 3600,
   /** argon2id parameters: OWASP's m=19 MiB, t=2, p=1. */
   argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+  /** The admin console (a client of this broker, `stepgate-admin`, created at first start). */
+  admin: {
+    /** the console's chain on first start: a password and a second factor at least; editable afterwards */
+    chain: 'password,totp',
+    /** how long a console session lasts, in seconds */
+    sessionTtl: 8 * 3600,
+  },
   /** Brute-force protection, per factor, per account and per client address. */
   lockout: {
     /** failures allowed per account before a temporary lockout */

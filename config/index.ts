@@ -30,6 +30,7 @@ const schema = z.object({
   }),
   ssoFreshness: seconds,
   argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
+  admin: z.object({ chain: z.string().regex(/,/, 'needs at least two steps (a password and a second factor)'), sessionTtl: seconds }),
   lockout: z.object({ maxFailures: z.number().int().min(1), maxFailuresPerAddress: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
 });
 

@@ -11,9 +11,7 @@ import securityHeaders from './middleware/security-headers.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
-
-// Re-exported for modules written before services.ts existed.
-export { openServices, type Services };
+import { adminRoutes } from './admin/index.ts';
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
@@ -62,6 +60,7 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
 
   const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config))];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
+  routes.push(...(await adminRoutes(services, provider, views)));
 
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));

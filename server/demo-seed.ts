@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { generateSecret, generateURI } from 'otplib';
 import type { Services } from './services.ts';
+import { ADMIN_CLIENT_ID } from './admin/actions.ts';
 
 /**
  * On a new database outside production: a demo client (chain password,totp) and a demo
  * user with a TOTP secret, printed once so the quick start works without any setup.
  */
 export async function seedDemo(s: Services): Promise<string | undefined> {
-  if (!s.config.demo || (await s.users.list()).length > 0 || (await s.clients.list()).length > 0) return undefined;
+  // The console's own client is created at every start, so it does not make a database "used".
+  const clients = (await s.clients.list()).filter((c) => c.clientId !== ADMIN_CLIENT_ID);
+  if (!s.config.demo || (await s.users.list()).length > 0 || clients.length > 0) return undefined;
   const password = randomBytes(9).toString('base64url');
   const clientSecret = randomBytes(18).toString('base64url');
   const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org' });

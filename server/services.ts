@@ -10,6 +10,7 @@ import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
+import { Audit } from './audit/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -22,6 +23,7 @@ export type Services = {
   lockout: Lockout;
   runner: ChainRunner;
   logger: Logger;
+  audit: Audit;
 };
 
 /** Storage and domain services, without HTTP: what the CLI needs. */
@@ -31,7 +33,9 @@ export async function openServices(config: Config): Promise<Services> {
   const users = new Users(db, keyring);
   const clients = new Clients(db, keyring);
   const passwords = new Passwords(config.argon2);
-  const lockout = new Lockout(db, config.lockout);
+  const logger = createLogger(config.logLevel);
+  const audit = new Audit(db, (err) => logger.error({ err }, 'audit write failed'));
+  const lockout = new Lockout(db, config.lockout, (key, seconds) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   const runner = new ChainRunner({
     authenticators: createAuthenticators({ users, passwords, lockout }),
     states: new FlowStates(db),
@@ -40,7 +44,11 @@ export async function openServices(config: Config): Promise<Services> {
     interactionTtl: config.ttl.interaction,
     ssoFreshness: config.ssoFreshness,
     basePath: '',
+    onStep: (e) => audit.note({
+      kind: `auth.step.${e.outcome}`, clientId: e.clientId, subject: e.accountId, address: e.address,
+      details: { authenticator: e.authenticator, step: e.step + 1, ...(e.code && { reason: e.code }) },
+    }),
   });
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel) };
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger, audit };
 }
 

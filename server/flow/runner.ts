@@ -30,6 +30,9 @@ export type InteractionFacts = {
   forceFresh: boolean;
 };
 
+/** A step passed or failed, for the audit log. */
+export type StepEvent = { outcome: 'passed' | 'failed'; uid: string; clientId: string; authenticator: string; step: number; accountId?: string; address: string; code?: string };
+
 export const ACR_SINGLE = 'urn:stepgate:acr:single-step';
 export const ACR_MULTI = 'urn:stepgate:acr:multi-step';
 
@@ -53,6 +56,7 @@ export class ChainRunner {
   readonly #ttl: number;
   readonly #ssoFreshness: number;
   readonly #basePath: string;
+  readonly #onStep: (event: StepEvent) => void;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -62,6 +66,7 @@ export class ChainRunner {
     interactionTtl: number;
     ssoFreshness: number;
     basePath: string;
+    onStep?: (event: StepEvent) => void;
   }) {
     this.#authenticators = new Map(deps.authenticators.map((a) => [a.id, a]));
     this.#states = deps.states;
@@ -70,6 +75,7 @@ export class ChainRunner {
     this.#ttl = deps.interactionTtl;
     this.#ssoFreshness = deps.ssoFreshness;
     this.#basePath = deps.basePath;
+    this.#onStep = deps.onStep ?? (() => {});
   }
 
   get catalog(): AuthenticatorCatalog {
@@ -77,6 +83,11 @@ export class ChainRunner {
       has: (id) => this.#authenticators.has(id),
       requiresUser: (id) => this.#authenticators.get(id)?.requiresUser ?? false,
     };
+  }
+
+  /** Every authenticator a chain may name (for the admin chain editor). */
+  authenticatorIds(): string[] {
+    return [...this.#authenticators.keys()];
   }
 
   label(id: string): string {
@@ -231,6 +242,9 @@ export class ChainRunner {
       case 'challenge':
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
+        if (result.kind === 'failure') {
+          this.#onStep({ outcome: 'failed', uid: facts.uid, clientId: state.clientId, authenticator: authenticator.id, step: index, accountId: state.accountId, address: clientAddress, code: result.error.code });
+        }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
         }
@@ -255,6 +269,7 @@ export class ChainRunner {
           chosen: undefined, stepState: {}, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
+        this.#onStep({ outcome: 'passed', uid: facts.uid, clientId: state.clientId, authenticator: authenticator.id, step: index, accountId: result.accountId, address: clientAddress });
         if (next.satisfied.length === chain.steps.length) return this.#complete(next);
         return { kind: 'next-step' };
       }

@@ -61,7 +61,8 @@ export function createProvider(deps: Deps): Provider {
       jwks: '/jwks',
     },
     responseTypes: ['code'],
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    // "admin": the admin API's scope; holding it is not enough (see server/admin/principal.ts)
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'admin'],
     claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email'] },
     acrValues: [ACR_SINGLE, ACR_MULTI],
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] },

@@ -16,10 +16,12 @@ const epoch = () => Math.floor(Date.now() / 1000);
 export class Lockout {
   readonly #db: Database;
   readonly #options: Config['lockout'];
+  readonly #onLockout: (key: string, seconds: number) => void;
 
-  constructor(db: Database, options: Config['lockout']) {
+  constructor(db: Database, options: Config['lockout'], onLockout: (key: string, seconds: number) => void = () => {}) {
     this.#db = db;
     this.#options = options;
+    this.#onLockout = onLockout;
   }
 
   static keys(factor: Factor, account: string, address: string) {
@@ -81,7 +83,10 @@ export class Lockout {
       `UPDATE login_failures SET locked_until = :until, lockouts = lockouts + 1, failures = :rest
        WHERE key = :key AND (locked_until IS NULL OR locked_until <= :now)`,
       { key, now, until: now + seconds, rest: maxFailures - 1 });
-    if (locked === 1) return seconds;
+    if (locked === 1) {
+      this.#onLockout(key, seconds);
+      return seconds;
+    }
     const until = await this.lockedUntil(key);
     return Math.max(1, (until ?? now + 1) - now);
   }

@@ -75,4 +75,27 @@ export const migrations: Migration[] = [
       });
     },
   },
+  {
+    name: '0004-admin-audit',
+    async up(q) {
+      await q.createTable('audit_events', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        at: { type: DataTypes.BIGINT, allowNull: false },
+        kind: { type: DataTypes.STRING(64), allowNull: false },
+        actor: { type: DataTypes.STRING(255), allowNull: true },
+        client_id: { type: DataTypes.STRING(255), allowNull: true },
+        address: { type: DataTypes.STRING(64), allowNull: true },
+        subject: { type: DataTypes.STRING(255), allowNull: true },
+        details: { type: DataTypes.TEXT, allowNull: false, defaultValue: '{}' },
+      });
+      await q.addIndex('audit_events', ['at']);
+      await q.addIndex('audit_events', ['kind']);
+      await q.createTable('admin_sessions', {
+        id: { type: DataTypes.STRING(128), primaryKey: true },
+        user_id: { type: DataTypes.STRING(64), allowNull: false },
+        csrf: { type: DataTypes.STRING(128), allowNull: false },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+    },
+  },
 ];

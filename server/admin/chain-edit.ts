@@ -1,0 +1,50 @@
+import type { Chain } from '../flow/chain.ts';
+
+/** One change the chain editor's buttons ask for. Indices are 0-based. */
+export type ChainEdit =
+  | { op: 'add-step'; authenticator: string }
+  | { op: 'remove-step'; step: number }
+  | { op: 'move-step'; step: number; by: -1 | 1 }
+  | { op: 'add-option'; step: number; authenticator: string }
+  | { op: 'remove-option'; step: number; option: number }
+  | { op: 'move-option'; step: number; option: number; by: -1 | 1 };
+
+export class ChainEditError extends Error {}
+
+/**
+ * Applies one edit to a chain and returns the new chain; the caller validates the result
+ * with parseChain (an edit may leave, say, TOTP first, which is then refused with the reason).
+ */
+export default function editChain(chain: Chain, edit: ChainEdit): Chain {
+  const steps = chain.steps.map((s) => [...s.options]);
+  const step = 'step' in edit ? steps[edit.step] : undefined;
+  if ('step' in edit && !step) throw new ChainEditError(`there is no step ${edit.step + 1}`);
+  switch (edit.op) {
+    case 'add-step':
+      steps.push([edit.authenticator]);
+      break;
+    case 'remove-step':
+      steps.splice(edit.step, 1);
+      break;
+    case 'move-step':
+      swap(steps, edit.step, edit.step + edit.by);
+      break;
+    case 'add-option':
+      step!.push(edit.authenticator);
+      break;
+    case 'remove-option':
+      if (!step![edit.option]) throw new ChainEditError(`step ${edit.step + 1} has no alternative ${edit.option + 1}`);
+      step!.splice(edit.option, 1);
+      if (step!.length === 0) steps.splice(edit.step, 1);
+      break;
+    case 'move-option':
+      swap(step!, edit.option, edit.option + edit.by);
+      break;
+  }
+  return { steps: steps.map((options) => ({ options })) };
+}
+
+function swap<T>(list: T[], i: number, j: number): void {
+  if (i < 0 || j < 0 || i >= list.length || j >= list.length) throw new ChainEditError('that cannot move further');
+  [list[i], list[j]] = [list[j]!, list[i]!];
+}

@@ -1,0 +1,308 @@
+import { readFileSync } from 'node:fs';
+import Router from '@koa/router';
+import { koaBody } from 'koa-body';
+import type { Context } from 'koa';
+import type { AdminContext } from './context.ts';
+import { AdminError, ADMIN_CLIENT_ID, type Actor, type ClientView } from './actions.ts';
+import { parse } from './api.ts';
+import { resolvePrincipal } from './principal.ts';
+import { csrfMatches, type AdminSession } from './sessions.ts';
+import editChain, { ChainEditError, type ChainEdit } from './chain-edit.ts';
+import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
+import { GRANT_TYPES } from './schemas.ts';
+import type { User } from '../storage/users.ts';
+
+const stylesheet = readFileSync(new URL('./views/admin.css', import.meta.url));
+const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '64kb' });
+
+type Body = Record<string, string | string[] | undefined>;
+type Admin = { user: User; session: AdminSession; by: Actor };
+
+const text = (body: Body, name: string): string => {
+  const v = body[name];
+  return typeof v === 'string' ? v : '';
+};
+const list = (body: Body, name: string): string[] => {
+  const v = body[name];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+};
+const lines = (value: string) => value.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+const optionalInt = (value: string) => (value.trim() === '' ? undefined : Number(value));
+
+/** A datetime-local field ("2026-01-31T12:00") read as UTC; an ISO time with an offset as is. */
+function isoTime(value: string): string | undefined {
+  if (value.trim() === '') return undefined;
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(value) ? `${value}:00Z` : value;
+}
+
+/**
+ * The admin console: server-rendered pages with plain forms (no script), each change going
+ * through the same validation and the same transactional actions as the API. Every form
+ * carries the session's CSRF token.
+ */
+export function adminConsole(a: AdminContext) {
+  const router = new Router({ prefix: '/admin' });
+  const labels = (id: string) => a.runner.label(id);
+
+  function render(ctx: Context, view: string, locals: Record<string, unknown>, status = 200) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = a.views.render(`server/admin/views/${view}`, { ...locals, me: ctx.state.admin?.user, csrf: ctx.state.admin?.session.csrf });
+  }
+
+  /** The signed-in admin, or undefined after answering (redirect to sign-in, or 403). */
+  async function admin(ctx: Context): Promise<Admin | undefined> {
+    const principal = await resolvePrincipal(ctx, a);
+    if ('kind' in principal && principal.kind === 'session') {
+      const found = { user: principal.user, session: principal.session, by: { actor: principal.actor, address: ctx.ip } };
+      ctx.state.admin = found;
+      return found;
+    }
+    if ('status' in principal && principal.status === 403) {
+      render(ctx, 'message', { title: 'Not an administrator', message: 'Your account does not have the admin role. The console is only for administrators.' }, 403);
+    } else if (ctx.method === 'GET') {
+      ctx.redirect('/admin/login');
+    } else {
+      render(ctx, 'message', { title: 'Signed out', message: 'Your console session has ended. Sign in again.', link: '/admin/login', linkText: 'Sign in' }, 401);
+    }
+    return undefined;
+  }
+
+  /** A page handler for signed-in admins; form posts must carry the CSRF token. */
+  function page(handler: (ctx: Context, me: Admin, body: Body) => Promise<void>) {
+    return async (ctx: Context) => {
+      const me = await admin(ctx);
+      if (!me) return;
+      const body = (ctx.request.body ?? {}) as Body;
+      if (ctx.method === 'POST' && !csrfMatches(me.session, body._csrf)) {
+        return render(ctx, 'message', { title: 'Form out of date', message: 'This form is out of date. Reload the page and try again.' }, 403);
+      }
+      try {
+        await handler(ctx, me, body);
+      } catch (err) {
+        if (!(err instanceof AdminError)) throw err;
+        render(ctx, 'message', { title: err.status === 404 ? 'Not found' : 'Not changed', message: err.message, issues: err.issues, link: '/admin', linkText: 'Back to the console' }, err.status);
+      }
+    };
+  }
+
+  router.get('/static/admin.css', (ctx) => {
+    ctx.type = 'text/css';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = stylesheet;
+  });
+
+  router.get('/', page(async (ctx) => ctx.redirect('/admin/clients')));
+
+  // ---- clients -----------------------------------------------------------------------
+
+  router.get('/clients', page(async (ctx) => {
+    render(ctx, 'clients', { title: 'Clients', clients: await a.actions.listClients() });
+  }));
+
+  const clientForm = (ctx: Context, locals: { client?: ClientView; values: Record<string, unknown>; issues?: { path: string; message: string }[]; creating: boolean }, status = 200) =>
+    render(ctx, 'client-form', { title: locals.creating ? 'New client' : `Edit ${locals.client?.client_id}`, grantTypes: GRANT_TYPES, authenticators: a.authenticatorList(), ...locals }, status);
+
+  /** The fields both client forms share, as API input. */
+  function clientFields(body: Body) {
+    return {
+      name: text(body, 'name').trim() || undefined,
+      redirect_uris: lines(text(body, 'redirect_uris')),
+      post_logout_redirect_uris: lines(text(body, 'post_logout_redirect_uris')),
+      grant_types: list(body, 'grant_types'),
+      chain: text(body, 'chain'),
+      user_token_ttl: optionalInt(text(body, 'user_token_ttl')),
+      app_token_ttl: optionalInt(text(body, 'app_token_ttl')),
+      allow_non_expiring: text(body, 'allow_non_expiring') === 'on',
+      admin_api: text(body, 'admin_api') === 'on',
+    };
+  }
+
+  router.get('/clients/new', page(async (ctx) => {
+    clientForm(ctx, { creating: true, values: { grant_types: ['authorization_code', 'refresh_token'], chain: 'password,totp', redirect_uris: [], post_logout_redirect_uris: [] } });
+  }));
+
+  router.post('/clients/new', form, page(async (ctx, me, body) => {
+    const input = { client_id: text(body, 'client_id').trim(), public: text(body, 'public') === 'on', ...clientFields(body) };
+    try {
+      const result = await a.actions.createClient(parse(a.schemas.clientCreate, input), me.by);
+      render(ctx, 'secret', { title: 'Client created', client: result.client, secret: result.client_secret }, 201);
+    } catch (err) {
+      if (!(err instanceof AdminError) || err.status === 404) throw err;
+      clientForm(ctx, { creating: true, values: input, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+    }
+  }));
+
+  router.get('/clients/:id', page(async (ctx) => {
+    render(ctx, 'client', { title: `Client ${ctx.params.id}`, client: await a.actions.getClient(ctx.params.id!), protectedId: ADMIN_CLIENT_ID });
+  }));
+
+  router.get('/clients/:id/edit', page(async (ctx) => {
+    const client = await a.actions.getClient(ctx.params.id!);
+    clientForm(ctx, { creating: false, client, values: client });
+  }));
+
+  router.post('/clients/:id/edit', form, page(async (ctx, me, body) => {
+    const client = await a.actions.getClient(ctx.params.id!);
+    const fields = clientFields(body);
+    const input = { ...fields, user_token_ttl: fields.user_token_ttl ?? null, app_token_ttl: fields.app_token_ttl ?? null };
+    try {
+      await a.actions.updateClient(client.client_id, parse(a.schemas.clientUpdate, input), me.by);
+      ctx.status = 303;
+      ctx.redirect(`/admin/clients/${encodeURIComponent(client.client_id)}`);
+    } catch (err) {
+      if (!(err instanceof AdminError) || err.status === 404) throw err;
+      clientForm(ctx, { creating: false, client, values: { ...client, ...fields }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+    }
+  }));
+
+  router.post('/clients/:id/secret', form, page(async (ctx, me) => {
+    const result = await a.actions.updateClient(ctx.params.id!, { rotate_secret: true }, me.by);
+    render(ctx, 'secret', { title: 'New client secret', client: result.client, secret: result.client_secret });
+  }));
+
+  router.post('/clients/:id/delete', form, page(async (ctx, me, body) => {
+    if (text(body, 'confirm') !== 'yes') throw new AdminError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+    await a.actions.deleteClient(ctx.params.id!, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/clients');
+  }));
+
+  // ---- the chain editor --------------------------------------------------------------
+
+  async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string } = {}, status = 200) {
+    const client = await a.actions.getClient(clientId);
+    render(ctx, 'chain', {
+      title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, ...extra,
+    }, status);
+  }
+
+  router.get('/clients/:id/chain', page(async (ctx) => chainPage(ctx, ctx.params.id!)));
+
+  router.post('/clients/:id/chain', form, page(async (ctx, me, body) => {
+    const client = await a.actions.getClient(ctx.params.id!);
+    // The page names the chain it was drawn from: an edit made against an older version
+    // (another admin, another tab) would silently undo theirs.
+    if (text(body, 'base') !== client.chain) {
+      return chainPage(ctx, client.client_id, { error: 'The chain was changed by someone else since this page was loaded. Here it is as it is now; make your change again.' }, 409);
+    }
+    let next: string;
+    try {
+      next = text(body, 'edit') === 'replace' ? text(body, 'chain') : formatChain(editChain(parseChain(client.chain, a.runner.catalog), readEdit(body)));
+      parseChain(next, a.runner.catalog);
+    } catch (err) {
+      if (!(err instanceof ChainEditError || err instanceof ChainError)) throw err;
+      return chainPage(ctx, client.client_id, { error: `Not changed: ${err.message}`, draft: text(body, 'chain') }, 400);
+    }
+    try {
+      await a.actions.updateClient(client.client_id, { chain: next }, me.by);
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err;
+      return chainPage(ctx, client.client_id, { error: `Not changed: ${err.issues[0]?.message ?? err.message}` }, err.status);
+    }
+    ctx.status = 303;
+    ctx.redirect(`/admin/clients/${encodeURIComponent(client.client_id)}/chain`);
+  }));
+
+  // ---- users -------------------------------------------------------------------------
+
+  router.get('/users', page(async (ctx) => {
+    render(ctx, 'users', { title: 'Users', users: await a.actions.listUsers(), values: {} });
+  }));
+
+  router.post('/users', form, page(async (ctx, me, body) => {
+    const input = {
+      username: text(body, 'username'), email: text(body, 'email').trim() || null,
+      password: text(body, 'password') || undefined,
+      roles: text(body, 'admin') === 'on' ? ['admin'] : [], totp: text(body, 'totp') === 'on',
+    };
+    try {
+      const result = await a.actions.createUser(parse(a.schemas.userCreate, input), me.by);
+      render(ctx, 'user-secret', { title: 'User created', user: result.user, totp: result.totp }, 201);
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err;
+      render(ctx, 'users', { title: 'Users', users: await a.actions.listUsers(), values: { ...input, password: '' }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+    }
+  }));
+
+  router.get('/users/:id', page(async (ctx) => {
+    render(ctx, 'user', { title: 'User', user: await a.actions.getUser(ctx.params.id!) });
+  }));
+
+  const back = (ctx: Context) => {
+    ctx.status = 303;
+    ctx.redirect(`/admin/users/${encodeURIComponent(ctx.params.id!)}`);
+  };
+  router.post('/users/:id/disable', form, page(async (ctx, me) => {
+    await a.actions.setDisabled(ctx.params.id!, true, me.by);
+    back(ctx);
+  }));
+  router.post('/users/:id/enable', form, page(async (ctx, me) => {
+    await a.actions.setDisabled(ctx.params.id!, false, me.by);
+    back(ctx);
+  }));
+  router.post('/users/:id/unlock', form, page(async (ctx, me) => {
+    await a.actions.unlock(ctx.params.id!, me.by);
+    back(ctx);
+  }));
+  router.post('/users/:id/password', form, page(async (ctx, me, body) => {
+    const input = parse(a.schemas.passwordReset, { password: text(body, 'password') || undefined });
+    const result = await a.actions.resetPassword(ctx.params.id!, input.password, me.by);
+    render(ctx, 'user-secret', { title: 'Password reset', user: result.user, password: result.password });
+  }));
+  router.post('/users/:id/totp', form, page(async (ctx, me) => {
+    const result = await a.actions.resetTotp(ctx.params.id!, me.by);
+    render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp });
+  }));
+
+  // ---- audit log ---------------------------------------------------------------------
+
+  router.get('/audit', page(async (ctx) => {
+    const q = ctx.query as Body;
+    const users = await a.users.list();
+    const names = new Map(users.map((u) => [`user:${u.id}`, u.username]));
+    // The actor filter takes a username as people know it, or a raw "user:<id>" / "client:<id>".
+    const actorInput = text(q, 'actor').trim();
+    const actor = actorInput === '' ? undefined : actorInput.includes(':') ? actorInput : `user:${users.find((u) => u.username === actorInput.toLowerCase())?.id ?? 'none'}`;
+    const filters = { kind: text(q, 'kind'), actor: actorInput, client: text(q, 'client'), from: text(q, 'from'), to: text(q, 'to') };
+    let events: Awaited<ReturnType<typeof a.audit.list>> = [];
+    let issues: { path: string; message: string }[] | undefined;
+    try {
+      const parsed = parse(a.schemas.auditQuery, {
+        kind: filters.kind || undefined, actor, client: filters.client || undefined,
+        from: isoTime(filters.from), to: isoTime(filters.to), before: text(q, 'before') || undefined,
+      });
+      events = await a.audit.list({
+        kind: parsed.kind, actor: parsed.actor, clientId: parsed.client, before: parsed.before, limit: 50,
+        from: parsed.from ? Date.parse(parsed.from) : undefined, to: parsed.to ? Date.parse(parsed.to) : undefined,
+      });
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err;
+      issues = err.issues;
+    }
+    const older = events.length === 50 ? `/admin/audit?${new URLSearchParams({ ...filters, before: String(events.at(-1)!.id) })}` : undefined;
+    render(ctx, 'audit', { title: 'Audit log', events, filters, issues, older, nameOf: (actorId: string | null) => (actorId && names.get(actorId)) ?? actorId ?? '' }, issues ? 400 : 200);
+  }));
+
+  return router;
+}
+
+/** The editor's buttons say what they do in their value: "remove-option:1:0", "move-step:0:1". */
+function readEdit(body: Body): ChainEdit {
+  const [op, a, b, c] = text(body, 'edit').split(':');
+  const n = (v: string | undefined) => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 0) throw new ChainEditError('the form asked for a step that does not exist');
+    return x;
+  };
+  const dir = (v: string | undefined): -1 | 1 => (v === '-1' ? -1 : 1);
+  switch (op) {
+    case 'add-step': return { op, authenticator: text(body, 'new-step') };
+    case 'remove-step': return { op, step: n(a) };
+    case 'move-step': return { op, step: n(a), by: dir(b) };
+    case 'add-option': return { op, step: n(a), authenticator: text(body, `new-option-${n(a)}`) };
+    case 'remove-option': return { op, step: n(a), option: n(b) };
+    case 'move-option': return { op, step: n(a), option: n(b), by: dir(c) };
+    default: throw new ChainEditError('unknown edit');
+  }
+}

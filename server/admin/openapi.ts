@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import type { AdminSchemas } from './schemas.ts';
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+
+const error = {
+  type: 'object',
+  required: ['error', 'error_description'],
+  properties: {
+    error: { type: 'string', description: 'machine code: invalid_request, duplicate, not_found, unauthenticated, forbidden, csrf, ...' },
+    error_description: { type: 'string' },
+    issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+  },
+};
+
+const client = {
+  type: 'object',
+  properties: {
+    client_id: { type: 'string' }, name: { type: 'string' }, public: { type: 'boolean' },
+    redirect_uris: { type: 'array', items: { type: 'string' } }, post_logout_redirect_uris: { type: 'array', items: { type: 'string' } },
+    grant_types: { type: 'array', items: { type: 'string' } }, chain: { type: 'string' },
+    chain_steps: { type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'steps in order, each with its alternatives' },
+    chain_description: { type: 'string', description: 'what a user will face, in plain words' },
+    user_token_ttl: { type: ['integer', 'null'] }, app_token_ttl: { type: ['integer', 'null'] },
+    allow_non_expiring: { type: 'boolean' }, admin_api: { type: 'boolean' },
+  },
+};
+
+const user = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' }, username: { type: 'string' }, email: { type: ['string', 'null'] }, roles: { type: 'array', items: { type: 'string' } },
+    disabled: { type: 'boolean' }, totp_enrolled: { type: 'boolean' }, has_password: { type: 'boolean' },
+    locked_until: { type: ['integer', 'null'], description: 'epoch seconds while a brute-force lockout lasts' },
+  },
+};
+
+const totp = { type: 'object', properties: { secret: { type: 'string' }, uri: { type: 'string', description: 'otpauth:// URI for an authenticator app' } } };
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const body = (name: string) => ({ required: true, content: { 'application/json': { schema: ref(name) } } });
+const ok = (description: string, schema: unknown) => ({ description, content: { 'application/json': { schema } } });
+const refusals = {
+  400: ok('invalid input: each issue names the field path and the reason', ref('Error')),
+  401: ok('no console session and no bearer token', ref('Error')),
+  403: ok('not an admin, token without the admin scope, or missing CSRF token', ref('Error')),
+};
+const param = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+
+/** The OpenAPI 3.1 description of /admin/api, built from the same zod schemas that validate requests. */
+export function openApiDocument(schemas: AdminSchemas, issuer: string) {
+  const userAction = (summary: string, kind: string, extra: Record<string, unknown> = {}) => ({
+    post: { summary, operationId: kind, parameters: [param('id')], ...extra, responses: { 200: ok('done', { type: 'object', properties: { user } }), 404: ok('no such user', ref('Error')), ...refusals } },
+  });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'stepgate admin API',
+      version: '1',
+      description: 'Clients, their authentication chains, users and the audit log. Authenticate with the console session '
+        + '(cookie, plus the X-CSRF-Token header on POST/PATCH/DELETE) or with a bearer access token carrying the "admin" scope: '
+        + 'a user token of an account with the admin role, or a client_credentials token of a client with admin_api enabled. '
+        + 'Every change is one transaction with its audit record.',
+    },
+    servers: [{ url: `${issuer}/admin/api` }],
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'access token with the "admin" scope' },
+        console: { type: 'apiKey', in: 'cookie', name: 'stepgate.admin' },
+      },
+      schemas: {
+        Error: error, Client: client, User: user, Totp: totp,
+        ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate),
+        UserCreate: json(schemas.userCreate), PasswordReset: json(schemas.passwordReset),
+      },
+    },
+    security: [{ bearer: [] }, { console: [] }],
+    paths: {
+      '/authenticators': { get: { summary: 'authenticators a chain may name', operationId: 'listAuthenticators', responses: { 200: ok('the catalog', { type: 'array', items: { type: 'object' } }), ...refusals } } },
+      '/clients': {
+        get: { summary: 'list clients', operationId: 'listClients', responses: { 200: ok('clients', { type: 'array', items: ref('Client') }), ...refusals } },
+        post: {
+          summary: 'create a client', operationId: 'createClient', requestBody: body('ClientCreate'),
+          responses: { 201: ok('created; client_secret is present once when generated', { type: 'object', properties: { client: ref('Client'), client_secret: { type: 'string' } } }), 409: ok('the client id is taken', ref('Error')), ...refusals },
+        },
+      },
+      '/clients/{id}': {
+        get: { summary: 'one client', operationId: 'getClient', parameters: [param('id')], responses: { 200: ok('the client', ref('Client')), 404: ok('no such client', ref('Error')), ...refusals } },
+        patch: {
+          summary: 'change a client (chain changes apply to the next login)', operationId: 'updateClient', parameters: [param('id')], requestBody: body('ClientUpdate'),
+          responses: { 200: ok('changed', { type: 'object', properties: { client: ref('Client'), client_secret: { type: 'string' } } }), 404: ok('no such client', ref('Error')), ...refusals },
+        },
+        delete: { summary: 'delete a client', operationId: 'deleteClient', parameters: [param('id')], responses: { 204: { description: 'deleted' }, 404: ok('no such client', ref('Error')), 409: ok('the console client is protected', ref('Error')), ...refusals } },
+      },
+      '/users': {
+        get: { summary: 'list users', operationId: 'listUsers', responses: { 200: ok('users', { type: 'array', items: ref('User') }), ...refusals } },
+        post: {
+          summary: 'create a user', operationId: 'createUser', requestBody: body('UserCreate'),
+          responses: { 201: ok('created; totp is present once when enrolled', { type: 'object', properties: { user: ref('User'), totp: ref('Totp') } }), 409: ok('the username is taken', ref('Error')), ...refusals },
+        },
+      },
+      '/users/{id}': { get: { summary: 'one user', operationId: 'getUser', parameters: [param('id')], responses: { 200: ok('the user', ref('User')), 404: ok('no such user', ref('Error')), ...refusals } } },
+      '/users/{id}/disable': userAction('disable the account (logins and tokens refused)', 'disableUser'),
+      '/users/{id}/enable': userAction('enable the account again', 'enableUser'),
+      '/users/{id}/password': userAction('set a new password; a generated one is returned once when none is given', 'resetPassword', { requestBody: body('PasswordReset') }),
+      '/users/{id}/totp': userAction('replace the TOTP secret; the new secret is returned once', 'resetTotp'),
+      '/users/{id}/unlock': userAction('clear brute-force lockouts', 'unlockUser'),
+      '/audit': {
+        get: {
+          summary: 'audit events, newest first', operationId: 'listAudit',
+          parameters: Object.keys(schemas.auditQuery.shape).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+          responses: { 200: ok('events', { type: 'object', properties: { events: { type: 'array', items: { type: 'object' } }, next_before: { type: ['integer', 'null'] } } }), ...refusals },
+        },
+      },
+    },
+  };
+}

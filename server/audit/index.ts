@@ -1,0 +1,79 @@
+import type { Transaction } from 'sequelize';
+import type { Database } from '../storage/database.ts';
+
+/** One line of the audit log. `details` never holds a secret: see `redact`. */
+export type AuditEvent = {
+  kind: string;
+  /** who did it: "user:<id>" for a person, "client:<id>" for automation, absent for the public */
+  actor?: string | null;
+  clientId?: string | null;
+  address?: string | null;
+  /** what it was done to: a user id, a client id */
+  subject?: string | null;
+  details?: Record<string, unknown>;
+};
+
+export type StoredAuditEvent = Required<Omit<AuditEvent, 'details'>> & { id: number; at: number; details: Record<string, unknown> };
+
+export type AuditFilter = { kind?: string; actor?: string; clientId?: string; from?: number; to?: number; before?: number; limit?: number };
+
+/** Keys whose values are secrets wherever they appear in an event's details. */
+const SECRET_KEYS = /secret|password|hash|^(access_|refresh_|id_)?token$|^code$/i;
+
+/** A deep copy of `value` with every secret-looking key replaced by "[redacted]". */
+export function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEYS.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v)]));
+  }
+  return value;
+}
+
+type Row = { id: number; at: number | string; kind: string; actor: string | null; client_id: string | null; address: string | null; subject: string | null; details: string };
+
+/**
+ * The audit log: admin changes (written in the same transaction as the change, so one
+ * never exists without the other) and authentication events.
+ */
+export class Audit {
+  readonly #db: Database;
+  readonly #onError: (err: unknown) => void;
+
+  constructor(db: Database, onError: (err: unknown) => void = () => {}) {
+    this.#db = db;
+    this.#onError = onError;
+  }
+
+  async record(event: AuditEvent, transaction?: Transaction): Promise<void> {
+    await this.#db.change(
+      `INSERT INTO audit_events (at, kind, actor, client_id, address, subject, details)
+       VALUES (:at, :kind, :actor, :clientId, :address, :subject, :details)`,
+      {
+        at: Date.now(), kind: event.kind, actor: event.actor ?? null, clientId: event.clientId ?? null,
+        address: event.address ?? null, subject: event.subject ?? null, details: JSON.stringify(redact(event.details ?? {})),
+      }, transaction);
+  }
+
+  /** For event hooks on the login path: a failed audit write is logged, never fails the login. */
+  note(event: AuditEvent): void {
+    this.record(event).catch(this.#onError);
+  }
+
+  /** Newest first; `before` (an event id) pages backwards. Times are epoch milliseconds. */
+  async list(filter: AuditFilter = {}): Promise<StoredAuditEvent[]> {
+    const where: string[] = [];
+    const repl: Record<string, unknown> = { limit: Math.min(Math.max(filter.limit ?? 100, 1), 500) };
+    if (filter.kind) { where.push("kind LIKE :kind ESCAPE '!'"); repl.kind = `${filter.kind.replace(/[!%_]/g, '!$&')}%`; }
+    if (filter.actor) { where.push('actor = :actor'); repl.actor = filter.actor; }
+    if (filter.clientId) { where.push('client_id = :clientId'); repl.clientId = filter.clientId; }
+    if (filter.from !== undefined) { where.push('at >= :from'); repl.from = filter.from; }
+    if (filter.to !== undefined) { where.push('at <= :to'); repl.to = filter.to; }
+    if (filter.before !== undefined) { where.push('id < :before'); repl.before = filter.before; }
+    const rows = await this.#db.select<Row>(
+      `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT :limit`, repl);
+    return rows.map((r) => ({
+      id: Number(r.id), at: Number(r.at), kind: r.kind, actor: r.actor, clientId: r.client_id, address: r.address,
+      subject: r.subject, details: JSON.parse(r.details) as Record<string, unknown>,
+    }));
+  }
+}

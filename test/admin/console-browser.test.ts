@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startStepgate, type TestServer } from '../support/server.ts';
+import { addClient, addUser, beginLogin, relyingParty, PASSWORD, totpCode } from '../support/fixtures.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = new URL('../artifacts/', import.meta.url);
+
+/**
+ * A real browser: an admin signs in to the console through password + TOTP, adds a TOTP
+ * step to a client's chain with the editor's buttons, and a user's very next login at that
+ * client asks for the new step. Screenshots of each console page go to test/artifacts/.
+ */
+describe('admin console in a real browser (chromium)', function () {
+  this.timeout(90_000);
+  let server: TestServer;
+  let browser: Browser;
+  const cspViolations: string[] = [];
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser test`);
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startStepgate();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function newPage(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    return page;
+  }
+  const shot = (page: Page, name: string) => page.screenshot({ path: new URL(`console-${name}.png`, ARTIFACTS).pathname, fullPage: true });
+
+  it('admin signs in with password + TOTP, adds a TOTP step; the next user login asks for it', async () => {
+    const admin = await addUser(server, 'root', { roles: ['admin'] });
+    const user = await addUser(server, 'una');
+    await addClient(server, 'webapp', 'password');
+
+    // The admin's sign-in: the console's own chain, password then TOTP, then consent.
+    const page = await newPage();
+    await page.goto(`${server.issuer}/admin`);
+    await page.fill('input[name=username]', 'root');
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('button[type=submit].primary');
+    await page.waitForSelector('input[name=code]');
+    assert.match(await page.textContent('.progress') ?? '', /Step 2 of 2/);
+    await shot(page, '0-sign-in-totp');
+    await page.fill('input[name=code]', await totpCode(admin.totpSecret));
+    await page.click('button[type=submit].primary');
+    await page.click('button[value=allow]');
+    await page.waitForURL(`${server.issuer}/admin/clients`);
+    assert.match(await page.textContent('h1') ?? '', /Clients/);
+    await shot(page, '1-clients');
+
+    await page.click('a[href="/admin/clients/webapp"]');
+    await page.waitForURL('**/admin/clients/webapp');
+    await shot(page, '2-client');
+    await page.click('a[href="/admin/clients/webapp/chain"]');
+    await page.waitForURL('**/admin/clients/webapp/chain');
+    assert.equal(await page.textContent('#chain-description'), 'Step 1: Password.');
+
+    // Add a step with the editor's own controls.
+    await page.selectOption('select[name=new-step]', 'totp');
+    await page.click('button[value=add-step]');
+    await page.waitForFunction(() => document.querySelector('#chain-description')?.textContent?.includes('Step 2'));
+    assert.equal(await page.textContent('#chain-description'), 'Step 1: Password. Step 2: Authenticator app (TOTP).');
+    assert.equal(await page.locator('li.step').count(), 2);
+    await shot(page, '3-chain-editor');
+    assert.equal((await server.stepgate.clients.get('webapp'))!.chain, 'password,totp');
+
+    for (const [path, name] of [['/admin/users', '4-users'], [`/admin/users/${user.id}`, '5-user'], ['/admin/audit', '6-audit'], ['/admin/clients/new', '7-client-new']] as const) {
+      await page.goto(`${server.issuer}${path}`);
+      assert.equal(await page.locator('.error').count(), 0, `${path} renders without an error`);
+      await shot(page, name);
+    }
+    const audit = await page.goto(`${server.issuer}/admin/audit?kind=admin.client`);
+    assert.equal(audit!.status(), 200);
+    assert.match(await page.textContent('table.audit tbody') ?? '', /admin\.client\.updated/);
+
+    // The user's very next login at that client, in another browser context.
+    const rp = await relyingParty(server, { clientId: 'webapp', secret: 'webapp-secret-0123456789' });
+    const login = await beginLogin(rp);
+    const userPage = await newPage();
+    await userPage.goto(login.url.href);
+    await userPage.fill('input[name=username]', 'una');
+    await userPage.fill('input[name=password]', PASSWORD);
+    await userPage.click('button[type=submit].primary');
+    await userPage.waitForSelector('input[name=code]');
+    assert.match(await userPage.textContent('.progress') ?? '', /Step 2 of 2/);
+    await shot(userPage, '8-user-next-login-totp');
+
+    assert.deepEqual(cspViolations, [], 'no page breaks the content security policy');
+  });
+});

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { startStepgate, type TestServer } from '../support/server.ts';
+import { addUser } from '../support/fixtures.ts';
+import { api, consoleLogin, eventually } from '../support/admin.ts';
+
+describe('admin console (no JavaScript)', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  let boss: Awaited<ReturnType<typeof addUser>>;
+
+  before(async () => {
+    server = await startStepgate();
+    boss = await addUser(server, 'boss', { roles: ['admin'] });
+  });
+  after(async () => server.stop());
+
+  /** A fresh admin per sign-in: a TOTP code counts once per account, so each login needs its own. */
+  let admins = 0;
+  const freshAdmin = () => addUser(server, `admin${++admins}`, { roles: ['admin'] });
+
+  it('sends a visitor without a session to sign in through the broker, with the console client and PKCE', async () => {
+    const res = await fetch(`${server.issuer}/admin/users`, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), '/admin/login');
+    const login = await fetch(`${server.issuer}/admin/login`, { redirect: 'manual' });
+    const authorize = new URL(login.headers.get('location')!);
+    assert.equal(authorize.pathname, '/authorize');
+    assert.equal(authorize.searchParams.get('client_id'), 'stepgate-admin');
+    assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal((await server.stepgate.clients.get('stepgate-admin'))!.chain, 'password,totp');
+  });
+
+  it('refuses a non-admin with a valid login: 403 page, no console session, API refused too', async () => {
+    const clerk = await addUser(server, 'clerk');
+    const { browser, page } = await consoleLogin(server, clerk);
+    assert.equal(page.status, 403);
+    assert.match(page.$('h1').text(), /Not an administrator/);
+    assert.match(page.html, /clerk/);
+    const cookies = await browser.jar.getCookies(`${server.issuer}/admin/`);
+    assert.ok(!cookies.some((c) => c.key === 'stepgate.admin'), 'no console session');
+    const again = await browser.request(`${server.issuer}/admin/clients`);
+    assert.equal(again.status, 302, 'still sent to sign in');
+    const apiRes = await browser.request(`${server.issuer}/admin/api/users`, { headers: { accept: 'application/json' } });
+    assert.equal(apiRes.status, 401);
+    const refusedEvent = (await eventually(() => server.stepgate.audit.list({ kind: 'admin.login.refused' }), (e) => e.length > 0))[0];
+    assert.equal(refusedEvent?.subject, clerk.id);
+  });
+
+  it('lets an admin in after password + TOTP; the cookie holds no token; a revoked role takes effect at once', async () => {
+    const { browser, page } = await consoleLogin(server, boss, { totpOffset: 1 });
+    assert.equal(page.status, 200, page.html.slice(0, 500));
+    assert.match(page.$('h1').text(), /Clients/);
+    const cookie = (await browser.jar.getCookies(`${server.issuer}/admin/`)).find((c) => c.key === 'stepgate.admin')!;
+    assert.ok(cookie.httpOnly);
+    assert.equal(cookie.sameSite, 'lax');
+    assert.ok(cookie.value.length < 60 && !cookie.value.includes('.'), 'a random id, not a token');
+    const json = await browser.request(`${server.issuer}/admin/api/clients`, { headers: { accept: 'application/json' } });
+    assert.equal(json.status, 200, 'the API accepts the console session');
+
+    await server.stepgate.db.change('UPDATE users SET roles = :r WHERE id = :id', { r: '[]', id: boss.id });
+    try {
+      assert.equal((await browser.request(`${server.issuer}/admin/clients`)).status, 403);
+      assert.equal((await browser.request(`${server.issuer}/admin/api/clients`, { headers: { accept: 'application/json' } })).status, 403);
+    } finally {
+      await server.stepgate.db.change('UPDATE users SET roles = :r WHERE id = :id', { r: '["admin"]', id: boss.id });
+    }
+  });
+
+  it('refuses console changes without the CSRF token (forms and API), and accepts them with it', async () => {
+    const { browser } = await consoleLogin(server, await freshAdmin());
+    const users = await browser.request(`${server.issuer}/admin/users`);
+    const csrf = users.$('input[name=_csrf]').first().attr('value')!;
+    const count = async () => (await server.stepgate.users.list()).length;
+    const before = await count();
+    const noToken = await browser.request(`${server.issuer}/admin/users`, { form: { username: 'csrf-victim', password: 'long enough pass' } });
+    assert.equal(noToken.status, 403);
+    const wrong = await browser.request(`${server.issuer}/admin/users`, { form: { _csrf: 'x'.repeat(csrf.length), username: 'csrf-victim', password: 'long enough pass' } });
+    assert.equal(wrong.status, 403);
+    const apiNoHeader = await browser.request(`${server.issuer}/admin/api/users/${boss.id}/unlock`, { method: 'POST', headers: { accept: 'application/json' } });
+    assert.equal(apiNoHeader.status, 403);
+    assert.match(apiNoHeader.html, /X-CSRF-Token/);
+    assert.equal(await count(), before);
+
+    const ok = await browser.request(`${server.issuer}/admin/users`, { form: { _csrf: csrf, username: 'Hank', password: 'long enough pass', totp: 'on' } });
+    assert.equal(ok.status, 201);
+    assert.match(ok.html, /shown <strong>only now<\/strong>/);
+    assert.equal(await count(), before + 1);
+    const apiWithHeader = await browser.request(`${server.issuer}/admin/api/users/${boss.id}/unlock`, { method: 'POST', headers: { accept: 'application/json', 'x-csrf-token': csrf } });
+    assert.equal(apiWithHeader.status, 200);
+  });
+
+  it('shows validation errors on the client form with the field and the reason, and writes nothing', async () => {
+    const { browser } = await consoleLogin(server, await freshAdmin());
+    const form = await browser.request(`${server.issuer}/admin/clients/new`);
+    const before = (await server.stepgate.clients.list()).length;
+    const res = await browser.submit(form, { client_id: 'bad-app', redirect_uris: 'not a url', chain: 'password,unknown' }, /clients\/new$/);
+    assert.equal(res.status, 400);
+    const issues = res.$('.error li').text();
+    assert.match(issues, /redirect_uris\.0.*not an absolute URL/s);
+    assert.match(issues, /chain.*unknown authenticator "unknown"/s);
+    assert.equal(res.$('input[name=client_id]').attr('value'), 'bad-app', 'what was typed is kept');
+    assert.equal((await server.stepgate.clients.list()).length, before);
+    // The no-JS test browser would send unchecked checkboxes too; post what a real browser sends.
+    const created = await browser.request(`${server.issuer}/admin/clients/new`, { form: {
+      _csrf: res.$('input[name=_csrf]').attr('value')!, client_id: 'good-app', redirect_uris: 'https://good.example/cb', chain: 'password', grant_types: 'authorization_code',
+    } });
+    assert.equal(created.status, 201, created.$('.error').text());
+    assert.equal((await api(server, 'GET', '/clients/good-app')).status, 401, 'sanity: API without auth');
+    assert.ok(await server.stepgate.clients.get('good-app'));
+  });
+
+  it('edits a chain step by step with plain buttons, describing it in plain words', async () => {
+    const { browser } = await consoleLogin(server, await freshAdmin());
+    await server.stepgate.clients.create({ clientId: 'edit-me', secret: 'edit-me-secret-0123456789', redirectUris: ['https://e.example/cb'], grantTypes: ['authorization_code'], chain: 'password', settings: {} });
+    const url = `${server.issuer}/admin/clients/edit-me/chain`;
+    let page = await browser.request(url);
+    assert.equal(page.$('#chain-description').text(), 'Step 1: Password.');
+    const press = async (value: string, fields: Record<string, string> = {}) => {
+      const res = await browser.submit(page, fields, /\/chain$/, { name: 'edit', value });
+      page = res.status === 200 ? res : page;
+      return res;
+    };
+    await press('add-step', { 'new-step': 'totp' });
+    assert.equal(page.$('#chain-description').text(), 'Step 1: Password. Step 2: Authenticator app (TOTP).');
+    await press('add-option:1', { 'new-option-1': 'password' });
+    assert.equal(page.$('#chain-description').text(), 'Step 1: Password. Step 2: Authenticator app (TOTP) or Password.');
+    await press('move-option:1:1:-1');
+    assert.equal((await server.stepgate.clients.get('edit-me'))!.chain, 'password,password|totp');
+    const refusedMove = await press('move-step:1:-1');
+    assert.equal(refusedMove.status, 400, 'TOTP cannot come first');
+    assert.match(refusedMove.$('.error').text(), /cannot be in the first step/);
+    await press('remove-option:1:0');
+    assert.equal((await server.stepgate.clients.get('edit-me'))!.chain, 'password,totp');
+    await press('remove-step:1');
+    assert.equal((await server.stepgate.clients.get('edit-me'))!.chain, 'password');
+
+    // Deleting asks for a confirmation (a required checkbox, checked again on the server).
+    const detail = await browser.request(`${server.issuer}/admin/clients/edit-me`);
+    const csrf = detail.$('input[name=_csrf]').first().attr('value')!;
+    const unconfirmed = await browser.request(`${server.issuer}/admin/clients/edit-me/delete`, { form: { _csrf: csrf } });
+    assert.equal(unconfirmed.status, 400);
+    assert.ok(await server.stepgate.clients.get('edit-me'));
+
+    // An edit made from a page drawn before someone else's change is refused.
+    const stale = page;
+    await server.stepgate.clients.setChain('edit-me', 'password,totp');
+    const conflict = await browser.submit(stale, { 'new-step': 'totp' }, /\/chain$/, { name: 'edit', value: 'add-step' });
+    assert.equal(conflict.status, 409);
+    assert.equal((await server.stepgate.clients.get('edit-me'))!.chain, 'password,totp');
+  });
+
+  it('manages users: disable, reset TOTP (secret shown once), unlock; the audit page filters', async () => {
+    const { browser } = await consoleLogin(server, await freshAdmin());
+    const ivy = await addUser(server, 'ivy');
+    let page = await browser.request(`${server.issuer}/admin/users/${ivy.id}`);
+    page = await browser.submit(page, {}, /disable$/);
+    assert.equal((await server.stepgate.users.byId(ivy.id))!.disabled, true);
+    assert.match(page.html, /Enable account/);
+    const totp = await browser.submit(page, {}, /totp$/);
+    const shown = totp.$('pre.secret').first().text();
+    assert.equal((await server.stepgate.users.totpSecret(ivy.id))!.secret, shown);
+    const me = page.$('.who strong').text();
+    const audit = await browser.request(`${server.issuer}/admin/audit?kind=admin.user&actor=${me}`);
+    assert.equal(audit.status, 200);
+    const kinds = audit.$('tbody td:nth-child(2)').map((_, el) => audit.$(el).text()).get();
+    assert.ok(kinds.includes('admin.user.totp_reset') && kinds.includes('admin.user.disabled'));
+    assert.ok(kinds.every((k) => k.startsWith('admin.user')));
+    assert.ok(!audit.html.includes(shown), 'the TOTP secret is not in the log');
+    const none = await browser.request(`${server.issuer}/admin/audit?actor=nobody`);
+    assert.match(none.html, /No events match/);
+  });
+
+  it('signs out: the session row is gone and the cookie no longer works', async () => {
+    const { browser, page } = await consoleLogin(server, await freshAdmin());
+    const out = await browser.submit(page, {}, /logout/);
+    assert.match(out.html, /Signed out/);
+    const after = await browser.request(`${server.issuer}/admin/clients`);
+    assert.equal(after.status, 302);
+  });
+});
