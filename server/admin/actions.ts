@@ -224,7 +224,7 @@ export class AdminActions {
   async #userView(row: UserRow, t?: Transaction): Promise<UserView> {
     const keys = [Lockout.keys('password', row.username, '').account, Lockout.keys('otp', row.id, '').account];
     const [lock] = await this.#db.select<{ until: number | null }>(
-      'SELECT MAX(locked_until) AS until FROM login_failures WHERE key IN (:keys) AND locked_until > :now', { keys, now: Math.floor(Date.now() / 1000) }, t);
+      'SELECT MAX(locked_until) AS until FROM login_failures WHERE key IN (:pwd, :otp) AND locked_until > :now', { pwd: keys[0], otp: keys[1], now: Math.floor(Date.now() / 1000) }, t);
     return {
       id: row.id, username: row.username, email: row.email, roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
       totp_enrolled: row.totp_secret !== null, has_password: row.password_hash !== null,
@@ -289,7 +289,7 @@ export class AdminActions {
     return this.#changeUser(id, by, 'admin.user.unlocked', async (t) => {
       const row = (await this.#userRow(id, t))!;
       const keys = [Lockout.keys('password', row.username, '').account, Lockout.keys('otp', row.id, '').account];
-      await this.#db.change('DELETE FROM login_failures WHERE key IN (:keys)', { keys }, t);
+      await this.#db.change('DELETE FROM login_failures WHERE key IN (:pwd, :otp)', { pwd: keys[0], otp: keys[1] }, t);
     });
   }
 

@@ -37,6 +37,7 @@ const hasNul = (values: Record<string, unknown>) => Object.values(values).some((
 function bindValues(values: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(values)) {
+    if (Array.isArray(v)) throw new TypeError(`SQL value :${k} is an array; bind each element as its own value`);
     out[k] = v === undefined ? null : v instanceof Date ? v.toISOString() : typeof v === 'string' ? v.replaceAll(NUL, '\ufffd') : v;
   }
   return out;

@@ -61,7 +61,8 @@ describe('attacks: secrets at rest', function () {
     // New key first, old key second: everything still decrypts; reseal moves it all.
     const resealed = await runCli(['secrets', 'reseal', '--json'], { ...env, STEPGATE_SECRET_KEYS: `${newKey},${oldKey}` });
     assert.equal(resealed.code, 0, resealed.stderr);
-    assert.deepEqual(JSON.parse(resealed.stdout), { users: 1, clients: 1, signing_keys: 3 });
+    // clients: ours and the built-in admin console client.
+    assert.deepEqual(JSON.parse(resealed.stdout), { users: 1, clients: 2, signing_keys: 3 });
 
     // Only the new key now: the user logs in with TOTP, the client authenticates.
     const second = await startStepgate({ dir: first.dir, databaseUrl: first.config.databaseUrl, secretKey: newKey });
