@@ -20,6 +20,13 @@ import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
+import type { Authenticator } from './flow/contract.ts';
+import { IdentityProviders } from './federation/identity-providers.ts';
+import { LinkedIdentities } from './federation/linked-identities.ts';
+import { UpstreamClients } from '../authenticators/oidc/upstream.ts';
+import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
+import { federationRoutes } from './routes/federation.ts';
+import { accountRoutes } from './routes/account.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -32,20 +39,34 @@ export type Services = {
   lockout: Lockout;
   runner: ChainRunner;
   logger: Logger;
+  idps: IdentityProviders;
+  links: LinkedIdentities;
+  upstream: UpstreamClients;
 };
+
+/** What an embedding application's own authenticators (e.g. Passport strategies) are built with. */
+export type AuthenticatorDeps = { users: Users; links: LinkedIdentities; issuer: string; timeoutSeconds: number };
+
+/** Options for embedding: extra authenticators a chain can name, next to the built-ins and stored identity providers. */
+export type StepgateOptions = { authenticators?: (deps: AuthenticatorDeps) => Authenticator[] };
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
 /** Storage and domain services, without HTTP: what the CLI needs. */
-export async function openServices(config: Config): Promise<Services> {
+export async function openServices(config: Config, options: StepgateOptions = {}): Promise<Services> {
   const keyring = new Keyring(resolveSecretKeys(config));
   const db = await openDatabase(config.databaseUrl);
   const users = new Users(db, keyring);
   const clients = new Clients(db, keyring);
   const passwords = new Passwords(config.argon2);
   const lockout = new Lockout(db, config.lockout);
+  const idps = new IdentityProviders(db, keyring);
+  const links = new LinkedIdentities(db);
+  const upstream = new UpstreamClients({ issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds });
+  const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const runner = new ChainRunner({
-    authenticators: createAuthenticators({ users, passwords, lockout }),
+    authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
+    federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
     chainOf: async (clientId) => (await clients.get(clientId))?.chain,
@@ -53,7 +74,8 @@ export async function openServices(config: Config): Promise<Services> {
     ssoFreshness: config.ssoFreshness,
     basePath: '',
   });
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel) };
+  await runner.refresh();
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel), idps, links, upstream };
 }
 
 /** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */
@@ -80,8 +102,8 @@ function errorBoundary(views: Views, logger: Logger) {
  * The composition root: services, the oidc-provider instance (which is the Koa app),
  * and our middleware and routes mounted in front of the protocol routes.
  */
-export async function createStepgate(config: Config): Promise<Stepgate> {
-  const services = await openServices(config);
+export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
+  const services = await openServices(config, options);
   const { keyring, db, users, clients, runner, logger } = services;
   const views = createViews(config.production);
   const provider = createProvider({
@@ -91,7 +113,10 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
 
-  const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!)];
+  const routes = [
+    basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!),
+    federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
+  ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
 
   provider.use(securityHeaders);
