@@ -1,12 +1,11 @@
+import type { Strategy } from 'passport';
 import type { Authenticator, StepContext, StepResult } from '../../server/flow/contract.ts';
 import type { LinkedIdentities } from '../../server/federation/linked-identities.ts';
 import { resolveExternalIdentity, FAILED_VIEW } from '../../server/federation/resolve.ts';
 import type { Users } from '../../server/storage/users.ts';
 
-/** The part of a Passport strategy the adapter uses: `authenticate`, which reports through the actions below. */
-export type PassportStrategy = { authenticate(req: PassportRequest, options?: Record<string, unknown>): unknown };
 
-/** The request a strategy sees: the callback's query, and a per-step "session" for its state store. */
+/** The request a strategy sees (not an express request: only what OAuth-style strategies read): the callback's query, and a per-step "session" for its state store. */
 export type PassportRequest = {
   method: string;
   url: string;
@@ -21,7 +20,7 @@ export type PassportStepOptions = {
   id: string;
   /** shown on the choose page and in messages */
   displayName: string;
-  strategy: PassportStrategy;
+  strategy: Strategy;
   /**
    * A stable name for the provider, stored with each linked identity (a URL is best). The
    * user's identity is this plus `subject(user)`; nothing else (never an email) links.
@@ -68,7 +67,7 @@ export function createPassportAuthenticator(
         clearTimeout(timer);
         resolve(a);
       };
-      const call = Object.assign(Object.create(options.strategy) as PassportStrategy, {
+      const call = Object.assign(Object.create(options.strategy) as Strategy, {
         success: (user: unknown) => done({ kind: 'success', user }),
         fail: (challenge?: unknown) => done({ kind: 'fail', message: typeof challenge === 'string' ? challenge : undefined }),
         redirect: (url: string) => done({ kind: 'redirect', url }),
@@ -76,7 +75,9 @@ export function createPassportAuthenticator(
         pass: () => done({ kind: 'fail' }),
       });
       try {
-        call.authenticate(req, { callbackURL, ...options.authenticateOptions });
+        // Strategies are typed against express; they read only what PassportRequest has.
+        const authenticate = call.authenticate as unknown as (req: PassportRequest, options: Record<string, unknown>) => unknown;
+        authenticate.call(call, req, { callbackURL, ...options.authenticateOptions });
       } catch {
         done({ kind: 'error' });
       }

@@ -46,7 +46,7 @@ describe('federation: OpenID Connect providers as chain steps', function () {
 
     alice = await addUser(server, 'alice', { totp: false });
     await s.links.link({ idpName: 'yahoo', issuer: yahoo.issuer, subject: yahooAlice.sub }, alice.id);
-    for (const [clientId, chain] of [['seed000', 'password,yahoo'], ['yahoo-only', 'yahoo'], ['jit-app', 'yahoo-jit'], ['other-app', 'password,other'], ['down-app', 'down|password'], ['yahoo-then-password', 'yahoo,password']]) {
+    for (const [clientId, chain] of [['seed000', 'password,yahoo'], ['yahoo-only', 'yahoo'], ['jit-app', 'yahoo-jit'], ['other-app', 'password,other'], ['down-app', 'down|password'], ['yahoo-then-password', 'yahoo,password']] as [string, string][]) {
       rps.set(clientId, await relyingParty(server, await addClient(server, clientId, chain)));
     }
   });
