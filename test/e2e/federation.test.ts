@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
 import * as oidc from 'openid-client';
 import { startStepgate, freePort, type TestServer } from '../support/server.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
@@ -17,6 +18,9 @@ describe('federation: OpenID Connect providers as chain steps', function () {
   let server: TestServer;
   let yahoo: Upstream;
   let other: Upstream;
+  // Accepts connections and never answers: the broker must give up on its own.
+  let silent: Server;
+  const silentSockets = new Set<Socket>();
   let alice: Awaited<ReturnType<typeof addUser>>;
   const rps = new Map<string, oidc.Configuration>();
 
@@ -32,7 +36,9 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     const callbacks = (...names: string[]) => names.map((n) => `${broker}/federation/${n}/callback`);
     yahoo = await startUpstream({ host: '127.0.0.1', users: [yahooAlice, yahooMallory, yahooNewcomer], redirectUris: callbacks('yahoo', 'yahoo-jit'), acr: 'urn:upstream:loa:1' });
     other = await startUpstream({ host: '127.0.0.2', users: [otherAlice], redirectUris: callbacks('other') });
-    server = await startStepgate({ port });
+    silent = createServer((socket) => silentSockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    server = await startStepgate({ port, overrides: { federation: { timeoutSeconds: 3, discoveryCacheSeconds: 600 } } });
     const s = server.stepgate;
     const idp = (name: string, up: Upstream, jit: boolean) => ({
       name, issuer: up.issuer, clientId: up.clientId, clientSecret: up.clientSecret, scopes: ['openid', 'profile', 'email'],
@@ -43,10 +49,11 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     await s.idps.add(idp('other', other, false));
     const down = await freePort();
     await s.idps.add({ ...idp('down', yahoo, false), issuer: `http://127.0.0.1:${down}`, displayName: 'Down' });
+    await s.idps.add({ ...idp('silent', yahoo, false), issuer: `http://127.0.0.1:${(silent.address() as { port: number }).port}`, displayName: 'Silent' });
 
     alice = await addUser(server, 'alice', { totp: false });
     await s.links.link({ idpName: 'yahoo', issuer: yahoo.issuer, subject: yahooAlice.sub }, alice.id);
-    for (const [clientId, chain] of [['seed000', 'password,yahoo'], ['yahoo-only', 'yahoo'], ['jit-app', 'yahoo-jit'], ['other-app', 'password,other'], ['down-app', 'down|password'], ['yahoo-then-password', 'yahoo,password']] as [string, string][]) {
+    for (const [clientId, chain] of [['seed000', 'password,yahoo'], ['yahoo-only', 'yahoo'], ['jit-app', 'yahoo-jit'], ['other-app', 'password,other'], ['down-app', 'down|password'], ['yahoo-then-password', 'yahoo,password'], ['silent-app', 'silent']] as [string, string][]) {
       rps.set(clientId, await relyingParty(server, await addClient(server, clientId, chain)));
     }
   });
@@ -54,6 +61,8 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     await server?.stop();
     await yahoo?.stop();
     await other?.stop();
+    for (const socket of silentSockets) socket.destroy();
+    silent?.close();
   });
 
   async function start(clientId: string) {
@@ -154,6 +163,12 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     const callback = await upstreamCallbackUrl(login.browser, form, yahooAlice, server.issuer);
     const next = await login.browser.go(callback);
     assert.equal(next.$('input[name=password]').length, 1, 'the first callback completes the step');
+    // The upstream's own acr and amr are kept with the satisfied step.
+    const uid = new URL(next.url).pathname.split('/')[2]!;
+    const [row] = await server.stepgate.db.select<{ data: string }>('SELECT data FROM flow_states WHERE uid = :uid', { uid });
+    const step = (JSON.parse(row!.data) as { satisfied: { amr: string[]; upstream?: { issuer: string; acr?: string; amr?: string[] } }[] }).satisfied[0]!;
+    assert.deepEqual(step.amr, ['fed']);
+    assert.deepEqual(step.upstream && { issuer: step.upstream.issuer, acr: step.upstream.acr, amr: step.upstream.amr }, { issuer: yahoo.issuer, acr: 'urn:upstream:loa:1', amr: ['pwd'] });
     assertCleanFailure(await login.browser.go(callback), /already used/);
     const last = await federatedLogin(login.browser, next, { username: 'alice' });
     assert.ok(last.location?.startsWith(RP_CALLBACK), 'the login itself goes on');
@@ -190,6 +205,11 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     assertCleanFailure(page, /did not answer/);
     page = await login.browser.submit(page, {}, /choose/);
     assert.equal(page.$('button[value=password]').length, 1, 'back on the choice of methods');
+  });
+
+  it('an upstream that never answers fails the step after the configured timeout, not a hang', async () => {
+    const login = await start('silent-app');
+    assertCleanFailure(await login.browser.go(login.url.href), /did not answer/);
   });
 
   it('an identity provider added while running is usable at once (no restart)', async () => {

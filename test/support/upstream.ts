@@ -33,7 +33,7 @@ export async function startUpstream(options: { host: string; users: UpstreamUser
   const provider = new Provider(issuer, {
     clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: options.redirectUris, token_endpoint_auth_method: 'client_secret_post' }],
     cookies: { keys: [randomBytes(16).toString('hex')] },
-    claims: { openid: ['sub'], profile: ['preferred_username'], email: ['email', 'email_verified'], acr: null, amr: null },
+    claims: { acr: null, amr: null, openid: ['sub', 'acr', 'amr'], profile: ['preferred_username'], email: ['email', 'email_verified'] },
     acrValues: ['urn:upstream:loa:1'],
     features: { devInteractions: { enabled: false } },
     conformIdTokenClaims: false,
