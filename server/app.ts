@@ -23,7 +23,7 @@ import { createAuthenticators } from '../authenticators/index.ts';
 import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
-import { UpstreamClients } from '../authenticators/oidc/upstream.ts';
+import { UpstreamClients } from './federation/upstream.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';

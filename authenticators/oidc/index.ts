@@ -3,7 +3,7 @@ import type { IdentityProvider, IdentityProviders } from '../../server/federatio
 import type { LinkedIdentities } from '../../server/federation/linked-identities.ts';
 import { resolveExternalIdentity, FAILED_VIEW } from '../../server/federation/resolve.ts';
 import type { Users } from '../../server/storage/users.ts';
-import { UpstreamError, type PendingLogin, type UpstreamClients } from './upstream.ts';
+import { UpstreamError, type PendingLogin, type UpstreamClients } from '../../server/federation/upstream.ts';
 
 export type OidcDeps = { users: Users; links: LinkedIdentities; upstream: UpstreamClients };
 

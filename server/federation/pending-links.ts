@@ -1,5 +1,5 @@
 import type { Database } from '../storage/database.ts';
-import type { PendingLogin } from '../../authenticators/oidc/upstream.ts';
+import type { PendingLogin } from './upstream.ts';
 
 /** An account-page link in progress: who asked, from which browser session, and the upstream checks. */
 export type PendingLink = { idpName: string; accountId: string; sessionUid: string; pending: PendingLogin };

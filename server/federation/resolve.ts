@@ -4,6 +4,9 @@ import type { ExternalIdentity, LinkedIdentities } from './linked-identities.ts'
 
 export type Upstream = { acr?: string; amr?: string[] };
 
+/** The page a failed federated step shows: the reason, "try again", another method, or back to the application. */
+export const FAILED_VIEW = 'views/federation-failed';
+
 export type ResolveDeps = { users: Users; links: LinkedIdentities };
 
 /**
@@ -48,6 +51,3 @@ export async function resolveExternalIdentity(
 function failure(code: string, message: string): StepResult {
   return { kind: 'failure', error: { code, message }, view: FAILED_VIEW };
 }
-
-/** The page a failed federated step shows: the reason, "try again", another method, or back to the application. */
-export const FAILED_VIEW = 'authenticators/oidc/views/failed';

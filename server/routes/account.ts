@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import type { Services } from '../app.ts';
 import type { Views } from '../views.ts';
 import { PendingLinks } from '../federation/pending-links.ts';
-import { UpstreamError } from '../../authenticators/oidc/upstream.ts';
+import { UpstreamError } from '../federation/upstream.ts';
 import { rememberFederation } from './federation.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });

@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
-import type { IdentityProvider } from '../../server/federation/identity-providers.ts';
-import { isLoopback } from '../../server/federation/identity-providers.ts';
-import type { StepError } from '../../server/flow/contract.ts';
+import type { IdentityProvider } from './identity-providers.ts';
+import { isLoopback } from './identity-providers.ts';
+import type { StepError } from '../flow/contract.ts';
 
 /** What a federated login keeps between the redirect upstream and the callback. */
 export type PendingLogin = { state: string; nonce: string; verifier: string };
