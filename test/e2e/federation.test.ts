@@ -26,6 +26,7 @@ describe('federation: OpenID Connect providers as chain steps', function () {
 
   const yahooAlice = { username: 'alice.y', password: 'yahoo-pass-alice', sub: 'yahoo-sub-alice' };
   const yahooMallory = { username: 'mallory.y', password: 'yahoo-pass-mallory', sub: 'yahoo-sub-mallory', email: 'alice@example.org' };
+  const yahooRacer = { username: 'racer', password: 'yahoo-pass-racer', sub: 'yahoo-sub-racer' };
   const yahooNewcomer = { username: 'newcomer', password: 'yahoo-pass-new', sub: 'yahoo-sub-newcomer' };
   // The other provider has a user with the same `sub` as Alice's at Yahoo: only issuer + sub identify.
   const otherAlice = { username: 'alice.o', password: 'other-pass', sub: 'yahoo-sub-alice' };
@@ -34,7 +35,7 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     const port = await freePort();
     const broker = `http://localhost:${port}`;
     const callbacks = (...names: string[]) => names.map((n) => `${broker}/federation/${n}/callback`);
-    yahoo = await startUpstream({ host: '127.0.0.1', users: [yahooAlice, yahooMallory, yahooNewcomer], redirectUris: callbacks('yahoo', 'yahoo-jit'), acr: 'urn:upstream:loa:1' });
+    yahoo = await startUpstream({ host: '127.0.0.1', users: [yahooAlice, yahooMallory, yahooNewcomer, yahooRacer], redirectUris: callbacks('yahoo', 'yahoo-jit'), acr: 'urn:upstream:loa:1' });
     other = await startUpstream({ host: '127.0.0.2', users: [otherAlice], redirectUris: callbacks('other') });
     silent = createServer((socket) => silentSockets.add(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -173,6 +174,33 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     const last = await federatedLogin(login.browser, next, { username: 'alice' });
     assert.ok(last.location?.startsWith(RP_CALLBACK), 'the login itself goes on');
     assertCleanFailure(await login.browser.go(callback), /expired|already used/);
+  });
+
+  it('the same callback delivered twice at once is accepted once', async () => {
+    const login = await start('yahoo-then-password');
+    const form = await login.browser.go(login.url.href);
+    const routed = await login.browser.request(await upstreamCallbackUrl(login.browser, form, yahooAlice, server.issuer));
+    const results = await Promise.all([login.browser.request(routed.location!), login.browser.request(routed.location!)]);
+    const statuses = results.map((r) => r.status).sort();
+    assert.equal(statuses[0], 303, 'one goes on to the next step');
+    assert.ok(statuses[1]! >= 400 && statuses[1]! < 500, `the other is refused (${statuses[1]})`);
+  });
+
+  it('two first logins of the same new identity at once provision one account', async () => {
+    const a = await start('jit-app');
+    const b = await start('jit-app');
+    const routed = [];
+    for (const login of [a, b]) {
+      const callback = await upstreamCallbackUrl(login.browser, await login.browser.go(login.url.href), yahooRacer, server.issuer);
+      routed.push((await login.browser.request(callback)).location!);
+    }
+    // Both callbacks reach the broker together: each would provision the same identity.
+    const [ra, rb] = await Promise.all([a.browser.request(routed[0]!), b.browser.request(routed[1]!)]);
+    const pa = await federatedLogin(a.browser, await a.browser.go(ra.location!), {});
+    const pb = await federatedLogin(b.browser, await b.browser.go(rb.location!), {});
+    const subs = [(await redeem('jit-app', a, pa.location!)).claims()!.sub, (await redeem('jit-app', b, pb.location!)).claims()!.sub];
+    assert.equal(subs[0], subs[1]);
+    assert.equal((await server.stepgate.users.list()).filter((u) => u.username.startsWith('racer')).length, 1);
   });
 
   it('a callback for another interaction is refused', async () => {
