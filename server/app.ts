@@ -62,7 +62,11 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   const lockout = new Lockout(db, config.lockout);
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
-  const upstream = new UpstreamClients({ issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds });
+  const logger = createLogger(config.logLevel);
+  const upstream = new UpstreamClients({
+    issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
+  });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const runner = new ChainRunner({
     authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
@@ -75,7 +79,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     basePath: '',
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel), idps, links, upstream };
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger, idps, links, upstream };
 }
 
 /** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */

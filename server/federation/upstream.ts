@@ -29,9 +29,12 @@ export class UpstreamClients {
   readonly #cacheSeconds: number;
   /** our issuer: upstream callbacks are `<issuer>/federation/<name>/callback` */
   readonly #issuer: string;
+  /** the cause of an upstream failure, for the logs (the user sees only UpstreamError's message) */
+  readonly #log: (idpName: string, err: unknown) => void;
 
-  constructor(options: { issuer: string; timeoutSeconds: number; cacheSeconds: number }) {
+  constructor(options: { issuer: string; timeoutSeconds: number; cacheSeconds: number; log?: (idpName: string, err: unknown) => void }) {
     this.#issuer = options.issuer;
+    this.#log = options.log ?? (() => {});
     this.#timeoutSeconds = options.timeoutSeconds;
     this.#cacheSeconds = options.cacheSeconds;
   }
@@ -58,7 +61,7 @@ export class UpstreamClients {
 
   /** Where to send the browser: authorization code flow with PKCE, a fresh state and nonce. */
   async authorizationUrl(idp: IdentityProvider): Promise<{ url: URL; pending: PendingLogin }> {
-    const config = await this.#configuration(idp).catch((err) => { throw describe(idp, err); });
+    const config = await this.#configuration(idp).catch((err) => { throw this.#fail(idp, err); });
     const pending = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() };
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri(idp.name),
@@ -91,8 +94,13 @@ export class UpstreamClients {
         ...(Array.isArray(claims.amr) ? { amr: claims.amr.map(String) } : {}),
       };
     } catch (err) {
-      throw describe(idp, err);
+      throw this.#fail(idp, err);
     }
+  }
+
+  #fail(idp: IdentityProvider, err: unknown): UpstreamError {
+    if (!(err instanceof UpstreamError)) this.#log(idp.name, err);
+    return describe(idp, err);
   }
 }
 
