@@ -131,6 +131,8 @@ export class ChainRunner {
     const onlyOption = chain.steps[input.step]!.options.length === 1 ? this.#authenticators.get(chain.steps[input.step]!.options[0]!) : undefined;
     const current = authenticator ?? onlyOption;
     if (!current) return { kind: 'redirect', location: this.#url(facts.uid) };
+    // A step out at an upstream provider is answered only by that provider's callback.
+    if (state.awaiting !== undefined) return { kind: 'error', status: 409, code: 'wrong_step', message: 'This step is waiting for the sign-in at the other provider. Reload the page to continue.' };
     const ctx = this.#context(facts.uid, state, current.id, input.fields, clientAddress);
     const result = await current.resume(ctx);
     return this.#apply(facts, { ...state, stepState: ctx.state }, version, current, result, clientAddress);

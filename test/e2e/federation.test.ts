@@ -203,6 +203,21 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     assert.equal((await server.stepgate.users.list()).filter((u) => u.username.startsWith('racer')).length, 1);
   });
 
+  it('a step out at the upstream cannot be answered by a form post, only by its callback', async () => {
+    const login = await start('yahoo-then-password');
+    const form = await login.browser.go(login.url.href);
+    const callback = new URL(await upstreamCallbackUrl(login.browser, form, yahooAlice, server.issuer));
+    const routed = await login.browser.request(callback.href);
+    const interaction = new URL(routed.location!).pathname.split('/')[2]!;
+    const [state] = await server.stepgate.db.select<{ data: string }>('SELECT data FROM flow_states WHERE uid = :uid', { uid: interaction });
+    // The login's own CSRF token (the user could have it from an earlier page): only the route is wrong.
+    const csrf = (JSON.parse(state!.data) as { csrf: string }).csrf;
+    const posted = await login.browser.request(`${server.issuer}/interaction/${interaction}/step/0`, { form: { _csrf: csrf, ...Object.fromEntries(callback.searchParams) } });
+    assert.equal(posted.status, 409);
+    const next = await login.browser.go(routed.location!);
+    assert.equal(next.$('input[name=password]').length, 1, 'the callback itself still completes the step');
+  });
+
   it('a callback for another interaction is refused', async () => {
     const victim = await start('yahoo-only');
     const victimForm = await victim.browser.go(victim.url.href);
