@@ -43,6 +43,13 @@ export const defaults = {
   },
   /** How long a satisfied step counts for single sign-on at another client. */
   ssoFreshness: 8 * 3600,
+  /** Upstream identity providers (federated steps). */
+  federation: {
+    /** seconds to wait for an upstream's discovery, token or JWKS response before the step fails with a clear page */
+    timeoutSeconds: 10,
+    /** seconds a discovered upstream configuration is reused before it is fetched again */
+    discoveryCacheSeconds: 600,
+  },
   /** argon2id parameters: OWASP's m=19 MiB, t=2, p=1. */
   argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
   /** The admin console (a client of this broker, `stepgate-admin`, created at first start). */

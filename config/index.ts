@@ -29,6 +29,7 @@ const schema = z.object({
     refreshToken: seconds, interaction: seconds, session: seconds,
   }),
   ssoFreshness: seconds,
+  federation: z.object({ timeoutSeconds: seconds, discoveryCacheSeconds: seconds }),
   argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
   admin: z.object({ chain: z.string().regex(/,/, 'needs at least two steps (a password and a second factor)'), sessionTtl: seconds }),
   lockout: z.object({ maxFailures: z.number().int().min(1), maxFailuresPerAddress: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),

@@ -6,12 +6,14 @@ import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
 import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
-import { openServices, type Services } from './services.ts';
+import { openServices, type Services, type StepgateOptions } from './services.ts';
 import securityHeaders from './middleware/security-headers.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
+import { federationRoutes } from './routes/federation.ts';
+import { accountRoutes } from './routes/account.ts';
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
@@ -47,8 +49,8 @@ function errorBoundary(views: Views, logger: Logger) {
  * The composition root: services, the oidc-provider instance (which is the Koa app),
  * and our middleware and routes mounted in front of the protocol routes.
  */
-export async function createStepgate(config: Config): Promise<Stepgate> {
-  const services = await openServices(config);
+export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
+  const services = await openServices(config, options);
   const { keyring, db, users, clients, runner, logger } = services;
   const views = createViews(config.production);
   const provider = createProvider({
@@ -58,7 +60,10 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
 
-  const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config))];
+  const routes = [
+    basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
+    federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
+  ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
   routes.push(...(await adminRoutes(services, provider, views)));
 

@@ -5,6 +5,7 @@ import { loadConfig, ConfigError } from '../config/index.ts';
 import { openServices, type Services } from './services.ts';
 import { resealAll } from './security/reseal.ts';
 import { parseChain, formatChain, describeChain, ChainError } from './flow/chain.ts';
+import { federationCommand, type IdpFlags } from './cli-federation.ts';
 
 const USAGE = `usage: stepgate <command> [options]   (add --json to any command for machine-readable output)
 
@@ -21,6 +22,12 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   client remove <client_id>
   secrets reseal                                    after putting a new key first in STEPGATE_SECRET_KEYS:
                                                     re-encrypt everything under it (then drop the old key)
+  idp add <name> (--preset yahoo|google|microsoft | --issuer <url>) --client-id <id> --client-secret-stdin
+          [--jit] [--scopes "openid profile email"] [--display-name <text>] [--claim username=<claim>] [--claim email=<claim>]
+  idp list
+  idp remove <name>                                 refused while a client's chain names it
+  user link <username> <idp> <subject>              link an external identity (the IdP's "sub") to a user
+  user unlink <username> <idp> [<subject>]
 
 chains: steps separated by ",", alternatives inside a step by "|", e.g. "password,totp"`;
 
@@ -68,6 +75,14 @@ async function run(argv: string[]): Promise<number> {
       'redirect-uri': { type: 'string', multiple: true },
       chain: { type: 'string' },
       grants: { type: 'string' },
+      preset: { type: 'string' },
+      issuer: { type: 'string' },
+      'client-id': { type: 'string' },
+      'client-secret-stdin': { type: 'boolean', default: false },
+      jit: { type: 'boolean', default: false },
+      scopes: { type: 'string' },
+      'display-name': { type: 'string' },
+      claim: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -100,8 +115,9 @@ async function run(argv: string[]): Promise<number> {
 
 async function command(
   s: Services, out: Out, group: string, action: string | undefined, rest: string[],
-  values: { email?: string; role?: string[]; 'redirect-uri'?: string[]; chain?: string; grants?: string; public: boolean; 'password-stdin': boolean; 'secret-stdin': boolean },
+  values: { email?: string; role?: string[]; 'redirect-uri'?: string[]; chain?: string; grants?: string; public: boolean; 'password-stdin': boolean; 'secret-stdin': boolean } & IdpFlags,
 ): Promise<number> {
+  if (group === 'idp' || (group === 'user' && (action === 'link' || action === 'unlink'))) return federationCommand(s, out, `${group} ${action ?? ''}`.trim(), rest, values, readStdin, UsageError);
   const key = `${group} ${action ?? ''}`.trim();
   switch (key) {
     case 'user add': {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Config } from '../config/index.ts';
 import { createStepgate, type Stepgate } from './app.ts';
+import type { StepgateOptions } from './services.ts';
 import { seedDemo } from './demo-seed.ts';
 import { sweepExpired } from './storage/oidc-adapter.ts';
 
@@ -10,8 +11,8 @@ export type Running = { stepgate: Stepgate; server: Server; url: string; stop():
  * Reads storage, builds the app and listens. `stop` (also on SIGTERM/SIGINT when
  * `handleSignals`) stops accepting, lets in-flight requests finish, then closes the database.
  */
-export async function serve(config: Config, options: { handleSignals?: boolean; log?: (line: string) => void } = {}): Promise<Running> {
-  const stepgate = await createStepgate(config);
+export async function serve(config: Config, options: { handleSignals?: boolean; log?: (line: string) => void } & StepgateOptions = {}): Promise<Running> {
+  const stepgate = await createStepgate(config, options);
   const banner = await seedDemo(stepgate);
   if (banner) (options.log ?? console.log)(banner);
 

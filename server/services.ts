@@ -11,6 +11,11 @@ import { ChainRunner } from './flow/runner.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
+import type { Authenticator } from './flow/contract.ts';
+import { IdentityProviders } from './federation/identity-providers.ts';
+import { LinkedIdentities } from './federation/linked-identities.ts';
+import { UpstreamClients } from './federation/upstream.ts';
+import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -24,10 +29,19 @@ export type Services = {
   runner: ChainRunner;
   logger: Logger;
   audit: Audit;
+  idps: IdentityProviders;
+  links: LinkedIdentities;
+  upstream: UpstreamClients;
 };
 
+/** What an embedding application's own authenticators (e.g. Passport strategies) are built with. */
+export type AuthenticatorDeps = { users: Users; links: LinkedIdentities; issuer: string; timeoutSeconds: number };
+
+/** Options for embedding: extra authenticators a chain can name, next to the built-ins and stored identity providers. */
+export type StepgateOptions = { authenticators?: (deps: AuthenticatorDeps) => Authenticator[] };
+
 /** Storage and domain services, without HTTP: what the CLI needs. */
-export async function openServices(config: Config): Promise<Services> {
+export async function openServices(config: Config, options: StepgateOptions = {}): Promise<Services> {
   const keyring = new Keyring(resolveSecretKeys(config));
   const db = await openDatabase(config.databaseUrl);
   const users = new Users(db, keyring);
@@ -36,8 +50,16 @@ export async function openServices(config: Config): Promise<Services> {
   const logger = createLogger(config.logLevel);
   const audit = new Audit(db, (err) => logger.error({ err }, 'audit write failed'));
   const lockout = new Lockout(db, config.lockout, (key, seconds) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
+  const idps = new IdentityProviders(db, keyring);
+  const links = new LinkedIdentities(db);
+  const upstream = new UpstreamClients({
+    issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
+  });
+  const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const runner = new ChainRunner({
-    authenticators: createAuthenticators({ users, passwords, lockout }),
+    authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
+    federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
     chainOf: async (clientId) => (await clients.get(clientId))?.chain,
@@ -49,6 +71,7 @@ export async function openServices(config: Config): Promise<Services> {
       details: { authenticator: e.authenticator, step: e.step + 1, ...(e.code && { reason: e.code }) },
     }),
   });
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger, audit };
+  await runner.refresh();
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger, audit, idps, links, upstream };
 }
 

@@ -7,10 +7,13 @@
 export type StepError = { code: string; message: string };
 
 export type StepResult =
-  | { kind: 'success'; accountId: string; amr: string[] }
+  | { kind: 'success'; accountId: string; amr: string[]; upstream?: UpstreamLogin }
   | { kind: 'challenge'; view: string; locals?: Record<string, unknown> }
   | { kind: 'redirect'; location: URL }
   | { kind: 'failure'; error: StepError; view?: string; locals?: Record<string, unknown> };
+
+/** What a federated step learned from the upstream provider, kept with the satisfied step. */
+export type UpstreamLogin = { idp: string; issuer: string; subject: string; acr?: string; amr?: string[] };
 
 export type StepContext = {
   /** parsed form fields (resume) or callback query parameters */
@@ -19,7 +22,11 @@ export type StepContext = {
   accountId: string | undefined;
   /** this step's private, server-side state (nonce, PKCE verifier); mutate to keep */
   state: Record<string, unknown>;
-  /** where this step's form posts and where an external IdP returns, bound to the interaction */
+  /**
+   * `action`: where this step's form posts, bound to the interaction. `callback`: where an
+   * external provider returns — one fixed path per authenticator (`/federation/<id>/callback`,
+   * the redirect URI registered upstream); it finds the interaction from the browser.
+   */
   urls: { action: string; callback: string };
   /** the client's network address, for brute-force counting */
   clientAddress: string;

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Authenticator, StepContext, StepResult } from './contract.ts';
+import type { Authenticator, StepContext, StepResult, UpstreamLogin } from './contract.ts';
 import { parseChain, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
@@ -7,7 +7,8 @@ import type { SessionSteps } from './sso.ts';
 /** What the HTTP layer should do next. */
 export type Outcome =
   | { kind: 'render'; view: string; status: number; locals: Record<string, unknown> }
-  | { kind: 'redirect'; location: string }
+  /** `external`: to an upstream provider, which will come back to the step's callback */
+  | { kind: 'redirect'; location: string; external?: boolean }
   /** a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step */
   | { kind: 'next-step' }
   | { kind: 'complete'; result: LoginResult }
@@ -17,7 +18,7 @@ export type Outcome =
 export type LoginResult = {
   login: { accountId: string; amr: string[]; acr: string; ts: number; remember: boolean };
   /** the steps satisfied, for single sign-on at other clients (read by the interaction policy) */
-  stepgate: { steps: { authenticator: string; at: number }[] };
+  stepgate: { steps: { authenticator: string; at: number; upstream?: UpstreamLogin }[] };
 };
 
 /** Facts about the interaction that the runner needs (from oidc-provider's interactionDetails). */
@@ -49,7 +50,10 @@ function safeEqual(a: string, b: string): boolean {
  * and declares the login complete only when every step is satisfied by one subject.
  */
 export class ChainRunner {
-  readonly #authenticators: Map<string, Authenticator>;
+  readonly #builtIn: Authenticator[];
+  readonly #federated: () => Promise<Authenticator[]>;
+  /** built-ins plus the stored identity providers, as of the last refresh */
+  #authenticators: Map<string, Authenticator>;
   readonly #states: FlowStates;
   readonly #sso: SessionSteps;
   readonly #chainOf: (clientId: string) => Promise<string | undefined>;
@@ -60,6 +64,8 @@ export class ChainRunner {
 
   constructor(deps: {
     authenticators: Authenticator[];
+    /** authenticators that live in storage (identity providers), read again on every request */
+    federated?: () => Promise<Authenticator[]>;
     states: FlowStates;
     sso: SessionSteps;
     chainOf: (clientId: string) => Promise<string | undefined>;
@@ -68,6 +74,8 @@ export class ChainRunner {
     basePath: string;
     onStep?: (event: StepEvent) => void;
   }) {
+    this.#builtIn = deps.authenticators;
+    this.#federated = deps.federated ?? (async () => []);
     this.#authenticators = new Map(deps.authenticators.map((a) => [a.id, a]));
     this.#states = deps.states;
     this.#sso = deps.sso;
@@ -90,12 +98,22 @@ export class ChainRunner {
     return [...this.#authenticators.keys()];
   }
 
+  /**
+   * Reloads the stored authenticators, so an identity provider added or removed (by the
+   * CLI, in another process) counts from the next request on, without a restart.
+   */
+  async refresh(): Promise<void> {
+    const federated = await this.#federated();
+    this.#authenticators = new Map([...federated, ...this.#builtIn].map((a) => [a.id, a]));
+  }
+
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
   }
 
   /** The current step's page (or the next redirect) for a GET. */
   async show(facts: InteractionFacts, clientAddress: string): Promise<Outcome> {
+    await this.refresh();
     const loaded = await this.#loadOrBegin(facts);
     if ('kind' in loaded) return loaded;
     return this.#advance(facts, loaded.state, loaded.version, clientAddress);
@@ -103,6 +121,7 @@ export class ChainRunner {
 
   /** The user picked one alternative of a step with several. */
   async choose(facts: InteractionFacts, input: { step: number; csrf: string; option: string }, clientAddress: string): Promise<Outcome> {
+    await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf);
     if ('kind' in loaded) return loaded;
     const { state, version, chain } = loaded;
@@ -110,13 +129,14 @@ export class ChainRunner {
     if (input.option !== '' && !options.includes(input.option)) {
       return { kind: 'error', status: 400, code: 'invalid_option', message: 'That sign-in method is not offered for this step.' };
     }
-    const next: FlowState = { ...state, chosen: input.option || undefined, stepState: {} };
+    const next: FlowState = { ...state, chosen: input.option || undefined, stepState: {}, awaiting: undefined };
     if (!(await this.#states.save(facts.uid, next, version))) return conflict();
     return { kind: 'redirect', location: this.#url(facts.uid) };
   }
 
   /** A form POST answering step `input.step`. */
   async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+    await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf);
     if ('kind' in loaded) return loaded;
     const { state, version, chain } = loaded;
@@ -124,14 +144,39 @@ export class ChainRunner {
     const onlyOption = chain.steps[input.step]!.options.length === 1 ? this.#authenticators.get(chain.steps[input.step]!.options[0]!) : undefined;
     const current = authenticator ?? onlyOption;
     if (!current) return { kind: 'redirect', location: this.#url(facts.uid) };
+    // A step out at an upstream provider is answered only by that provider's callback.
+    if (state.awaiting !== undefined) return { kind: 'error', status: 409, code: 'wrong_step', message: 'This step is waiting for the sign-in at the other provider. Reload the page to continue.' };
     // Take a short lease on the state before asking the authenticator: of several racing
     // answers (two tabs, a replayed post) exactly one goes on; the rest are refused before
     // they can consume a code or count an attempt. Saving the outcome ends the lease.
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
-    const ctx = this.#context(facts.uid, state, input.fields, clientAddress);
+    const ctx = this.#context(facts.uid, state, current.id, input.fields, clientAddress);
     const result = await current.resume(ctx);
     return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, current, result, clientAddress);
+  }
+
+  /**
+   * An upstream provider sent the browser back to `input.authenticator`'s callback. Accepted
+   * once, and only while the current step of this interaction is waiting for exactly that
+   * authenticator; the authenticator then checks state, nonce and PKCE against the step's
+   * private state.
+   */
+  async callback(facts: InteractionFacts, input: { authenticator: string; query: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+    await this.refresh();
+    const loaded = await this.#states.load(facts.uid);
+    if (!loaded) return { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
+    const { state, version } = loaded;
+    const current = this.#authenticators.get(input.authenticator);
+    if (!current || state.awaiting !== input.authenticator) {
+      return { kind: 'error', status: 400, code: 'unexpected_callback', message: 'This sign-in response does not belong to the step in progress, or was already used. Go back to the application and start again.' };
+    }
+    // Claim the callback before anything else: a replayed or concurrent response finds it gone.
+    const claimed: FlowState = { ...state, awaiting: undefined };
+    if (!(await this.#states.save(facts.uid, claimed, version))) return conflict();
+    const ctx = this.#context(facts.uid, claimed, current.id, input.query, clientAddress);
+    const result = await current.resume(ctx);
+    return this.#apply(facts, { ...claimed, stepState: ctx.state }, version + 1, current, result, clientAddress);
   }
 
   /** Whether `token` is this login's current CSRF token. */
@@ -157,6 +202,7 @@ export class ChainRunner {
 
   /** True when this session has satisfied every step of the client's chain recently enough. */
   async sessionSatisfies(clientId: string, session: { uid: string; accountId: string }): Promise<boolean> {
+    await this.refresh();
     const chain = await this.#chain(clientId);
     if (!chain) return false;
     const fresh = await this.#sso.fresh(session.uid, session.accountId, epoch() - this.#ssoFreshness);
@@ -228,9 +274,10 @@ export class ChainRunner {
       return { kind: 'render', view: 'views/choose', status: 200, locals: { ...common, options: usable.map((id) => ({ id, label: this.label(id) })) } };
     }
     const authenticator = this.#authenticators.get(chosen)!;
-    const ctx = this.#context(facts.uid, state, {}, clientAddress);
+    const ctx = this.#context(facts.uid, state, authenticator.id, {}, clientAddress);
     const result = await authenticator.start(ctx);
-    return this.#apply(facts, { ...state, chosen, stepState: ctx.state }, version, authenticator, result, clientAddress);
+    // A fresh start replaces any earlier trip upstream: its late callback will not be accepted.
+    return this.#apply(facts, { ...state, chosen, stepState: ctx.state, awaiting: undefined }, version, authenticator, result, clientAddress);
   }
 
   async #apply(facts: InteractionFacts, leased: FlowState, version: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
@@ -255,18 +302,18 @@ export class ChainRunner {
         };
       }
       case 'redirect':
-        if (!(await this.#states.save(facts.uid, state, version))) return conflict();
-        return { kind: 'redirect', location: result.location.href };
+        if (!(await this.#states.save(facts.uid, { ...state, awaiting: authenticator.id }, version))) return conflict();
+        return { kind: 'redirect', location: result.location.href, external: true };
       case 'success': {
         // The subject is fixed by the first identifying step; every later step must be
         // satisfied by that same user.
         if (state.accountId !== undefined && result.accountId !== state.accountId) {
           return { kind: 'error', status: 403, code: 'subject_mismatch', message: 'That step was completed as a different user. Start again from the application.' };
         }
-        const satisfied: SatisfiedStep = { step: index, authenticator: authenticator.id, amr: result.amr, at: epoch() };
+        const satisfied: SatisfiedStep = { step: index, authenticator: authenticator.id, amr: result.amr, at: epoch(), ...(result.upstream ? { upstream: result.upstream } : {}) };
         const next: FlowState = {
           ...state, accountId: result.accountId, satisfied: [...state.satisfied, satisfied],
-          chosen: undefined, stepState: {}, csrf: newCsrf(),
+          chosen: undefined, stepState: {}, awaiting: undefined, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
         this.#onStep({ outcome: 'passed', uid: facts.uid, clientId: state.clientId, authenticator: authenticator.id, step: index, accountId: result.accountId, address: clientAddress });
@@ -293,17 +340,17 @@ export class ChainRunner {
           ts: authTime,
           remember: true,
         },
-        stepgate: { steps: state.satisfied.map((s) => ({ authenticator: s.authenticator, at: s.at })) },
+        stepgate: { steps: state.satisfied.map((s) => ({ authenticator: s.authenticator, at: s.at, ...(s.upstream ? { upstream: s.upstream } : {}) })) },
       },
     };
   }
 
-  #context(uid: string, state: FlowState, input: Record<string, string>, clientAddress: string): StepContext {
+  #context(uid: string, state: FlowState, authenticatorId: string, input: Record<string, string>, clientAddress: string): StepContext {
     return {
       input,
       accountId: state.accountId,
       state: structuredClone(state.stepState),
-      urls: { action: `${this.#url(uid)}/step/${state.satisfied.length}`, callback: `${this.#url(uid)}/callback/${state.satisfied.length}` },
+      urls: { action: `${this.#url(uid)}/step/${state.satisfied.length}`, callback: `${this.#basePath}/federation/${authenticatorId}/callback` },
       clientAddress,
     };
   }

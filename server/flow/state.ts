@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../storage/database.ts';
+import type { UpstreamLogin } from './contract.ts';
 
 /** One satisfied step of a login in progress. */
-export type SatisfiedStep = { step: number; authenticator: string; amr: string[]; at: number; remembered?: boolean };
+export type SatisfiedStep = { step: number; authenticator: string; amr: string[]; at: number; remembered?: boolean; upstream?: UpstreamLogin };
 
 /** Server-side state of one login, keyed by the oidc-provider interaction uid. */
 export type FlowState = {
@@ -15,6 +16,8 @@ export type FlowState = {
   chosen?: string;
   /** the current step's private state */
   stepState: Record<string, unknown>;
+  /** the authenticator whose upstream provider the browser was sent to; its callback is accepted once */
+  awaiting?: string;
   /** anti-CSRF token for this login's forms; renewed after every completed step */
   csrf: string;
   /** while an answer is being checked: no other answer is taken until then (epoch seconds) */

@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
+import { rememberFederation } from './federation.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -70,7 +71,10 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
   async function respond(ctx: Context, d: Details, outcome: Outcome) {
     switch (outcome.kind) {
       case 'render': return render(ctx, outcome.view, outcome.status, outcome.locals);
-      case 'redirect': ctx.status = 303; return ctx.redirect(outcome.location);
+      case 'redirect':
+        if (outcome.external) rememberFederation(ctx, `login:${d.uid}`);
+        ctx.status = 303;
+        return ctx.redirect(outcome.location);
       case 'next-step': {
         // A new id for the rest of the login: whatever was captured before this step is stale.
         const next = await rotateInteraction(provider, ctx, d.uid, cookies);
@@ -101,6 +105,16 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
     return respond(ctx, d, await runner.answer(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip));
+  });
+
+  // An upstream provider's answer, routed here by /federation/:name/callback.
+  router.get('/callback/:name', async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
+    const query: Record<string, string> = {};
+    for (const [k, v] of new URL(ctx.href).searchParams) query[k] = v;
+    return respond(ctx, d, await runner.callback(facts(d), { authenticator: ctx.params.name!, query }, ctx.ip));
   });
 
   router.post('/choose/:step', form, async (ctx) => {

@@ -23,8 +23,10 @@ export type Database = {
  * spliced into the statement text, so no input — quotes, NUL bytes — can change a query.
  */
 function bound(sql: string): string {
-  return sql.replace(/(?<![:\w]):([A-Za-z_]\w*)/g, '$$$1');
+  return sql.replace(NAMED, '$$$1');
 }
+
+const NAMED = /(?<![:\w]):([A-Za-z_]\w*)/g;
 
 /**
  * PostgreSQL text cannot hold NUL, SQLite can: so that both behave alike, nothing stored
@@ -34,11 +36,14 @@ function bound(sql: string): string {
 const NUL = '\u0000';
 const hasNul = (values: Record<string, unknown>) => Object.values(values).some((v) => typeof v === 'string' && v.includes(NUL));
 
-function bindValues(values: Record<string, unknown>): Record<string, unknown> {
+/** The values the statement names (drivers refuse extra ones), converted for binding. */
+function bindValues(sql: string, values: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(values)) {
+  for (const [, k] of sql.matchAll(NAMED)) {
+    if (!(k! in values)) throw new TypeError(`SQL names :${k} but no value was given`);
+    const v = values[k!];
     if (Array.isArray(v)) throw new TypeError(`SQL value :${k} is an array; bind each element as its own value`);
-    out[k] = v === undefined ? null : v instanceof Date ? v.toISOString() : typeof v === 'string' ? v.replaceAll(NUL, '\ufffd') : v;
+    out[k!] = v === undefined ? null : v instanceof Date ? v.toISOString() : typeof v === 'string' ? v.replaceAll(NUL, '\ufffd') : v;
   }
   return out;
 }
@@ -85,14 +90,14 @@ export async function openDatabase(url: string): Promise<Database> {
     dialect,
     async change(sql, values, transaction) {
       // QueryTypes.UPDATE makes both dialects report the affected row count.
-      const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
+      const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
       return count;
     },
     async select(sql, values, transaction) {
       if (hasNul(values)) return [];
       // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
       // with "insert into" without collecting rows, which would drop INSERT ... RETURNING.
-      return sequelize.query(`/* rows */ ${bound(sql)}`, { bind: bindValues(values), transaction, type: QueryTypes.SELECT });
+      return sequelize.query(`/* rows */ ${bound(sql)}`, { bind: bindValues(sql, values), transaction, type: QueryTypes.SELECT });
     },
     close: () => sequelize.close(),
   };

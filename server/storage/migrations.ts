@@ -76,6 +76,39 @@ export const migrations: Migration[] = [
     },
   },
   {
+    name: '0002-federation',
+    async up(q) {
+      // Upstream identity providers a chain can name; the client secret is sealed with the keyring.
+      await q.createTable('identity_providers', {
+        name: { type: DataTypes.STRING(64), primaryKey: true },
+        issuer: { type: DataTypes.STRING(2048), allowNull: false },
+        client_id: { type: DataTypes.STRING(255), allowNull: false },
+        client_secret: { type: DataTypes.TEXT, allowNull: false },
+        scopes: { type: DataTypes.STRING(1024), allowNull: false },
+        display_name: { type: DataTypes.STRING(255), allowNull: false },
+        claim_mapping: { type: DataTypes.TEXT, allowNull: false, defaultValue: '{}' },
+        jit: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+        created_at: now,
+        updated_at: now,
+      });
+      // An external identity (issuer + subject) belongs to at most one local account.
+      await q.createTable('linked_identities', {
+        issuer: { type: DataTypes.STRING(2048), primaryKey: true },
+        subject: { type: DataTypes.STRING(255), primaryKey: true },
+        idp_name: { type: DataTypes.STRING(64), allowNull: false },
+        account_id: { type: DataTypes.STRING(64), allowNull: false },
+        created_at: now,
+      });
+      await q.addIndex('linked_identities', ['account_id']);
+      // Account-page linking in progress: single-use, bound to the browser session that started it.
+      await q.createTable('pending_links', {
+        id: { type: DataTypes.STRING(128), primaryKey: true },
+        data: { type: DataTypes.TEXT, allowNull: false },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+    },
+  },
+  {
     name: '0004-admin-audit',
     async up(q) {
       await q.createTable('audit_events', {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -39,15 +40,17 @@ export class Users {
     };
   }
 
-  async create(input: { username: string; passwordHash: string | null; email?: string | null; roles?: string[] }): Promise<User> {
+  /** `transaction`: create the user as part of a larger change (e.g. with its first linked identity). */
+  async create(input: { username: string; passwordHash: string | null; email?: string | null; roles?: string[] }, transaction?: Transaction): Promise<User> {
     const id = randomUUID();
     const now = new Date();
     await this.#db.sequelize.getQueryInterface().bulkInsert('users', [{
       id, username: normaliseUsername(input.username), email: input.email ?? null, password_hash: input.passwordHash,
       totp_secret: null, totp_last_step: null, roles: JSON.stringify(input.roles ?? []), disabled: false,
       created_at: now, updated_at: now,
-    }]);
-    return (await this.byId(id))!;
+    }], { transaction });
+    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE id = :id', { id }, transaction);
+    return Users.#toUser(row!);
   }
 
   async byId(id: string): Promise<User | undefined> {

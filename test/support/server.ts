@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { serve, type Running } from '../../server/index.ts';
+import type { StepgateOptions } from '../../server/services.ts';
 
 /** A free loopback port (the issuer must name its port before the server starts). */
 export async function freePort(): Promise<number> {
@@ -62,7 +63,7 @@ export type TestServer = Running & { issuer: string; config: Config; dir: string
  * A real stepgate on loopback with its own data directory and key. Cheap argon2 cost
  * keeps the suite fast; the production cost is exercised by the benchmarks.
  */
-export async function startStepgate(options: { overrides?: Partial<Config>; dir?: string; port?: number; secretKey?: string; databaseUrl?: string } = {}): Promise<TestServer> {
+export async function startStepgate(options: { overrides?: Partial<Config>; dir?: string; port?: number; secretKey?: string; databaseUrl?: string } & StepgateOptions = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'stepgate-test-'));
   const databaseUrl = options.databaseUrl ?? await testDatabaseUrl(dir);
   const port = options.port ?? (await freePort());
@@ -71,7 +72,7 @@ export async function startStepgate(options: { overrides?: Partial<Config>; dir?
     PORT: String(port), ISSUER: issuer, DATABASE_URL: databaseUrl, STEPGATE_DATA_DIR: dir,
     STEPGATE_DEMO: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', STEPGATE_SECRET_KEYS: options.secretKey ?? randomBytes(32).toString('base64'),
   }, { argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 }, ...options.overrides });
-  const running = await serve(config, { log: () => {} });
+  const running = await serve(config, { log: () => {}, authenticators: options.authenticators });
   const stop = async () => {
     await running.stop();
     if (databaseUrl.startsWith('postgres') && !options.databaseUrl) await dropDatabase(databaseUrl);

@@ -1,0 +1,53 @@
+import type { StepResult } from '../flow/contract.ts';
+import type { Users } from '../storage/users.ts';
+import type { ExternalIdentity, LinkedIdentities } from './linked-identities.ts';
+
+export type Upstream = { acr?: string; amr?: string[] };
+
+/** The page a failed federated step shows: the reason, "try again", another method, or back to the application. */
+export const FAILED_VIEW = 'views/federation-failed';
+
+export type ResolveDeps = { users: Users; links: LinkedIdentities };
+
+/**
+ * Turns a verified external identity into a step result (DESIGN.md section 2). Only the
+ * link table decides who the user is — never an email address, whatever `email_verified`
+ * says.
+ * - Verifying step (a user was identified earlier): the identity must already be linked
+ *   to that same user.
+ * - Identifying step: the linked account; if there is none, a new account when the
+ *   provider allows just-in-time provisioning, else a refusal.
+ */
+export async function resolveExternalIdentity(
+  deps: ResolveDeps,
+  input: { accountId: string | undefined; identity: ExternalIdentity; displayName: string; jit: boolean; upstream: Upstream; profile: { username?: string; email?: string } },
+): Promise<StepResult> {
+  const { users, links } = deps;
+  const { identity, displayName } = input;
+  const linked = await links.find(identity.issuer, identity.subject);
+  const success = (accountId: string): StepResult => ({
+    kind: 'success', accountId, amr: ['fed'],
+    upstream: { idp: identity.idpName, issuer: identity.issuer, subject: identity.subject, ...input.upstream },
+  });
+
+  if (input.accountId !== undefined) {
+    if (linked?.accountId === input.accountId) return success(input.accountId);
+    return failure('not_linked', `The ${displayName} account you signed in with is not linked to your account. Sign in at ${displayName} with your own account, or link it on your account page first.`);
+  }
+
+  if (linked) {
+    const user = await users.byId(linked.accountId);
+    if (!user || user.disabled) return failure('account_disabled', 'The account linked to this identity is disabled. Ask your administrator.');
+    return success(user.id);
+  }
+  if (!input.jit) {
+    return failure('not_linked', `No account here is linked to this ${displayName} account. Sign in another way and link it on your account page, or ask your administrator.`);
+  }
+  const wanted = input.profile.username ? `${input.profile.username}@${identity.idpName}` : '';
+  const username = wanted && wanted.length <= 255 && !(await users.byUsername(wanted)) ? wanted : `${identity.idpName}:${identity.subject}`.slice(0, 255);
+  return success(await links.provision(users, identity, { username, email: input.profile.email ?? null }));
+}
+
+function failure(code: string, message: string): StepResult {
+  return { kind: 'failure', error: { code, message }, view: FAILED_VIEW };
+}

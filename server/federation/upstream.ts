@@ -1,0 +1,127 @@
+import * as oidc from 'openid-client';
+import type { IdentityProvider } from './identity-providers.ts';
+import { isLoopback } from './identity-providers.ts';
+import type { StepError } from '../flow/contract.ts';
+
+/** What a federated login keeps between the redirect upstream and the callback. */
+export type PendingLogin = { state: string; nonce: string; verifier: string };
+
+/** A verified upstream login: the id_token's issuer and subject, and what else it said. */
+export type UpstreamIdentity = { issuer: string; subject: string; acr?: string; amr?: string[]; claims: Record<string, unknown> };
+
+/** An upstream failure, already phrased for the person in front of the browser. */
+export class UpstreamError extends Error {
+  readonly error: StepError;
+  constructor(error: StepError) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
+/**
+ * openid-client configurations for the stored identity providers: discovery once per
+ * provider version (cached, refetched after `cacheSeconds`, never cached when it failed),
+ * every upstream request bounded by `timeoutSeconds`.
+ */
+export class UpstreamClients {
+  readonly #cache = new Map<string, { at: number; config: Promise<oidc.Configuration> }>();
+  readonly #timeoutSeconds: number;
+  readonly #cacheSeconds: number;
+  /** our issuer: upstream callbacks are `<issuer>/federation/<name>/callback` */
+  readonly #issuer: string;
+  /** the cause of an upstream failure, for the logs (the user sees only UpstreamError's message) */
+  readonly #log: (idpName: string, err: unknown) => void;
+
+  constructor(options: { issuer: string; timeoutSeconds: number; cacheSeconds: number; log?: (idpName: string, err: unknown) => void }) {
+    this.#issuer = options.issuer;
+    this.#log = options.log ?? (() => {});
+    this.#timeoutSeconds = options.timeoutSeconds;
+    this.#cacheSeconds = options.cacheSeconds;
+  }
+
+  /** The one redirect URI to register at the upstream provider. */
+  redirectUri(idpName: string): string {
+    return `${this.#issuer}/federation/${idpName}/callback`;
+  }
+
+  async #configuration(idp: IdentityProvider): Promise<oidc.Configuration> {
+    const key = `${idp.name}\n${idp.updatedAt}\n${idp.issuer}\n${idp.clientId}`;
+    const cached = this.#cache.get(key);
+    if (cached && Date.now() - cached.at < this.#cacheSeconds * 1000) return cached.config;
+    const server = new URL(idp.issuer);
+    const config = oidc.discovery(server, idp.clientId, idp.clientSecret, oidc.ClientSecretPost(idp.clientSecret), {
+      timeout: this.#timeoutSeconds,
+      // Plain http only for a loopback stand-in (checkIssuer refuses it anywhere else).
+      execute: server.protocol === 'http:' && isLoopback(server) ? [oidc.allowInsecureRequests] : [],
+    });
+    this.#cache.set(key, { at: Date.now(), config });
+    config.catch(() => this.#cache.delete(key));
+    return config;
+  }
+
+  /** Where to send the browser: authorization code flow with PKCE, a fresh state and nonce. */
+  async authorizationUrl(idp: IdentityProvider): Promise<{ url: URL; pending: PendingLogin }> {
+    const config = await this.#configuration(idp).catch((err) => { throw this.#fail(idp, err); });
+    const pending = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() };
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: this.redirectUri(idp.name),
+      scope: idp.scopes.join(' '),
+      state: pending.state,
+      nonce: pending.nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(pending.verifier),
+      code_challenge_method: 'S256',
+    });
+    return { url, pending };
+  }
+
+  /**
+   * Checks the callback (`query`) against `pending` — state, the issuer parameter, an
+   * error from upstream — redeems the code with the PKCE verifier, and validates the
+   * id_token (signature, issuer, audience, expiry, nonce).
+   */
+  async complete(idp: IdentityProvider, query: Record<string, string>, pending: PendingLogin): Promise<UpstreamIdentity> {
+    try {
+      const config = await this.#configuration(idp);
+      const current = new URL(this.redirectUri(idp.name));
+      for (const [k, v] of Object.entries(query)) current.searchParams.set(k, v);
+      const tokens = await oidc.authorizationCodeGrant(config, current, {
+        pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce, idTokenExpected: true,
+      });
+      const claims = tokens.claims()!;
+      return {
+        issuer: claims.iss, subject: claims.sub, claims,
+        ...(typeof claims.acr === 'string' ? { acr: claims.acr } : {}),
+        ...(Array.isArray(claims.amr) ? { amr: claims.amr.map(String) } : {}),
+      };
+    } catch (err) {
+      throw this.#fail(idp, err);
+    }
+  }
+
+  #fail(idp: IdentityProvider, err: unknown): UpstreamError {
+    if (!(err instanceof UpstreamError)) this.#log(idp.name, err);
+    return describe(idp, err);
+  }
+}
+
+/** Maps openid-client's and fetch's errors to what the user reads; the cause stays out of the page. */
+function describe(idp: IdentityProvider, err: unknown): UpstreamError {
+  const name = idp.displayName;
+  if (err instanceof UpstreamError) return err;
+  if (err instanceof oidc.AuthorizationResponseError) {
+    if (err.error === 'access_denied') return new UpstreamError({ code: 'upstream_access_denied', message: `Sign-in at ${name} was cancelled or refused.` });
+    return new UpstreamError({ code: 'upstream_error', message: `${name} could not sign you in (${err.error}).` });
+  }
+  if (err instanceof oidc.ResponseBodyError) {
+    return new UpstreamError({ code: 'upstream_rejected', message: `${name} did not accept this sign-in response (${err.error}). It may have been used already.` });
+  }
+  if (err instanceof oidc.ClientError && !isNetworkError(err.cause)) {
+    return new UpstreamError({ code: 'upstream_invalid_response', message: `The answer from ${name} could not be verified, so it was not accepted.` });
+  }
+  return new UpstreamError({ code: 'upstream_unreachable', message: `${name} did not answer. Try again in a moment, or use another way to sign in.` });
+}
+
+function isNetworkError(cause: unknown): boolean {
+  const name = (cause as { name?: string } | undefined)?.name;
+  return cause instanceof TypeError || name === 'TimeoutError' || name === 'AbortError';
+}

@@ -1,0 +1,127 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import { koaBody } from 'koa-body';
+import type Provider from 'oidc-provider';
+import type { Context } from 'koa';
+import type { Services } from '../services.ts';
+import type { Views } from '../views.ts';
+import { PendingLinks } from '../federation/pending-links.ts';
+import { UpstreamError } from '../federation/upstream.ts';
+import { rememberFederation } from './federation.ts';
+
+const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
+
+const NOTICES: Record<string, string> = {
+  linked: 'The account was linked. You can now use it to sign in.',
+  unlinked: 'The account was unlinked.',
+};
+
+/**
+ * /account: where a signed-in user links and unlinks upstream identities. "Signed in"
+ * means oidc-provider's browser session names an account — which only happens when a
+ * chain was completed in full. Linking is a complete upstream login started by a POST
+ * carrying a CSRF token derived from the session, and accepted back only in that same
+ * browser session; the (issuer, subject) the upstream vouches for is what gets linked.
+ */
+export function accountRoutes(deps: { provider: Provider; views: Views; services: Services; csrfKey: string }) {
+  const { provider, views, services, csrfKey } = deps;
+  const { idps, links, users, upstream } = services;
+  const pendingLinks = new PendingLinks(services.db);
+  const router = new Router({ prefix: '/account' });
+
+  function page(ctx: Context, status: number, view: string, locals: Record<string, unknown>) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = views.render(view, locals);
+  }
+
+  function fail(ctx: Context, status: number, code: string, message: string) {
+    page(ctx, status, 'views/error', { title: 'Your account', heading: 'That did not work', code, message, hint: 'Go back to your account page and try again.' });
+  }
+
+  async function signedIn(ctx: Context): Promise<{ uid: string; accountId: string } | undefined> {
+    const session = await provider.Session.get(ctx as Parameters<Provider['Session']['get']>[0]);
+    if (!session.accountId) {
+      fail(ctx, 401, 'login_required', 'You are not signed in here. Sign in to an application that uses this service, then come back to this page.');
+      return undefined;
+    }
+    const user = await users.byId(session.accountId);
+    if (!user || user.disabled) {
+      fail(ctx, 403, 'account_disabled', 'This account is disabled.');
+      return undefined;
+    }
+    return { uid: session.uid, accountId: session.accountId };
+  }
+
+  const csrfFor = (sessionUid: string) => createHmac('sha256', csrfKey).update(`account:${sessionUid}`).digest('base64url');
+
+  function csrfOk(ctx: Context, sessionUid: string): boolean {
+    const given = Buffer.from(String((ctx.request.body as Record<string, unknown> | undefined)?._csrf ?? ''));
+    const expected = Buffer.from(csrfFor(sessionUid));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  router.get('/', async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return;
+    const user = (await users.byId(who.accountId))!;
+    const mine = await links.forAccount(who.accountId);
+    const providers = (await idps.list()).map((p) => ({ name: p.name, displayName: p.displayName, links: mine.filter((l) => l.idpName === p.name) }));
+    page(ctx, 200, 'views/account', { username: user.username, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')] });
+  });
+
+  router.post('/link/:name', form, async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return;
+    if (!csrfOk(ctx, who.uid)) return fail(ctx, 403, 'csrf', 'This form is out of date. Reload your account page and try again.');
+    const idp = await idps.get(ctx.params.name!);
+    if (!idp) return fail(ctx, 404, 'unknown_provider', 'There is no such sign-in provider.');
+    try {
+      const { url, pending } = await upstream.authorizationUrl(idp);
+      await pendingLinks.put({ idpName: idp.name, accountId: who.accountId, sessionUid: who.uid, pending }, services.config.ttl.interaction);
+      rememberFederation(ctx, 'link');
+      ctx.status = 303;
+      ctx.redirect(url.href);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      fail(ctx, 400, err.error.code, err.error.message);
+    }
+  });
+
+  // Routed here by /federation/:name/callback.
+  router.get('/link/:name/callback', async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return;
+    const query: Record<string, string> = {};
+    for (const [k, v] of new URL(ctx.href).searchParams) query[k] = v;
+    const link = query.state ? await pendingLinks.take(query.state) : undefined;
+    if (!link || link.sessionUid !== who.uid || link.accountId !== who.accountId || link.idpName !== ctx.params.name) {
+      return fail(ctx, 400, 'unexpected_callback', 'This response does not belong to a link you started in this browser, or was already used.');
+    }
+    const idp = await idps.get(link.idpName);
+    if (!idp) return fail(ctx, 404, 'unknown_provider', 'There is no such sign-in provider.');
+    try {
+      const identity = await upstream.complete(idp, query, link.pending);
+      const outcome = await links.link({ idpName: idp.name, issuer: identity.issuer, subject: identity.subject }, who.accountId);
+      if (outcome === 'taken') return fail(ctx, 409, 'identity_taken', `That ${idp.displayName} account is already linked to another account here.`);
+      ctx.status = 303;
+      ctx.redirect('/account?done=linked');
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      fail(ctx, 400, err.error.code, err.error.message);
+    }
+  });
+
+  router.post('/unlink', form, async (ctx) => {
+    const who = await signedIn(ctx);
+    if (!who) return;
+    if (!csrfOk(ctx, who.uid)) return fail(ctx, 403, 'csrf', 'This form is out of date. Reload your account page and try again.');
+    const body = ctx.request.body as Record<string, unknown>;
+    const removed = await links.unlink(who.accountId, String(body.idp ?? ''), String(body.subject ?? ''));
+    if (removed === 0) return fail(ctx, 404, 'not_linked', 'That identity is not linked to your account.');
+    ctx.status = 303;
+    ctx.redirect('/account?done=unlinked');
+  });
+
+  return router;
+}
