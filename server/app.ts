@@ -20,6 +20,9 @@ import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
+import { registerTokenGrants } from './grants/index.ts';
+import { findAccountIn } from './provider/accounts.ts';
+import pastedBasicAuth from './middleware/pasted-basic-auth.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -89,6 +92,7 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
+  registerTokenGrants(provider, { runner, findAccount: findAccountIn(users), db, issuer: config.issuer });
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
 
   const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!)];
@@ -96,6 +100,7 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
 
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
+  provider.use(pastedBasicAuth);
   for (const r of routes) {
     provider.use(r.routes());
     provider.use(r.allowedMethods());

@@ -21,6 +21,11 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     post_logout_redirect_uris: client.settings.postLogoutRedirectUris ?? [],
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    // token API settings (server/provider/token-lifetimes.ts)
+    api_scopes: client.settings.scopes ?? [],
+    ...(client.settings.userTokenTtl === undefined ? {} : { user_token_ttl: client.settings.userTokenTtl }),
+    ...(client.settings.appTokenTtl === undefined ? {} : { app_token_ttl: client.settings.appTokenTtl }),
+    allow_non_expiring: client.settings.allowNonExpiring === true,
   };
 }
 

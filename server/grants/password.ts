@@ -1,0 +1,50 @@
+import type Provider from 'oidc-provider';
+import { errors, type Account, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ChainRunner, DirectOutcome } from '../flow/runner.ts';
+import grantableScopes from './scopes.ts';
+import issueUserTokens from './issue-user-tokens.ts';
+
+export const PASSWORD_GRANT = 'password';
+
+type FindAccount = (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | undefined>;
+
+/** A refused non-interactive login, as the OAuth error a token endpoint answers with. */
+export function refusal(outcome: Extract<DirectOutcome, { kind: 'refused' }>, grant: string): Error {
+  switch (outcome.code) {
+    case 'interactive_chain':
+      return new errors.InvalidGrant(`${outcome.message}; the ${grant} grant cannot satisfy it: use the authorization code flow (/authorize) in a browser`);
+    case 'missing_input':
+      return outcome.authenticator === 'totp'
+        ? new errors.InvalidRequest('this client requires a TOTP code: send it in the "totp" parameter')
+        : new errors.InvalidRequest(outcome.message);
+    case 'unknown_client':
+      return new errors.InvalidClient(outcome.message);
+    default:
+      return new errors.InvalidGrant(outcome.message);
+  }
+}
+
+/**
+ * The resource owner password grant (RFC 6749 section 4.3) as WSO2 API Manager users
+ * know it: `grant_type=password&username=..&password=..&scope=..`, plus `totp` when the
+ * client's chain has a TOTP step. It is the client's chain that decides, run by the same
+ * runner and authenticators as the login pages (lockout, single-use codes, one subject);
+ * a chain with a step that needs a browser refuses it.
+ */
+export function registerPasswordGrant(provider: Provider, deps: { runner: ChainRunner; findAccount: FindAccount }): void {
+  async function passwordGrant(ctx: KoaContextWithOIDC): Promise<void> {
+    const params = ctx.oidc.params as Record<string, string | undefined>;
+    for (const name of ['username', 'password'] as const) {
+      if (!params[name]) throw new errors.InvalidRequest(`missing required parameter '${name}'`);
+    }
+    const outcome = await deps.runner.satisfyDirectly(ctx.oidc.client!.clientId, {
+      password: { username: params.username!, password: params.password! },
+      totp: params.totp ? { code: params.totp } : undefined,
+    }, ctx.ip);
+    if (outcome.kind === 'refused') throw refusal(outcome, PASSWORD_GRANT);
+    const account = await deps.findAccount(ctx, outcome.result.login.accountId);
+    if (!account) throw new errors.InvalidGrant('the user is unknown or disabled');
+    await issueUserTokens(ctx, account, outcome.result.login, grantableScopes(ctx), PASSWORD_GRANT);
+  }
+  provider.registerGrantType(PASSWORD_GRANT, passwordGrant, ['username', 'password', 'scope', 'totp']);
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { startStepgate, type TestServer } from '../support/server.ts';
+import { addClient, addUser, PASSWORD, totpCode } from '../support/fixtures.ts';
+import { tokenRequest } from './support.ts';
+
+describe('token API: password grant under the client chain', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  let alice: Awaited<ReturnType<typeof addUser>>;
+
+  before(async () => {
+    server = await startStepgate();
+    alice = await addUser(server, 'alice');
+    await addClient(server, 'pw-app', 'password', { grants: ['password', 'refresh_token'] });
+    await addClient(server, 'mfa-app', 'password,totp', { grants: ['password', 'refresh_token'] });
+    await addClient(server, 'browser-app', 'password');
+  });
+  after(async () => server.stop());
+
+  it('issues an access and a refresh token for a password chain, with amr pwd', async () => {
+    const res = await tokenRequest(server, 'pw-app', { grant_type: 'password', username: 'alice', password: PASSWORD, scope: 'openid' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(typeof res.body.access_token, 'string');
+    assert.equal(typeof res.body.refresh_token, 'string');
+    assert.equal(res.body.expires_in, 3600);
+    const claims = JSON.parse(Buffer.from(String(res.body.id_token).split('.')[1]!, 'base64url').toString());
+    assert.deepEqual(claims.amr, ['pwd']);
+    assert.equal(claims.sub, alice.id);
+  });
+
+  it('is off by default: a client without the password grant is refused', async () => {
+    const res = await tokenRequest(server, 'browser-app', { grant_type: 'password', username: 'alice', password: PASSWORD });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, 'invalid_request');
+  });
+
+  it('password,totp needs the totp parameter, accepts a right code once', async () => {
+    const missing = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'alice', password: PASSWORD });
+    assert.equal(missing.status, 400);
+    assert.match(String(missing.body.error_description), /totp/);
+    const code = await totpCode(alice.totpSecret);
+    const ok = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'alice', password: PASSWORD, totp: code, scope: 'openid' });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    const claims = JSON.parse(Buffer.from(String(ok.body.id_token).split('.')[1]!, 'base64url').toString());
+    assert.deepEqual([...claims.amr].sort(), ['mfa', 'otp', 'pwd']);
+    const again = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'alice', password: PASSWORD, totp: code });
+    assert.equal(again.status, 400);
+    assert.equal(again.body.error, 'invalid_grant');
+  });
+});
