@@ -7,6 +7,7 @@ import { Lockout } from './security/lockout.ts';
 import { openDatabase, type Database } from './storage/database.ts';
 import { Users } from './storage/users.ts';
 import { Clients } from './storage/clients.ts';
+import { SamlIdps } from './storage/saml-idps.ts';
 import { createAdapter } from './storage/oidc-adapter.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
@@ -31,6 +32,7 @@ export type Services = {
   db: Database;
   users: Users;
   clients: Clients;
+  samlIdps: SamlIdps;
   passwords: Passwords;
   lockout: Lockout;
   runner: ChainRunner;
@@ -56,7 +58,7 @@ export async function openServices(config: Config): Promise<Services> {
     ssoFreshness: config.ssoFreshness,
     basePath: '',
   });
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel) };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger: createLogger(config.logLevel) };
 }
 
 /** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */
@@ -85,14 +87,14 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config): Promise<Stepgate> {
   const services = await openServices(config);
-  const { keyring, db, users, clients, runner, logger } = services;
+  const { keyring, db, users, clients, samlIdps, runner, logger } = services;
   const views = createViews(config.production);
   const provider = createProvider({
     config, keyring, users, runner, views,
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
-  registerTokenGrants(provider, { runner, findAccount: findAccountIn(users), db, issuer: config.issuer });
+  registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
 
   const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!)];

@@ -160,12 +160,21 @@ export class ChainRunner {
    * that only an interactive authenticator can satisfy refuses the whole request before
    * any credential is checked.
    */
-  async satisfyDirectly(clientId: string, inputs: Record<string, Record<string, string> | undefined>, clientAddress: string): Promise<DirectOutcome> {
+  async satisfyDirectly(
+    clientId: string,
+    inputs: Record<string, Record<string, string> | undefined>,
+    clientAddress: string,
+    identified?: { accountId: string; amr: string[]; by: string },
+  ): Promise<DirectOutcome> {
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return { kind: 'refused', code: 'unknown_client', message: 'unknown client' };
     const chain = parseChain(chainText, this.catalog);
     const feedable = chain.steps.map((step) => step.options.filter((o) => Object.hasOwn(inputs, o)));
+    // An identity already established (a verified SAML assertion) stands for the first,
+    // identifying step; every later step applies as usual, to that same subject.
+    const from = identified ? 1 : 0;
     for (const [index, options] of feedable.entries()) {
+      if (index < from) continue;
       if (options.length === 0) {
         return {
           kind: 'refused', code: 'interactive_chain',
@@ -173,13 +182,18 @@ export class ChainRunner {
         };
       }
     }
-    for (const options of feedable) {
+    for (const options of feedable.slice(from)) {
       const missing = options.find((o) => inputs[o] === undefined);
       if (options.every((o) => inputs[o] === undefined)) return { kind: 'refused', code: 'missing_input', message: `${this.label(missing!)} is required`, authenticator: missing };
     }
 
     const state: FlowState = { clientId, chain: chainText, satisfied: [], stepState: {}, csrf: '' };
+    if (identified) {
+      state.accountId = identified.accountId;
+      state.satisfied.push({ step: 0, authenticator: identified.by, amr: identified.amr, at: epoch() });
+    }
     for (const [index, options] of feedable.entries()) {
+      if (index < from) continue;
       let chosen: Authenticator | undefined;
       for (const id of options) {
         const a = this.#authenticators.get(id)!;
