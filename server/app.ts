@@ -23,7 +23,7 @@ import { demoRoutes } from './routes/demo.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
-import pastedBasicAuth from './middleware/pasted-basic-auth.ts';
+import wso2Compat from './middleware/wso2-compat.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -102,7 +102,7 @@ export async function createStepgate(config: Config): Promise<Stepgate> {
 
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
-  provider.use(pastedBasicAuth);
+  provider.use(wso2Compat);
   for (const r of routes) {
     provider.use(r.routes());
     provider.use(r.allowedMethods());
