@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import { errors, type Account, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ChainRunner, DirectOutcome } from '../flow/runner.ts';
+import invalidGrant from './invalid-grant.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
 
@@ -12,7 +13,7 @@ type FindAccount = (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | u
 export function refusal(outcome: Extract<DirectOutcome, { kind: 'refused' }>, grant: string): Error {
   switch (outcome.code) {
     case 'interactive_chain':
-      return new errors.InvalidGrant(`${outcome.message}; the ${grant} grant cannot satisfy it: use the authorization code flow (/authorize) in a browser`);
+      return invalidGrant(`${outcome.message}; the ${grant} grant cannot satisfy it: use the authorization code flow (/authorize) in a browser`);
     case 'missing_input':
       return outcome.authenticator === 'totp'
         ? new errors.InvalidRequest('this client requires a TOTP code: send it in the "totp" parameter')
@@ -20,7 +21,7 @@ export function refusal(outcome: Extract<DirectOutcome, { kind: 'refused' }>, gr
     case 'unknown_client':
       return new errors.InvalidClient(outcome.message);
     default:
-      return new errors.InvalidGrant(outcome.message);
+      return invalidGrant(outcome.message);
   }
 }
 
@@ -43,7 +44,7 @@ export function registerPasswordGrant(provider: Provider, deps: { runner: ChainR
     }, ctx.ip);
     if (outcome.kind === 'refused') throw refusal(outcome, PASSWORD_GRANT);
     const account = await deps.findAccount(ctx, outcome.result.login.accountId);
-    if (!account) throw new errors.InvalidGrant('the user is unknown or disabled');
+    if (!account) throw invalidGrant('the user is unknown or disabled');
     await issueUserTokens(ctx, account, outcome.result.login, grantableScopes(ctx), PASSWORD_GRANT);
   }
   provider.registerGrantType(PASSWORD_GRANT, passwordGrant, ['username', 'password', 'scope', 'totp']);

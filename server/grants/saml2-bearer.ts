@@ -4,6 +4,7 @@ import type { ChainRunner } from '../flow/runner.ts';
 import type { Users } from '../storage/users.ts';
 import type { SamlIdps } from '../storage/saml-idps.ts';
 import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
+import invalidGrant from './invalid-grant.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
 import { refusal } from './password.ts';
@@ -39,21 +40,21 @@ export function registerSaml2BearerGrant(provider: Provider, deps: {
         skewSeconds: SKEW_SECONDS,
       });
     } catch (err) {
-      if (err instanceof AssertionError) throw new errors.InvalidGrant(err.message);
-      throw new errors.InvalidGrant('assertion is not well-formed XML');
+      if (err instanceof AssertionError) throw invalidGrant(err.message);
+      throw invalidGrant('assertion is not well-formed XML');
     }
     if (!(await deps.samlIdps.useAssertion(verified.issuer, verified.id, verified.expiresAt))) {
-      throw new errors.InvalidGrant('assertion has already been used');
+      throw invalidGrant('assertion has already been used');
     }
     const user = await deps.users.byUsername(verified.nameId);
-    if (!user || user.disabled) throw new errors.InvalidGrant('the assertion names no user of this server');
+    if (!user || user.disabled) throw invalidGrant('the assertion names no user of this server');
 
     const outcome = await deps.runner.satisfyDirectly(ctx.oidc.client!.clientId, {
       totp: params.totp ? { code: params.totp } : undefined,
     }, ctx.ip, { accountId: user.id, amr: ['fed'], by: 'saml2-bearer' });
     if (outcome.kind === 'refused') throw refusal(outcome, 'SAML2 bearer');
     const account = await deps.findAccount(ctx, user.id);
-    if (!account) throw new errors.InvalidGrant('the user is unknown or disabled');
+    if (!account) throw invalidGrant('the user is unknown or disabled');
     await issueUserTokens(ctx, account, outcome.result.login, grantableScopes(ctx), SAML2_BEARER_GRANT);
   }
   provider.registerGrantType(SAML2_BEARER_GRANT, saml2BearerGrant, ['assertion', 'scope', 'totp']);

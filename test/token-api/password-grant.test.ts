@@ -48,3 +48,48 @@ describe('token API: password grant under the client chain', function () {
     assert.equal(again.body.error, 'invalid_grant');
   });
 });
+
+describe('token API: password grant lockout and TOTP rules', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  let bob: Awaited<ReturnType<typeof addUser>>;
+
+  before(async () => {
+    server = await startStepgate();
+    bob = await addUser(server, 'bob');
+    await addUser(server, 'carol');
+    await addClient(server, 'mfa-app', 'password,totp', { grants: ['password', 'refresh_token'] });
+    await addClient(server, 'web', 'password');
+  });
+  after(async () => server.stop());
+
+  it('a wrong TOTP code is invalid_grant, and a code from 90 s ago too', async () => {
+    const current = await totpCode(bob.totpSecret);
+    const wrong = String((Number(current) + 1) % 1_000_000).padStart(6, '0');
+    for (const totp of [wrong, await totpCode(bob.totpSecret, -3)]) {
+      const res = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'bob', password: PASSWORD, totp });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error, 'invalid_grant');
+    }
+  });
+
+  it('failures count toward the same lockout as the login form', async () => {
+    for (let i = 0; i < server.config.lockout.maxFailures; i++) {
+      const res = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'carol', password: 'wrong password', totp: '000000' });
+      assert.equal(res.body.error, 'invalid_grant');
+    }
+    const locked = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'carol', password: PASSWORD, totp: '000000' });
+    assert.equal(locked.status, 400);
+    assert.match(String(locked.body.error_description), /Too many attempts/);
+
+    // The login page refuses carol too: one counter for both paths.
+    const { Browser } = await import('../support/browser.ts');
+    const { relyingParty, beginLogin } = await import('../support/fixtures.ts');
+    const rp = await relyingParty(server, { clientId: 'web', secret: 'web-secret-0123456789' });
+    const browser = new Browser();
+    const form = await browser.go((await beginLogin(rp)).url.href);
+    const page = await browser.submit(form, { username: 'carol', password: PASSWORD });
+    assert.equal(page.status, 400);
+    assert.match(page.$('.error').text(), /Too many attempts/);
+  });
+});
