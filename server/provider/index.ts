@@ -8,6 +8,7 @@ import { ACR_MULTI, ACR_SINGLE } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { createPolicy } from './policy.ts';
 import { findAccountIn } from './accounts.ts';
+import { apiResource } from './api-resource.ts';
 import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
 
 type Deps = {
@@ -69,6 +70,8 @@ export function createProvider(deps: Deps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // application tokens carry the client's API scopes (server/provider/api-resource.ts)
+      resourceIndicators: apiResource(config.issuer),
       introspection: {
         enabled: true,
         // Resource servers (confidential clients) may introspect any token; a public

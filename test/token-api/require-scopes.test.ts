@@ -21,6 +21,8 @@ describe('requireScopes: a scope-protected API validating stepgate tokens', func
     await addClient(server, 'brief', 'password', { grants: ['password'] });
     await server.stepgate.clients.update('brief', { grantTypes: ['password'], settings: { scopes: ['read'], userTokenTtl: 1 } });
     await addClient(server, 'gateway', 'password', { grants: ['client_credentials'] });
+    await addClient(server, 'backend', 'password', { grants: ['client_credentials'] });
+    await server.stepgate.clients.update('backend', { grantTypes: ['client_credentials'], settings: { scopes: ['read'] } });
   });
   after(async () => {
     for (const api of apis) await new Promise<void>((resolve) => api.close(() => resolve()));
@@ -45,6 +47,18 @@ describe('requireScopes: a scope-protected API validating stepgate tokens', func
     const res = await call(`${api}/pizza/1.0/orders`, `Bearer ${await token('app', 'read update')}`);
     assert.equal(res.status, 201);
     assert.equal(typeof res.body.by, 'string');
+  });
+
+  it('an application token (client_credentials) carries the client\'s registered API scopes, and only those', async () => {
+    const api = await startApi();
+    const app = await tokenRequest(server, 'backend', { grant_type: 'client_credentials', scope: 'read update openid' });
+    assert.equal(app.status, 200, JSON.stringify(app.body));
+    assert.equal(app.body.scope, 'read');
+    assert.equal((await call(`${api}/pizza/1.0/menu`, `Bearer ${app.body.access_token}`, 'GET')).status, 200);
+    assert.equal((await call(`${api}/pizza/1.0/orders`, `Bearer ${app.body.access_token}`)).status, 403);
+    const elsewhere = await tokenRequest(server, 'backend', { grant_type: 'client_credentials', scope: 'read', resource: 'https://unknown.example/' });
+    assert.equal(elsewhere.status, 400);
+    assert.equal(elsewhere.body.error, 'invalid_target');
   });
 
   it('no token: 401, a bare Bearer challenge, invalid_token', async () => {

@@ -1,0 +1,28 @@
+import { errors, type Configuration } from 'oidc-provider';
+
+type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
+
+/**
+ * oidc-provider carries scopes other than OpenID's on tokens for a resource server
+ * (RFC 8707). Application tokens (client_credentials) are for the APIs behind stepgate:
+ * they are issued for one resource, `<issuer>/api`, whose scopes are the client's
+ * registered API scopes (`stepgate client update --scopes`); they stay opaque, like every
+ * stepgate token, so they can be revoked and introspected. No other resource is known.
+ */
+export function apiResource(issuer: string): ResourceIndicators {
+  const identifier = `${issuer}/api`;
+  return {
+    enabled: true,
+    async defaultResource(ctx) {
+      return ctx.oidc.params?.grant_type === 'client_credentials' ? identifier : undefined;
+    },
+    async useGrantedResource() {
+      return false;
+    },
+    async getResourceServerInfo(_ctx, resource, client) {
+      if (resource !== identifier) throw new errors.InvalidTarget(`the only resource is ${identifier}`);
+      const scopes = client.metadata().api_scopes;
+      return { scope: Array.isArray(scopes) ? scopes.join(' ') : '', audience: identifier, accessTokenFormat: 'opaque' };
+    },
+  };
+}
