@@ -20,10 +20,8 @@ export class SamlIdps {
     this.#db = db;
   }
 
-  /** Adds an IdP; false when the name or the issuer is taken (nothing is written then). */
+  /** Adds an IdP; false when the name or the issuer is taken (either unique key refuses the row). */
   async add(idp: SamlIdp): Promise<boolean> {
-    const taken = await this.#db.select('SELECT name FROM saml_idps WHERE name = :name OR issuer = :issuer', idp);
-    if (taken.length > 0) return false;
     return (await this.#db.change(
       'INSERT INTO saml_idps (name, issuer, certificate, created_at) VALUES (:name, :issuer, :certificate, :now) ON CONFLICT DO NOTHING',
       { ...idp, now: new Date() })) === 1;

@@ -41,16 +41,16 @@ export function assertionXml(f: AssertionFields): string {
     + '</saml:Assertion>';
 }
 
-/** Signs the assertion (enveloped, exclusive c14n, RSA-SHA256), the signature after <Issuer>. */
-export function sign(xml: string, key: { key: string; cert: string }): string {
+/** Signs the assertion (enveloped, exclusive c14n, RSA-SHA256 or, for `sha` '1', RSA-SHA1), the signature after <Issuer>. */
+export function sign(xml: string, key: { key: string; cert: string }, sha = '256'): string {
   const sig = new SignedXml({
     privateKey: key.key, publicCert: key.cert,
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    signatureAlgorithm: sha === '1' ? 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' : 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
   });
   sig.addReference({
     xpath: "/*[local-name(.)='Assertion']",
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+    digestAlgorithm: sha === '1' ? 'http://www.w3.org/2000/09/xmldsig#sha1' : 'http://www.w3.org/2001/04/xmlenc#sha256',
     transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
   });
   sig.computeSignature(xml, { location: { reference: "/*[local-name(.)='Assertion']/*[local-name(.)='Issuer']", action: 'after' } });

@@ -71,6 +71,10 @@ describe('token API: SAML2 bearer grant (RFC 7522)', function () {
     await refused(encode(signed({}, KEYS.attacker)), /signature is invalid/);
   });
 
+  it('refuses a SHA-1 signature', async () => {
+    await refused(encode(sign(assertionXml(fields(server.issuer)), KEYS.idp, '1')), /signature is invalid/);
+  });
+
   it('refuses an assertion from an issuer that is not trusted', async () => {
     await refused(encode(signed({ issuer: 'https://evil.example/saml' })), /not a trusted identity provider/);
   });
