@@ -20,7 +20,7 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   client add <client_id> --redirect-uri <uri> [--redirect-uri <uri>...] (--secret-stdin | --public)
              --chain "password,totp" [--grants authorization_code,refresh_token]
   client update <client_id> [--grants a,b] [--scopes "read update"] [--user-token-ttl N] [--app-token-ttl N]
-             [--allow-non-expiring | --no-allow-non-expiring]
+             [--allow-non-expiring | --no-allow-non-expiring] [--app-token-format opaque|jwt]
                                                     grant types, API scopes and token lifetimes (seconds;
                                                     a negative lifetime, written --user-token-ttl=-1, never
                                                     expires and needs --allow-non-expiring)
@@ -98,6 +98,7 @@ async function run(argv: string[]): Promise<number> {
       'user-token-ttl': { type: 'string' },
       'app-token-ttl': { type: 'string' },
       'allow-non-expiring': { type: 'boolean' },
+      'app-token-format': { type: 'string' },
       'no-allow-non-expiring': { type: 'boolean' },
       issuer: { type: 'string' },
       'cert-file': { type: 'string' },
@@ -133,7 +134,7 @@ async function command(
   s: Services, out: Out, group: string, action: string | undefined, rest: string[],
   values: {
     email?: string; role?: string[]; 'redirect-uri'?: string[]; chain?: string; grants?: string; public: boolean; 'password-stdin': boolean; 'secret-stdin': boolean;
-    scopes?: string; 'user-token-ttl'?: string; 'app-token-ttl'?: string; 'allow-non-expiring'?: boolean; 'no-allow-non-expiring'?: boolean;
+    scopes?: string; 'user-token-ttl'?: string; 'app-token-ttl'?: string; 'app-token-format'?: string; 'allow-non-expiring'?: boolean; 'no-allow-non-expiring'?: boolean;
     issuer?: string; 'cert-file'?: string;
   },
 ): Promise<number> {
@@ -226,6 +227,10 @@ async function command(
       const appTtl = parseTtl('app-token-ttl', values['app-token-ttl']);
       if (userTtl !== undefined) settings.userTokenTtl = userTtl;
       if (appTtl !== undefined) settings.appTokenTtl = appTtl;
+      if (values['app-token-format'] !== undefined) {
+        if (values['app-token-format'] !== 'opaque' && values['app-token-format'] !== 'jwt') throw new UsageError('--app-token-format is opaque or jwt');
+        settings.appTokenFormat = values['app-token-format'];
+      }
       if (values['allow-non-expiring']) settings.allowNonExpiring = true;
       if (values['no-allow-non-expiring']) settings.allowNonExpiring = false;
       if (!settings.allowNonExpiring && ((settings.userTokenTtl ?? 1) < 0 || (settings.appTokenTtl ?? 1) < 0)) {
@@ -235,10 +240,10 @@ async function command(
       const summary = {
         client_id: clientId, grant_types: grantTypes, scopes: settings.scopes ?? [],
         user_token_ttl: settings.userTokenTtl ?? s.config.ttl.accessToken, app_token_ttl: settings.appTokenTtl ?? s.config.ttl.clientCredentials,
-        allow_non_expiring: settings.allowNonExpiring === true,
+        allow_non_expiring: settings.allowNonExpiring === true, app_token_format: settings.appTokenFormat ?? 'opaque',
       };
       const lifetime = (ttl: number) => (ttl < 0 ? 'never expire' : `${ttl} s`);
-      out.print(`client ${clientId}: grants ${grantTypes.join(',')}; scopes ${summary.scopes.join(' ') || '-'}; user tokens ${lifetime(summary.user_token_ttl)}; application tokens ${lifetime(summary.app_token_ttl)}`, summary);
+      out.print(`client ${clientId}: grants ${grantTypes.join(',')}; scopes ${summary.scopes.join(' ') || '-'}; user tokens ${lifetime(summary.user_token_ttl)}; application tokens ${lifetime(summary.app_token_ttl)} (${summary.app_token_format})`, summary);
       return 0;
     }
     case 'saml-idp add': {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
+import { createRemoteJWKSet, errors as jose, jwtVerify } from 'jose';
 import { IntrospectionCache } from './introspection-cache.ts';
 
 /** What an API learns about the caller once its token checked out (RFC 7662 fields). */
@@ -24,6 +25,8 @@ export type RequireScopesOptions = {
   cache?: { maxEntries?: number; maxSeconds?: number };
   /** realm in WWW-Authenticate (default: the issuer) */
   realm?: string;
+  /** the `aud` a JWT access token must carry (default `${issuer}/api`, stepgate's resource for application tokens) */
+  audience?: string;
 };
 
 /** `anonymous`: the request had no credentials, so the challenge carries no error code (RFC 6750 section 3.1). */
@@ -41,10 +44,11 @@ function quote(value: string): string {
  * an active bearer token carrying every named scope, and answers like an API gateway
  * otherwise (RFC 6750 section 3): 401 + `WWW-Authenticate: Bearer ...` and
  * `{"error":"invalid_token"}` for a missing, unknown, expired or revoked token; 403 and
- * `insufficient_scope` for a token without a required scope. The broker's access tokens
- * are opaque (stored under a hash, revocable at once), so they are checked through
- * introspection (RFC 7662), with a small bounded cache. On success `ctx.state.token`
- * holds the introspection answer.
+ * `insufficient_scope` for a token without a required scope. Opaque tokens (stepgate's
+ * default: stored under a hash, revocable at once) are checked through introspection
+ * (RFC 7662) with a small bounded cache; JWT access tokens (RFC 9068, application tokens
+ * of a client set to `--app-token-format jwt`) are verified locally against the broker's
+ * /jwks. On success `ctx.state.token` holds the token's claims.
  */
 export function createRequireScopes(options: RequireScopesOptions): (...scopes: string[]) => Middleware {
   const endpoint = `${options.issuer}/introspect`;
@@ -79,6 +83,22 @@ export function createRequireScopes(options: RequireScopesOptions): (...scopes: 
     return info;
   }
 
+  const jwks = createRemoteJWKSet(new URL(`${options.issuer}/jwks`));
+  const audience = options.audience ?? `${options.issuer}/api`;
+
+  /** RFC 9068: signed by the broker, its issuer, `typ: at+jwt`, the API's audience, unexpired. */
+  async function verifyJwt(token: string): Promise<TokenInfo | Failure> {
+    try {
+      const { payload } = await jwtVerify(token, jwks, { issuer: options.issuer, audience, typ: 'at+jwt', algorithms: ['RS256', 'ES256', 'EdDSA'] });
+      return { ...payload, active: true, scope: typeof payload.scope === 'string' ? payload.scope : undefined } as TokenInfo;
+    } catch (err) {
+      if (err instanceof jose.JWKSTimeout || !(err instanceof jose.JOSEError)) {
+        return { status: 503, error: 'temporarily_unavailable', description: 'the token could not be checked right now; try again shortly' };
+      }
+      return { status: 401, error: 'invalid_token', description: 'the access token is invalid or expired' };
+    }
+  }
+
   function refuse(ctx: Context, failure: Failure): void {
     const params = [`realm=${quote(realm)}`];
     if (!failure.anonymous) params.push(`error=${quote(failure.error)}`, `error_description=${quote(failure.description)}`);
@@ -96,7 +116,8 @@ export function createRequireScopes(options: RequireScopesOptions): (...scopes: 
       if (!header) return refuse(ctx, { status: 401, error: 'invalid_token', description: MISSING, anonymous: true });
       const match = BEARER.exec(header);
       if (!match) return refuse(ctx, { status: 401, error: 'invalid_token', description: 'the Authorization header must be "Bearer <access token>"' });
-      const result = await introspect(match[1]!);
+      const token = match[1]!;
+      const result = token.split('.').length === 3 ? await verifyJwt(token) : await introspect(token);
       if (!('active' in result)) return refuse(ctx, result);
       const granted = new Set((result.scope ?? '').split(' '));
       const missing = scopes.filter((s) => !granted.has(s));

@@ -6,8 +6,9 @@ type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['re
  * oidc-provider carries scopes other than OpenID's on tokens for a resource server
  * (RFC 8707). Application tokens (client_credentials) are for the APIs behind stepgate:
  * they are issued for one resource, `<issuer>/api`, whose scopes are the client's
- * registered API scopes (`stepgate client update --scopes`); they stay opaque, like every
- * stepgate token, so they can be revoked and introspected. No other resource is known.
+ * registered API scopes (`stepgate client update --scopes`). They are opaque (revocable,
+ * introspected) unless the client's application tokens are JWTs (`--app-token-format jwt`,
+ * RFC 9068: validated locally against /jwks, not revocable). No other resource is known.
  */
 export function apiResource(issuer: string): ResourceIndicators {
   const identifier = `${issuer}/api`;
@@ -21,8 +22,9 @@ export function apiResource(issuer: string): ResourceIndicators {
     },
     async getResourceServerInfo(_ctx, resource, client) {
       if (resource !== identifier) throw new errors.InvalidTarget(`the only resource is ${identifier}`);
-      const scopes = client.metadata().api_scopes;
-      return { scope: Array.isArray(scopes) ? scopes.join(' ') : '', audience: identifier, accessTokenFormat: 'opaque' };
+      const metadata = client.metadata();
+      const scopes = Array.isArray(metadata.api_scopes) ? metadata.api_scopes.join(' ') : '';
+      return { scope: scopes, audience: identifier, accessTokenFormat: metadata.app_token_format === 'jwt' ? 'jwt' : 'opaque' };
     },
   };
 }

@@ -9,12 +9,12 @@ export const NEVER_EXPIRES = 100 * 365 * 24 * 3600;
 type ClientLike = { metadata(): Record<string, unknown> };
 
 /**
- * Per-client token settings carried in the client's metadata (built from the clients
+ * Per-client token settings (API scopes, lifetimes, application token format) carried in the client's metadata (built from the clients
  * table's `settings` by the adapter), so oidc-provider's synchronous `ttl` functions can
  * read them.
  */
 export const clientTokenMetadata: NonNullable<Configuration['extraClientMetadata']> = {
-  properties: ['api_scopes', 'user_token_ttl', 'app_token_ttl', 'allow_non_expiring'],
+  properties: ['api_scopes', 'user_token_ttl', 'app_token_ttl', 'allow_non_expiring', 'app_token_format'],
 };
 
 /**

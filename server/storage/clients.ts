@@ -11,6 +11,8 @@ export type ClientSettings = {
   userTokenTtl?: number;
   /** access token lifetime in seconds for application tokens (client_credentials); negative: never expires */
   appTokenTtl?: number;
+  /** application tokens as opaque strings (default, introspected) or RFC 9068 JWTs (validated locally, not revocable) */
+  appTokenFormat?: 'opaque' | 'jwt';
   /** an admin allowed negative lifetimes (tokens that never expire) for this client */
   allowNonExpiring?: boolean;
 };

@@ -26,6 +26,7 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     ...(client.settings.userTokenTtl === undefined ? {} : { user_token_ttl: client.settings.userTokenTtl }),
     ...(client.settings.appTokenTtl === undefined ? {} : { app_token_ttl: client.settings.appTokenTtl }),
     allow_non_expiring: client.settings.allowNonExpiring === true,
+    app_token_format: client.settings.appTokenFormat ?? 'opaque',
   };
 }
 

@@ -64,6 +64,17 @@ describe('token API: token lifetimes per client', function () {
     assert.equal((await appToken('forever')).body.expires_in, NEVER_EXPIRES);
   });
 
+  it('application tokens can be JWTs (CLI --app-token-format); a bad value changes nothing', async () => {
+    const bad = await stepgateCli(server, ['client', 'update', 'custom', '--app-token-format', 'saml']);
+    assert.equal(bad.code, 2);
+    assert.equal((await appToken('custom')).body.access_token!.toString().split('.').length, 1);
+    const set = await stepgateCli(server, ['client', 'update', 'custom', '--app-token-format', 'jwt']);
+    assert.equal(set.code, 0, set.stderr);
+    const app = await appToken('custom');
+    assert.equal(String(app.body.access_token).split('.').length, 3);
+    assert.equal(app.body.expires_in, 45, 'the lifetime still applies');
+  });
+
   it('a negative lifetime stored without permission falls back to the default', async () => {
     await server.stepgate.clients.update('sneaky', { grantTypes: grants, settings: { userTokenTtl: -1, appTokenTtl: -5 } });
     assert.equal((await userToken('sneaky')).body.expires_in, 3600);

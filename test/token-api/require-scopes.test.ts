@@ -129,3 +129,70 @@ describe('requireScopes: a scope-protected API validating stepgate tokens', func
     assert.equal(cache.get('c', 110), undefined, 'not past maxSeconds');
   });
 });
+
+describe('requireScopes: JWT application tokens, verified locally', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  let api: Server;
+  let apiBase: string;
+
+  before(async () => {
+    server = await startStepgate();
+    await addClient(server, 'jwt-backend', 'password', { grants: ['client_credentials'] });
+    await server.stepgate.clients.update('jwt-backend', { grantTypes: ['client_credentials'], settings: { scopes: ['read'], appTokenFormat: 'jwt' } });
+    await addClient(server, 'brief-jwt', 'password', { grants: ['client_credentials'] });
+    await server.stepgate.clients.update('brief-jwt', { grantTypes: ['client_credentials'], settings: { scopes: ['read'], appTokenFormat: 'jwt', appTokenTtl: 1 } });
+    // Wrong introspection credentials: a JWT passes only if it is checked locally.
+    api = createExampleApi({ issuer: server.issuer, clientId: 'jwt-backend', clientSecret: 'not-the-secret-000000' }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => api.once('listening', resolve));
+    apiBase = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => api.close(() => resolve()));
+    await server.stop();
+  });
+
+  const appToken = async (clientId: string) =>
+    String((await tokenRequest(server, clientId, { grant_type: 'client_credentials', scope: 'read' })).body.access_token);
+  const get = async (path: string, token: string, method = 'GET') => {
+    const res = await fetch(`${apiBase}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: await res.json() as Record<string, unknown> };
+  };
+
+  it('a client set to JWT application tokens gets an RFC 9068 access token', async () => {
+    const token = await appToken('jwt-backend');
+    const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { typ: string };
+    assert.equal(header.typ, 'at+jwt');
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { aud: string; scope: string };
+    assert.equal(claims.aud, `${server.issuer}/api`);
+    assert.equal(claims.scope, 'read');
+  });
+
+  it('valid: passes without introspection; under-scoped: 403', async () => {
+    const token = await appToken('jwt-backend');
+    assert.equal((await get('/pizza/1.0/menu', token)).status, 200);
+    const order = await get('/pizza/1.0/orders', token, 'POST');
+    assert.equal(order.status, 403);
+    assert.equal(order.body.error, 'insufficient_scope');
+  });
+
+  it('tampered, foreign or expired JWTs: 401 invalid_token', async () => {
+    const [h, p, sig] = (await appToken('jwt-backend')).split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    const widened = Buffer.from(JSON.stringify({ ...claims, scope: 'read update' })).toString('base64url');
+    assert.equal((await get('/pizza/1.0/orders', `${h}.${widened}.${sig}`, 'POST')).status, 401);
+
+    const { SignJWT, generateKeyPair } = await import('jose');
+    const { privateKey } = await generateKeyPair('RS256');
+    const foreign = await new SignJWT({ scope: 'read update', client_id: 'x' }).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt' })
+      .setIssuer(server.issuer).setAudience(`${server.issuer}/api`).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    assert.equal((await get('/pizza/1.0/orders', foreign, 'POST')).status, 401);
+
+    const brief = await appToken('brief-jwt');
+    const exp = Number((JSON.parse(Buffer.from(brief.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp);
+    while (Date.now() / 1000 < exp + 1) await sleep(100);
+    const expired = await get('/pizza/1.0/menu', brief);
+    assert.equal(expired.status, 401);
+    assert.equal(expired.body.error, 'invalid_token');
+  });
+});
