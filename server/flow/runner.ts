@@ -183,8 +183,9 @@ export class ChainRunner {
       }
     }
     for (const options of feedable.slice(from)) {
-      const missing = options.find((o) => inputs[o] === undefined);
-      if (options.every((o) => inputs[o] === undefined)) return { kind: 'refused', code: 'missing_input', message: `${this.label(missing!)} is required`, authenticator: missing };
+      if (options.every((o) => inputs[o] === undefined)) {
+        return { kind: 'refused', code: 'missing_input', message: `${this.label(options[0]!)} is required`, authenticator: options[0] };
+      }
     }
 
     const state: FlowState = { clientId, chain: chainText, satisfied: [], stepState: {}, csrf: '' };

@@ -7,7 +7,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
  */
 export const DEVICE_SCOPE = /^device_[A-Za-z0-9._-]{1,64}$/;
 
-/** The OpenID Connect scopes the provider knows (server/provider/index.ts). */
+/** The OpenID Connect scopes the provider knows (its `scopes` configuration). */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** The API scopes registered for the client (`stepgate client update --scopes`). */

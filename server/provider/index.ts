@@ -9,6 +9,7 @@ import type { Views } from '../views.ts';
 import { createPolicy } from './policy.ts';
 import { findAccountIn } from './accounts.ts';
 import { apiResource } from './api-resource.ts';
+import { OIDC_SCOPES } from '../grants/scopes.ts';
 import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
 
 type Deps = {
@@ -59,7 +60,7 @@ export function createProvider(deps: Deps): Provider {
     },
     responseTypes: ['code'],
     extraClientMetadata: clientTokenMetadata,
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    scopes: OIDC_SCOPES,
     claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email'] },
     acrValues: [ACR_SINGLE, ACR_MULTI],
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] },
