@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 
 const MALFORMED_NAME = JSON.stringify({
   error: 'invalid_request',
-  error_description: 'malformed HTTP header: no space is allowed between a header name and its colon (RFC 9112 section 5.1); write "Authorization: Basic ..." rather than "Authorization :Basic ..."',
+  error_description: 'malformed HTTP header name; a common cause is a space before the colon, which HTTP forbids (RFC 9112 section 5.1): write "Authorization: Basic ..." rather than "Authorization :Basic ..."',
 });
 
 /**

@@ -73,6 +73,15 @@ describe('token API: password grant lockout and TOTP rules', function () {
     }
   });
 
+  it('one TOTP code sent in parallel requests is accepted once', async () => {
+    const dave = await addUser(server, 'dave');
+    const totp = await totpCode(dave.totpSecret);
+    const results = await Promise.all([1, 2, 3].map(() =>
+      tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'dave', password: PASSWORD, totp })));
+    assert.equal(results.filter((r) => r.status === 200).length, 1);
+    assert.ok(results.filter((r) => r.status !== 200).every((r) => r.body.error === 'invalid_grant'));
+  });
+
   it('failures count toward the same lockout as the login form', async () => {
     for (let i = 0; i < server.config.lockout.maxFailures; i++) {
       const res = await tokenRequest(server, 'mfa-app', { grant_type: 'password', username: 'carol', password: 'wrong password', totp: '000000' });
