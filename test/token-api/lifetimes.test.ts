@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { addClient, addUser, PASSWORD } from '../support/fixtures.ts';
 import { NEVER_EXPIRES } from '../../server/provider/token-lifetimes.ts';
 import { introspect, tokenRequest } from './support.ts';
 import { stepgateCli } from './cli.ts';
+import { restoreClock, setClock } from './clock.ts';
 
 describe('token API: token lifetimes per client', function () {
   this.timeout(40_000);
@@ -81,15 +81,23 @@ describe('token API: token lifetimes per client', function () {
     assert.equal((await appToken('sneaky')).body.expires_in, 3600);
   });
 
-  it('a token is active until its lifetime ends and inactive from then on', async () => {
-    await server.stepgate.clients.update('brief', { grantTypes: grants, settings: { userTokenTtl: 1 } });
+  it('a token is active until the last second of its lifetime and inactive from exp on (clock set, no waiting)', async () => {
+    await server.stepgate.clients.update('brief', { grantTypes: grants, settings: { userTokenTtl: 60, appTokenTtl: 30 } });
     const user = await userToken('brief');
-    assert.equal(user.body.expires_in, 1);
-    const info = await introspect(server, 'brief', String(user.body.access_token));
-    const exp = Number(info.exp);
-    assert.equal(exp - Number(info.iat), 1);
-    // Wait for the one boundary that matters (at most ~2 s): at exp the token is expired.
-    while (Date.now() / 1000 < exp) await sleep(100);
-    assert.equal((await introspect(server, 'brief', String(user.body.access_token))).active, false);
+    const app = await appToken('brief');
+    const userExp = Number((await introspect(server, 'brief', String(user.body.access_token))).exp);
+    const appExp = Number((await introspect(server, 'brief', String(app.body.access_token))).exp);
+    try {
+      setClock(userExp - 1);
+      assert.equal((await introspect(server, 'brief', String(user.body.access_token))).active, true, 'one second before exp');
+      setClock(userExp);
+      assert.equal((await introspect(server, 'brief', String(user.body.access_token))).active, false, 'at exp');
+      setClock(appExp - 1);
+      assert.equal((await introspect(server, 'brief', String(app.body.access_token))).active, true);
+      setClock(appExp);
+      assert.equal((await introspect(server, 'brief', String(app.body.access_token))).active, false);
+    } finally {
+      restoreClock();
+    }
   });
 });

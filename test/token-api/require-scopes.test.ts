@@ -6,7 +6,8 @@ import { addClient, addUser, PASSWORD } from '../support/fixtures.ts';
 import { createExampleApi } from '../../examples/protected-api.ts';
 import { IntrospectionCache } from '../../server/api/introspection-cache.ts';
 import type { RequireScopesOptions } from '../../server/api/index.ts';
-import { tokenRequest } from './support.ts';
+import { introspect, tokenRequest } from './support.ts';
+import { restoreClock, setClock } from './clock.ts';
 
 describe('requireScopes: a scope-protected API validating stepgate tokens', function () {
   this.timeout(30_000);
@@ -19,7 +20,7 @@ describe('requireScopes: a scope-protected API validating stepgate tokens', func
     await addClient(server, 'app', 'password', { grants: ['password', 'refresh_token'] });
     await server.stepgate.clients.update('app', { grantTypes: ['password', 'refresh_token'], settings: { scopes: ['read', 'update'] } });
     await addClient(server, 'brief', 'password', { grants: ['password'] });
-    await server.stepgate.clients.update('brief', { grantTypes: ['password'], settings: { scopes: ['read'], userTokenTtl: 1 } });
+    await server.stepgate.clients.update('brief', { grantTypes: ['password'], settings: { scopes: ['read'], userTokenTtl: 60 } });
     await addClient(server, 'gateway', 'password', { grants: ['client_credentials'] });
     await addClient(server, 'backend', 'password', { grants: ['client_credentials'] });
     await server.stepgate.clients.update('backend', { grantTypes: ['client_credentials'], settings: { scopes: ['read'] } });
@@ -99,16 +100,21 @@ describe('requireScopes: a scope-protected API validating stepgate tokens', func
     assert.equal(res.body.error, 'invalid_token');
   });
 
-  it('an expired token: 401 invalid_token, even when its active answer was cached', async () => {
-    const api = await startApi({ cache: { maxSeconds: 60 } });
+  it('an expired token: 401 invalid_token, even when its active answer was cached (clock set, no waiting)', async () => {
+    const api = await startApi({ cache: { maxSeconds: 600 } });
     const info = await tokenRequest(server, 'brief', { grant_type: 'password', username: 'alice', password: PASSWORD, scope: 'read' });
     const access = String(info.body.access_token);
-    const exp = Math.floor(Date.now() / 1000) + Number(info.body.expires_in);
-    assert.equal((await call(`${api}/pizza/1.0/menu`, `Bearer ${access}`, 'GET')).status, 200);
-    while (Date.now() / 1000 < exp + 1) await sleep(100);
-    const res = await call(`${api}/pizza/1.0/menu`, `Bearer ${access}`, 'GET');
-    assert.equal(res.status, 401);
-    assert.equal(res.body.error, 'invalid_token');
+    const exp = Number((await introspect(server, 'brief', access)).exp);
+    try {
+      setClock(exp - 1);
+      assert.equal((await call(`${api}/pizza/1.0/menu`, `Bearer ${access}`, 'GET')).status, 200);
+      setClock(exp);
+      const res = await call(`${api}/pizza/1.0/menu`, `Bearer ${access}`, 'GET');
+      assert.equal(res.status, 401);
+      assert.equal(res.body.error, 'invalid_token');
+    } finally {
+      restoreClock();
+    }
   });
 
   it('the broker unreachable: 503, never a pass', async () => {
