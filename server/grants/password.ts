@@ -1,29 +1,13 @@
 import type Provider from 'oidc-provider';
 import { errors, type Account, type KoaContextWithOIDC } from 'oidc-provider';
-import type { ChainRunner, DirectOutcome } from '../flow/runner.ts';
-import invalidGrant from './invalid-grant.ts';
+import type { ChainRunner } from '../flow/runner.ts';
+import { invalidGrant, refusal } from './errors.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
 
 export const PASSWORD_GRANT = 'password';
 
 type FindAccount = (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | undefined>;
-
-/** A refused non-interactive login, as the OAuth error a token endpoint answers with. */
-export function refusal(outcome: Extract<DirectOutcome, { kind: 'refused' }>, grant: string): Error {
-  switch (outcome.code) {
-    case 'interactive_chain':
-      return invalidGrant(`${outcome.message}; the ${grant} grant cannot satisfy it: use the authorization code flow (/authorize) in a browser`);
-    case 'missing_input':
-      return outcome.authenticator === 'totp'
-        ? new errors.InvalidRequest('this client requires a TOTP code: send it in the "totp" parameter')
-        : new errors.InvalidRequest(outcome.message);
-    case 'unknown_client':
-      return new errors.InvalidClient(outcome.message);
-    default:
-      return invalidGrant(outcome.message);
-  }
-}
 
 /**
  * The resource owner password grant (RFC 6749 section 4.3) as WSO2 API Manager users

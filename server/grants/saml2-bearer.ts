@@ -4,10 +4,9 @@ import type { ChainRunner } from '../flow/runner.ts';
 import type { Users } from '../storage/users.ts';
 import type { SamlIdps } from '../storage/saml-idps.ts';
 import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
-import invalidGrant from './invalid-grant.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
-import { refusal } from './password.ts';
+import { invalidGrant, refusal } from './errors.ts';
 
 export const SAML2_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
 

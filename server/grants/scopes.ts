@@ -10,10 +10,10 @@ export const DEVICE_SCOPE = /^device_[A-Za-z0-9._-]{1,64}$/;
 /** The OpenID Connect scopes the provider knows (its `scopes` configuration). */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
-/** The API scopes registered for the client (`stepgate client update --scopes`). */
-export function clientApiScopes(ctx: KoaContextWithOIDC): Set<string> {
-  const value = ctx.oidc.client!.metadata().api_scopes;
-  return new Set(Array.isArray(value) ? value.filter((s): s is string => typeof s === 'string') : []);
+/** The API scopes registered for a client (`stepgate client update --scopes`), from its metadata. */
+export function apiScopesOf(client: { metadata(): Record<string, unknown> }): string[] {
+  const value = client.metadata().api_scopes;
+  return Array.isArray(value) ? value.filter((s): s is string => typeof s === 'string') : [];
 }
 
 /**
@@ -23,6 +23,6 @@ export function clientApiScopes(ctx: KoaContextWithOIDC): Set<string> {
  */
 export default function grantableScopes(ctx: KoaContextWithOIDC): string[] {
   const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
-  const api = clientApiScopes(ctx);
+  const api = new Set(apiScopesOf(ctx.oidc.client!));
   return [...new Set(requested)].filter((s) => OIDC_SCOPES.includes(s) || api.has(s) || DEVICE_SCOPE.test(s));
 }

@@ -1,4 +1,5 @@
 import { errors, type Configuration } from 'oidc-provider';
+import { apiScopesOf } from '../grants/scopes.ts';
 
 type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
 
@@ -22,9 +23,8 @@ export function apiResource(issuer: string): ResourceIndicators {
     },
     async getResourceServerInfo(_ctx, resource, client) {
       if (resource !== identifier) throw new errors.InvalidTarget(`the only resource is ${identifier}`);
-      const metadata = client.metadata();
-      const scopes = Array.isArray(metadata.api_scopes) ? metadata.api_scopes.join(' ') : '';
-      return { scope: scopes, audience: identifier, accessTokenFormat: metadata.app_token_format === 'jwt' ? 'jwt' : 'opaque' };
+      const format = client.metadata().app_token_format === 'jwt' ? 'jwt' : 'opaque';
+      return { scope: apiScopesOf(client).join(' '), audience: identifier, accessTokenFormat: format };
     },
   };
 }

@@ -4,7 +4,7 @@ import { FlowStates } from '../../server/flow/state.ts';
 import { SessionSteps } from '../../server/flow/sso.ts';
 import type { Authenticator } from '../../server/flow/contract.ts';
 import { createAuthenticators } from '../../authenticators/index.ts';
-import { refusal } from '../../server/grants/password.ts';
+import { refusal } from '../../server/grants/errors.ts';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { addUser, PASSWORD, totpCode } from '../support/fixtures.ts';
 
