@@ -14,6 +14,9 @@ import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
+import { registerTokenGrants } from './grants/index.ts';
+import { findAccountIn } from './provider/accounts.ts';
+import wso2Compat from './middleware/wso2-compat.ts';
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
@@ -51,13 +54,14 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
   const services = await openServices(config, options);
-  const { keyring, db, users, clients, runner, logger } = services;
+  const { keyring, db, users, clients, samlIdps, runner, logger } = services;
   const views = createViews(config.production);
   const provider = createProvider({
     config, keyring, users, runner, views,
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
+  registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
 
   const routes = [
@@ -69,6 +73,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
 
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
+  provider.use(wso2Compat);
   for (const r of routes) {
     provider.use(r.routes());
     provider.use(r.allowedMethods());

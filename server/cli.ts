@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { generateSecret, generateURI, generate } from 'otplib';
 import qrcode from 'qrcode-terminal';
 import { loadConfig, ConfigError } from '../config/index.ts';
@@ -6,6 +8,8 @@ import { openServices, type Services } from './services.ts';
 import { resealAll } from './security/reseal.ts';
 import { parseChain, formatChain, describeChain, ChainError } from './flow/chain.ts';
 import { federationCommand, type IdpFlags } from './cli-federation.ts';
+import type { ClientSettings } from './storage/clients.ts';
+import { SAML2_BEARER_GRANT } from './grants/saml2-bearer.ts';
 
 const USAGE = `usage: stepgate <command> [options]   (add --json to any command for machine-readable output)
 
@@ -17,6 +21,11 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   totp code <username>                              development only: the current code (for the demo)
   client add <client_id> --redirect-uri <uri> [--redirect-uri <uri>...] (--secret-stdin | --public)
              --chain "password,totp" [--grants authorization_code,refresh_token]
+  client update <client_id> [--grants a,b] [--scopes "read update"] [--user-token-ttl N] [--app-token-ttl N]
+             [--allow-non-expiring | --no-allow-non-expiring] [--app-token-format opaque|jwt]
+                                                    grant types, API scopes and token lifetimes (seconds;
+                                                    a negative lifetime, written --user-token-ttl=-1, never
+                                                    expires and needs --allow-non-expiring)
   client chain <client_id> "<chain>"                replace a chain; applies to the next login
   client list
   client remove <client_id>
@@ -28,13 +37,33 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   idp remove <name>                                 refused while a client's chain names it
   user link <username> <idp> <subject>              link an external identity (the IdP's "sub") to a user
   user unlink <username> <idp> [<subject>]
+  saml-idp add <name> --issuer <entityID> --cert-file <pem>   trust an IdP's signed assertions (SAML2 bearer grant)
+  saml-idp list
+  saml-idp remove <name>
+
+grant types: authorization_code, refresh_token, client_credentials, password, saml2-bearer
 
 chains: steps separated by ",", alternatives inside a step by "|", e.g. "password,totp"`;
 
 /** A user mistake: one line on stderr, exit status 2. */
 class UsageError extends Error {}
 
-const GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+const GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials', 'password', SAML2_BEARER_GRANT]);
+
+/** "a,b" → grant types; "saml2-bearer" is short for RFC 7522's URN. */
+function parseGrants(text: string): string[] {
+  const grants = text.split(',').map((g) => g.trim()).filter(Boolean).map((g) => (g === 'saml2-bearer' ? SAML2_BEARER_GRANT : g));
+  if (grants.length === 0) throw new UsageError('--grants needs at least one grant type');
+  for (const g of grants) if (!GRANTS.has(g)) throw new UsageError(`unknown grant type "${g}" (known: ${[...GRANTS].join(', ')})`);
+  return [...new Set(grants)];
+}
+
+/** A token lifetime in seconds: a non-zero integer; negative means "never expires". */
+function parseTtl(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^-?\d{1,10}$/.test(text) || Number(text) === 0) throw new UsageError(`--${option} must be a non-zero whole number of seconds (negative: never expires)`);
+  return Number(text);
+}
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new UsageError('expected the secret on standard input (pipe it in)');
@@ -83,6 +112,12 @@ async function run(argv: string[]): Promise<number> {
       scopes: { type: 'string' },
       'display-name': { type: 'string' },
       claim: { type: 'string', multiple: true },
+      'user-token-ttl': { type: 'string' },
+      'app-token-ttl': { type: 'string' },
+      'allow-non-expiring': { type: 'boolean' },
+      'app-token-format': { type: 'string' },
+      'no-allow-non-expiring': { type: 'boolean' },
+      'cert-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -115,7 +150,11 @@ async function run(argv: string[]): Promise<number> {
 
 async function command(
   s: Services, out: Out, group: string, action: string | undefined, rest: string[],
-  values: { email?: string; role?: string[]; 'redirect-uri'?: string[]; chain?: string; grants?: string; public: boolean; 'password-stdin': boolean; 'secret-stdin': boolean } & IdpFlags,
+  values: {
+    email?: string; role?: string[]; 'redirect-uri'?: string[]; chain?: string; grants?: string; public: boolean; 'password-stdin': boolean; 'secret-stdin': boolean;
+    scopes?: string; 'user-token-ttl'?: string; 'app-token-ttl'?: string; 'app-token-format'?: string; 'allow-non-expiring'?: boolean; 'no-allow-non-expiring'?: boolean;
+    issuer?: string; 'cert-file'?: string;
+  } & IdpFlags,
 ): Promise<number> {
   if (group === 'idp' || (group === 'user' && (action === 'link' || action === 'unlink'))) return federationCommand(s, out, `${group} ${action ?? ''}`.trim(), rest, values, readStdin, UsageError);
   const key = `${group} ${action ?? ''}`.trim();
@@ -172,10 +211,9 @@ async function command(
       if (!clientId || !/^[A-Za-z0-9._~-]{1,255}$/.test(clientId)) throw new UsageError('client add needs a client id of letters, digits, ".", "_", "~" or "-"');
       if (values.public === values['secret-stdin']) throw new UsageError('choose one of --secret-stdin (confidential client) or --public');
       const redirectUris = (values['redirect-uri'] ?? []).map(checkUri);
-      const grantTypes = (values.grants ?? 'authorization_code,refresh_token').split(',').map((g) => g.trim()).filter(Boolean);
-      for (const g of grantTypes) if (!GRANTS.has(g)) throw new UsageError(`unknown grant type "${g}" (known: ${[...GRANTS].join(', ')})`);
+      const grantTypes = parseGrants(values.grants ?? 'authorization_code,refresh_token');
       if (grantTypes.includes('authorization_code') && redirectUris.length === 0) throw new UsageError('client add needs --redirect-uri for the authorization_code grant');
-      if (values.public && grantTypes.includes('client_credentials')) throw new UsageError('a public client cannot use client_credentials');
+      if (values.public && grantTypes.some((g) => g !== 'authorization_code' && g !== 'refresh_token')) throw new UsageError('a public client can only use authorization_code and refresh_token');
       if (values.chain === undefined) throw new UsageError('client add needs --chain, e.g. --chain "password,totp"');
       const chain = formatChain(parseChain(values.chain, s.runner.catalog));
       const secret = values['secret-stdin'] ? await readStdin() : null;
@@ -194,10 +232,79 @@ async function command(
       out.print(`client ${clientId}: ${describeChain(parseChain(chain, s.runner.catalog), (id) => s.runner.label(id))}`, { client_id: clientId, chain });
       return 0;
     }
+    case 'client update': {
+      const [clientId] = rest;
+      if (!clientId) throw new UsageError('usage: stepgate client update <client_id> [--grants ...] [--scopes ...] [--user-token-ttl N] [--app-token-ttl N] [--allow-non-expiring]');
+      const client = await s.clients.get(clientId);
+      if (!client) throw new UsageError(`no client "${clientId}"`);
+      if (values['allow-non-expiring'] && values['no-allow-non-expiring']) throw new UsageError('choose one of --allow-non-expiring and --no-allow-non-expiring');
+      const grantTypes = values.grants === undefined ? client.grantTypes : parseGrants(values.grants);
+      if (grantTypes.includes('authorization_code') && client.redirectUris.length === 0) throw new UsageError('the authorization_code grant needs a redirect URI; this client has none');
+      if (client.secret === null && grantTypes.some((g) => g !== 'authorization_code' && g !== 'refresh_token')) {
+        throw new UsageError('a public client can only use authorization_code and refresh_token');
+      }
+      const settings: ClientSettings = { ...client.settings };
+      if (values.scopes !== undefined) {
+        const scopes = values.scopes.split(/[\s,]+/).filter(Boolean);
+        for (const scope of scopes) if (!/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(scope)) throw new UsageError(`"${scope}" is not a valid scope name`);
+        settings.scopes = [...new Set(scopes)];
+      }
+      const userTtl = parseTtl('user-token-ttl', values['user-token-ttl']);
+      const appTtl = parseTtl('app-token-ttl', values['app-token-ttl']);
+      if (userTtl !== undefined) settings.userTokenTtl = userTtl;
+      if (appTtl !== undefined) settings.appTokenTtl = appTtl;
+      if (values['app-token-format'] !== undefined) {
+        if (values['app-token-format'] !== 'opaque' && values['app-token-format'] !== 'jwt') throw new UsageError('--app-token-format is opaque or jwt');
+        settings.appTokenFormat = values['app-token-format'];
+      }
+      if (values['allow-non-expiring']) settings.allowNonExpiring = true;
+      if (values['no-allow-non-expiring']) settings.allowNonExpiring = false;
+      if (!settings.allowNonExpiring && ((settings.userTokenTtl ?? 1) < 0 || (settings.appTokenTtl ?? 1) < 0)) {
+        throw new UsageError('a negative token lifetime (never expires) needs --allow-non-expiring for this client');
+      }
+      if (!(await s.clients.update(clientId, { grantTypes, settings }))) throw new UsageError(`no client "${clientId}"`);
+      const summary = {
+        client_id: clientId, grant_types: grantTypes, scopes: settings.scopes ?? [],
+        user_token_ttl: settings.userTokenTtl ?? s.config.ttl.accessToken, app_token_ttl: settings.appTokenTtl ?? s.config.ttl.clientCredentials,
+        allow_non_expiring: settings.allowNonExpiring === true, app_token_format: settings.appTokenFormat ?? 'opaque',
+      };
+      const lifetime = (ttl: number) => (ttl < 0 ? 'never expire' : `${ttl} s`);
+      out.print(`client ${clientId}: grants ${grantTypes.join(',')}; scopes ${summary.scopes.join(' ') || '-'}; user tokens ${lifetime(summary.user_token_ttl)}; application tokens ${lifetime(summary.app_token_ttl)} (${summary.app_token_format})`, summary);
+      return 0;
+    }
+    case 'saml-idp add': {
+      const [name] = rest;
+      if (!name || !/^[A-Za-z0-9._-]{1,128}$/.test(name)) throw new UsageError('saml-idp add needs a name of letters, digits, ".", "_" or "-"');
+      if (!values.issuer) throw new UsageError("saml-idp add needs --issuer <entityID> (the assertions' Issuer)");
+      if (!values['cert-file']) throw new UsageError('saml-idp add needs --cert-file <pem> (the IdP signing certificate)');
+      let pem: string;
+      try {
+        pem = readFileSync(values['cert-file'], 'utf8');
+        new X509Certificate(pem);
+      } catch {
+        throw new UsageError(`${values['cert-file']} is not a readable PEM certificate`);
+      }
+      if (!(await s.samlIdps.add({ name, issuer: values.issuer, certificate: pem.trim() }))) throw new UsageError(`a SAML IdP named "${name}" or with issuer "${values.issuer}" already exists`);
+      out.print(`SAML IdP ${name} trusted for assertions issued by ${values.issuer}`, { name, issuer: values.issuer });
+      return 0;
+    }
+    case 'saml-idp list': {
+      const idps = await s.samlIdps.list();
+      out.print(idps.map((i) => `${i.name}\t${i.issuer}\t${new X509Certificate(i.certificate).subject.replace(/\n/g, ', ')}`).join('\n') || '(no SAML IdPs)',
+        idps.map((i) => ({ name: i.name, issuer: i.issuer, certificate_subject: new X509Certificate(i.certificate).subject })));
+      return 0;
+    }
+    case 'saml-idp remove': {
+      const [name] = rest;
+      if (!name) throw new UsageError('usage: stepgate saml-idp remove <name>');
+      if (!(await s.samlIdps.remove(name))) throw new UsageError(`no SAML IdP "${name}"`);
+      out.print(`SAML IdP ${name} removed`, { name, removed: true });
+      return 0;
+    }
     case 'client list': {
       const clients = await s.clients.list();
       out.print(clients.map((c) => `${c.clientId}\t${c.secret === null ? 'public' : 'confidential'}\t${c.chain}\t${c.redirectUris.join(' ')}`).join('\n') || '(no clients)',
-        clients.map((c) => ({ client_id: c.clientId, public: c.secret === null, chain: c.chain, redirect_uris: c.redirectUris, grant_types: c.grantTypes })));
+        clients.map((c) => ({ client_id: c.clientId, public: c.secret === null, chain: c.chain, redirect_uris: c.redirectUris, grant_types: c.grantTypes, settings: c.settings })));
       return 0;
     }
     case 'client remove': {
@@ -229,7 +336,7 @@ try {
   if (code >= 0) process.exitCode = code;
 } catch (err) {
   if (err instanceof UsageError || err instanceof ChainError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`stepgate: ${(err as Error).message}`);
+    console.error(`stepgate: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
     process.exitCode = 2;
   } else {
     console.error(`stepgate: ${(err as Error).message}`);

@@ -4,6 +4,7 @@ import { createStepgate, type Stepgate } from './app.ts';
 import type { StepgateOptions } from './services.ts';
 import { seedDemo } from './demo-seed.ts';
 import { sweepExpired } from './storage/oidc-adapter.ts';
+import answerClientError from './middleware/client-error.ts';
 
 export type Running = { stepgate: Stepgate; server: Server; url: string; stop(): Promise<void> };
 
@@ -19,6 +20,7 @@ export async function serve(config: Config, options: { handleSignals?: boolean; 
   const server = createServer(stepgate.app.callback());
   server.keepAliveTimeout = 5_000;
   server.requestTimeout = 30_000;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve) => server.listen(config.port, resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

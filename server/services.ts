@@ -5,6 +5,7 @@ import { Lockout } from './security/lockout.ts';
 import { openDatabase, type Database } from './storage/database.ts';
 import { Users } from './storage/users.ts';
 import { Clients } from './storage/clients.ts';
+import { SamlIdps } from './storage/saml-idps.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
@@ -24,6 +25,7 @@ export type Services = {
   db: Database;
   users: Users;
   clients: Clients;
+  samlIdps: SamlIdps;
   passwords: Passwords;
   lockout: Lockout;
   runner: ChainRunner;
@@ -72,6 +74,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     }),
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger, audit, idps, links, upstream };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, idps, links, upstream };
 }
 

@@ -34,6 +34,18 @@ export type InteractionFacts = {
 /** A step passed or failed, for the audit log. */
 export type StepEvent = { outcome: 'passed' | 'failed'; uid: string; clientId: string; authenticator: string; step: number; accountId?: string; address: string; code?: string };
 
+/** The answer of a chain satisfied without a browser (password and SAML2 bearer grants). */
+export type DirectOutcome =
+  | { kind: 'complete'; result: LoginResult }
+  | {
+    kind: 'refused';
+    /** interactive_chain: a step can only be satisfied in a browser; missing_input: the caller did not send what a step needs */
+    code: 'unknown_client' | 'interactive_chain' | 'missing_input' | 'step_unavailable' | 'step_failed' | 'subject_mismatch';
+    message: string;
+    /** the authenticator concerned, when there is one */
+    authenticator?: string;
+  };
+
 export const ACR_SINGLE = 'urn:stepgate:acr:single-step';
 export const ACR_MULTI = 'urn:stepgate:acr:multi-step';
 
@@ -209,6 +221,72 @@ export class ChainRunner {
     return chain.steps.every((s) => s.options.some((o) => fresh.has(o)));
   }
 
+  /**
+   * Satisfies a client's chain in one go, without a browser: `inputs` names every
+   * authenticator the caller can feed, with its input (undefined when the caller has the
+   * means but the request lacked it, e.g. no TOTP code). Each step goes through the same
+   * authenticators (`resume`), lockout and same-subject rule as a browser login; a step
+   * that only an interactive authenticator can satisfy refuses the whole request before
+   * any credential is checked.
+   */
+  async satisfyDirectly(
+    clientId: string,
+    inputs: Record<string, Record<string, string> | undefined>,
+    clientAddress: string,
+    identified?: { accountId: string; amr: string[]; by: string },
+  ): Promise<DirectOutcome> {
+    const chainText = await this.#chainOf(clientId);
+    if (chainText === undefined) return { kind: 'refused', code: 'unknown_client', message: 'unknown client' };
+    const chain = parseChain(chainText, this.catalog);
+    const feedable = chain.steps.map((step) => step.options.filter((o) => Object.hasOwn(inputs, o)));
+    // An identity already established (a verified SAML assertion) stands for the first,
+    // identifying step; every later step applies as usual, to that same subject.
+    const from = identified ? 1 : 0;
+    for (const [index, options] of feedable.entries()) {
+      if (index < from) continue;
+      if (options.length === 0) {
+        return {
+          kind: 'refused', code: 'interactive_chain',
+          message: `step ${index + 1} of this client's authentication chain (${chain.steps[index]!.options.join(' or ')}) needs a browser`,
+        };
+      }
+    }
+    for (const options of feedable.slice(from)) {
+      if (options.every((o) => inputs[o] === undefined)) {
+        return { kind: 'refused', code: 'missing_input', message: `${this.label(options[0]!)} is required`, authenticator: options[0] };
+      }
+    }
+
+    const state: FlowState = { clientId, chain: chainText, satisfied: [], stepState: {}, csrf: '' };
+    if (identified) {
+      state.accountId = identified.accountId;
+      state.satisfied.push({ step: 0, authenticator: identified.by, amr: identified.amr, at: epoch() });
+    }
+    for (const [index, options] of feedable.entries()) {
+      if (index < from) continue;
+      let chosen: Authenticator | undefined;
+      for (const id of options) {
+        const a = this.#authenticators.get(id)!;
+        if (inputs[id] === undefined) continue;
+        if (state.accountId && a.configuredFor && !(await a.configuredFor(state.accountId))) continue;
+        chosen = a;
+        break;
+      }
+      if (!chosen) {
+        return { kind: 'refused', code: 'step_unavailable', message: `step ${index + 1} needs ${options.map((o) => this.label(o)).join(' or ')}, and this account has none set up` };
+      }
+      const result = await chosen.resume({ input: inputs[chosen.id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
+      if (result.kind === 'failure') return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: chosen.id };
+      if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(chosen.id)} needs a browser` };
+      if (state.accountId !== undefined && result.accountId !== state.accountId) {
+        return { kind: 'refused', code: 'subject_mismatch', message: 'the steps were satisfied by different users' };
+      }
+      state.accountId = result.accountId;
+      state.satisfied.push({ step: index, authenticator: chosen.id, amr: result.amr, at: epoch() });
+    }
+    return this.#complete(state);
+  }
+
   async #chain(clientId: string): Promise<Chain | undefined> {
     const text = await this.#chainOf(clientId);
     return text === undefined ? undefined : parseChain(text, this.catalog);
@@ -323,7 +401,7 @@ export class ChainRunner {
     }
   }
 
-  #complete(state: FlowState): Outcome {
+  #complete(state: FlowState): { kind: 'complete'; result: LoginResult } {
     const amr = new Set<string>();
     for (const s of state.satisfied) for (const v of s.amr) amr.add(v);
     // RFC 8176: "mfa" when more than one factor was used.

@@ -8,6 +8,10 @@ import { ACR_MULTI, ACR_SINGLE } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { createPolicy } from './policy.ts';
 import type { CookieOptions } from './rotate-interaction.ts';
+import { findAccountIn } from './accounts.ts';
+import { apiResource } from './api-resource.ts';
+import { OIDC_SCOPES } from '../grants/scopes.ts';
+import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
 
 type Deps = {
   config: Config;
@@ -61,8 +65,9 @@ export function createProvider(deps: Deps): Provider {
       jwks: '/jwks',
     },
     responseTypes: ['code'],
+    extraClientMetadata: clientTokenMetadata,
     // "admin": the admin API's scope; holding it is not enough (see server/admin/principal.ts)
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'admin'],
+    scopes: [...OIDC_SCOPES, 'admin'],
     claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email'] },
     acrValues: [ACR_SINGLE, ACR_MULTI],
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] },
@@ -73,6 +78,8 @@ export function createProvider(deps: Deps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // application tokens carry the client's API scopes (server/provider/api-resource.ts)
+      resourceIndicators: apiResource(config.issuer),
       introspection: {
         enabled: true,
         // Resource servers (confidential clients) may introspect any token; a public
@@ -103,13 +110,15 @@ export function createProvider(deps: Deps): Provider {
       },
     },
     ttl: {
-      AccessToken: config.ttl.accessToken,
+      // per client (stepgate client update --user-token-ttl / --app-token-ttl)
+      AccessToken: (_ctx, _token, client) => tokenLifetime(client, 'user', config.ttl.accessToken),
       AuthorizationCode: config.ttl.authorizationCode,
-      ClientCredentials: config.ttl.clientCredentials,
+      ClientCredentials: (_ctx, _token, client) => tokenLifetime(client, 'app', config.ttl.clientCredentials),
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
-      Grant: config.ttl.refreshToken,
+      // a grant outlives its tokens: a never-expiring token keeps its grant
+      Grant: (ctx) => ctx?.oidc.client ? Math.max(config.ttl.refreshToken, tokenLifetime(ctx.oidc.client, 'user', config.ttl.accessToken)) : config.ttl.refreshToken,
       RefreshToken(_ctx, token, client) {
         // Public clients: a refresh token lives no longer than its session would.
         if (client.clientAuthMethod === 'none') return Math.min(config.ttl.refreshToken, config.ttl.session * 3);
@@ -125,16 +134,7 @@ export function createProvider(deps: Deps): Provider {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
       policy: createPolicy(runner),
     },
-    async findAccount(_ctx, sub) {
-      const user = await users.byId(sub);
-      if (!user || user.disabled) return undefined;
-      return {
-        accountId: user.id,
-        async claims() {
-          return { sub: user.id, preferred_username: user.username, name: user.username, ...(user.email ? { email: user.email } : {}) };
-        },
-      };
-    },
+    findAccount: findAccountIn(users),
     async renderError(ctx: KoaContextWithOIDC, out, _error) {
       ctx.type = 'html';
       ctx.body = views.render('views/error', {

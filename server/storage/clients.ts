@@ -5,6 +5,18 @@ import type { Keyring } from '../security/keyring.ts';
 export type ClientSettings = {
   name?: string;
   postLogoutRedirectUris?: string[];
+  /** API scopes this client's tokens may carry besides the OpenID ones (device_ scopes need none) */
+  scopes?: string[];
+  /** access token lifetime in seconds for user tokens (code, password, refresh, SAML2 bearer); negative: never expires */
+  userTokenTtl?: number;
+  /** access token lifetime in seconds for application tokens (client_credentials); negative: never expires */
+  appTokenTtl?: number;
+  /** application tokens as opaque strings (default, introspected) or RFC 9068 JWTs (validated locally, not revocable) */
+  appTokenFormat?: 'opaque' | 'jwt';
+  /** an admin allowed negative lifetimes (tokens that never expire) for this client */
+  allowNonExpiring?: boolean;
+  /** this client may be granted the `admin` scope and call the admin API (server/admin/principal.ts) */
+  adminApi?: boolean;
 };
 
 export type ClientRecord = {
@@ -72,6 +84,13 @@ export class Clients {
   /** Replaces a client's chain; false when there is no such client. */
   async setChain(clientId: string, chain: string): Promise<boolean> {
     return (await this.#db.change('UPDATE clients SET chain = :chain, updated_at = :now WHERE client_id = :clientId', { clientId, chain, now: new Date() })) === 1;
+  }
+
+  /** Replaces a client's grant types and settings together; false when there is no such client. */
+  async update(clientId: string, changes: { grantTypes: string[]; settings: ClientSettings }): Promise<boolean> {
+    return (await this.#db.change(
+      'UPDATE clients SET grant_types = :grantTypes, settings = :settings, updated_at = :now WHERE client_id = :clientId',
+      { clientId, grantTypes: JSON.stringify(changes.grantTypes), settings: JSON.stringify(changes.settings), now: new Date() })) === 1;
   }
 
   async remove(clientId: string): Promise<boolean> {

@@ -109,6 +109,25 @@ export const migrations: Migration[] = [
     },
   },
   {
+    name: '0003-token-api',
+    async up(q) {
+      // SAML identity providers trusted to sign assertions for the SAML2 bearer grant.
+      await q.createTable('saml_idps', {
+        name: { type: DataTypes.STRING(128), primaryKey: true },
+        issuer: { type: DataTypes.STRING(1024), allowNull: false, unique: true },
+        certificate: { type: DataTypes.TEXT, allowNull: false },
+        created_at: now,
+      });
+      // Assertion ids already exchanged (RFC 7522 section 3: an assertion is used once),
+      // kept until the assertion expires; the primary key makes the insert the lock.
+      await q.createTable('saml_assertions_used', {
+        id: { type: DataTypes.STRING(128), primaryKey: true },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await q.addIndex('saml_assertions_used', ['expires_at']);
+    },
+  },
+  {
     name: '0004-admin-audit',
     async up(q) {
       await q.createTable('audit_events', {

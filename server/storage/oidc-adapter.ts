@@ -21,6 +21,13 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     post_logout_redirect_uris: client.settings.postLogoutRedirectUris ?? [],
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    // token API settings (server/provider/token-lifetimes.ts)
+    // the admin API's scope is an API scope of the clients an admin allowed to use it
+    api_scopes: [...(client.settings.scopes ?? []), ...(client.settings.adminApi ? ['admin'] : [])],
+    ...(client.settings.userTokenTtl === undefined ? {} : { user_token_ttl: client.settings.userTokenTtl }),
+    ...(client.settings.appTokenTtl === undefined ? {} : { app_token_ttl: client.settings.appTokenTtl }),
+    allow_non_expiring: client.settings.allowNonExpiring === true,
+    app_token_format: client.settings.appTokenFormat ?? 'opaque',
   };
 }
 

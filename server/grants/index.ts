@@ -1,0 +1,19 @@
+import type Provider from 'oidc-provider';
+import type { Account, KoaContextWithOIDC } from 'oidc-provider';
+import type { ChainRunner } from '../flow/runner.ts';
+import type { Users } from '../storage/users.ts';
+import type { SamlIdps } from '../storage/saml-idps.ts';
+import { registerPasswordGrant } from './password.ts';
+import { registerSaml2BearerGrant } from './saml2-bearer.ts';
+
+/** The custom grants of the token API (password, SAML2 bearer), registered on oidc-provider. */
+export function registerTokenGrants(provider: Provider, deps: {
+  runner: ChainRunner;
+  users: Users;
+  samlIdps: SamlIdps;
+  findAccount: (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | undefined>;
+  tokenEndpoint: string;
+}): void {
+  registerPasswordGrant(provider, deps);
+  registerSaml2BearerGrant(provider, deps);
+}

@@ -1,0 +1,60 @@
+import type Provider from 'oidc-provider';
+import { errors, type Account, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ChainRunner } from '../flow/runner.ts';
+import type { Users } from '../storage/users.ts';
+import type { SamlIdps } from '../storage/saml-idps.ts';
+import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
+import grantableScopes from './scopes.ts';
+import issueUserTokens from './issue-user-tokens.ts';
+import { invalidGrant, refusal } from './errors.ts';
+
+export const SAML2_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
+
+/** Clock skew tolerated between the IdP and this server. */
+const SKEW_SECONDS = 60;
+
+/**
+ * The SAML 2.0 bearer assertion grant (RFC 7522): an assertion signed by a trusted IdP
+ * (`stepgate saml-idp add`) is exchanged, once, for tokens for the user its NameID names
+ * — by username, never by email. The assertion stands for the first step of the client's
+ * chain; later steps still apply (TOTP through the `totp` parameter), and a chain that
+ * needs a browser refuses the grant.
+ */
+export function registerSaml2BearerGrant(provider: Provider, deps: {
+  runner: ChainRunner;
+  users: Users;
+  samlIdps: SamlIdps;
+  findAccount: (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | undefined>;
+  tokenEndpoint: string;
+}): void {
+  async function saml2BearerGrant(ctx: KoaContextWithOIDC): Promise<void> {
+    const params = ctx.oidc.params as Record<string, string | undefined>;
+    if (!params.assertion) throw new errors.InvalidRequest("missing required parameter 'assertion'");
+    let verified;
+    try {
+      verified = await verifyAssertion(params.assertion, {
+        certificateFor: async (issuer) => (await deps.samlIdps.byIssuer(issuer))?.certificate,
+        audiences: [deps.tokenEndpoint, provider.issuer],
+        recipient: deps.tokenEndpoint,
+        skewSeconds: SKEW_SECONDS,
+      });
+    } catch (err) {
+      if (err instanceof AssertionError) throw invalidGrant(err.message);
+      throw invalidGrant('assertion is not well-formed XML');
+    }
+    if (!(await deps.samlIdps.useAssertion(verified.issuer, verified.id, verified.expiresAt))) {
+      throw invalidGrant('assertion has already been used');
+    }
+    const user = await deps.users.byUsername(verified.nameId);
+    if (!user || user.disabled) throw invalidGrant('the assertion names no user of this server');
+
+    const outcome = await deps.runner.satisfyDirectly(ctx.oidc.client!.clientId, {
+      totp: params.totp ? { code: params.totp } : undefined,
+    }, ctx.ip, { accountId: user.id, amr: ['fed'], by: 'saml2-bearer' });
+    if (outcome.kind === 'refused') throw refusal(outcome, 'SAML2 bearer');
+    const account = await deps.findAccount(ctx, user.id);
+    if (!account) throw invalidGrant('the user is unknown or disabled');
+    await issueUserTokens(ctx, account, outcome.result.login, grantableScopes(ctx), SAML2_BEARER_GRANT);
+  }
+  provider.registerGrantType(SAML2_BEARER_GRANT, saml2BearerGrant, ['assertion', 'scope', 'totp']);
+}
