@@ -5,7 +5,7 @@ import { ADMIN_CLIENT_ID } from './admin/actions.ts';
 
 /**
  * On a new database outside production: a demo client (chain password,totp) and a demo
- * user with a TOTP secret, printed once so the quick start works without any setup.
+ * user (an admin) with a TOTP secret, printed once so the quick start works without any setup.
  */
 export async function seedDemo(s: Services): Promise<string | undefined> {
   // The console's own client is created at every start, so it does not make a database "used".
@@ -13,7 +13,7 @@ export async function seedDemo(s: Services): Promise<string | undefined> {
   if (!s.config.demo || (await s.users.list()).length > 0 || clients.length > 0) return undefined;
   const password = randomBytes(9).toString('base64url');
   const clientSecret = randomBytes(18).toString('base64url');
-  const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org' });
+  const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org', roles: ['admin'] });
   const totp = generateSecret();
   await s.users.setTotpSecret(user.id, totp);
   await s.clients.create({
@@ -29,6 +29,7 @@ export async function seedDemo(s: Services): Promise<string | undefined> {
     `            ${generateURI({ issuer: 'stepgate', label: 'demo', secret: totp })}`,
     `  client    demo-app / ${clientSecret}   chain: password,totp`,
     `  sign in   ${authorize}`,
+    `  admin     ${s.config.issuer}/admin   (demo is an admin)`,
     '  a TOTP code now: npx stepgate totp code demo',
     '===========================================================================',
     '',
