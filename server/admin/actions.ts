@@ -204,11 +204,13 @@ export class AdminActions {
   /** Rules that span fields, checked on the client as it would be stored. */
   #checkClient(row: ClientRow): void {
     const grants = JSON.parse(row.grant_types) as string[];
-    const settings = JSON.parse(row.settings) as Settings;
     if (grants.includes('authorization_code') && (JSON.parse(row.redirect_uris) as string[]).length === 0) {
       throw invalid('redirect_uris', 'the authorization_code grant needs at least one redirect URI');
     }
     if (row.secret === null && grants.includes('client_credentials')) throw invalid('grant_types', 'a public client cannot use client_credentials');
+    // A public client cannot keep a secret, so nothing but the browser flow suits it.
+    const browserOnly = grants.filter((g) => g !== 'authorization_code' && g !== 'refresh_token');
+    if (row.secret === null && browserOnly.length > 0) throw invalid('grant_types', `a public client can use only authorization_code and refresh_token, not ${browserOnly.join(', ')}`);
     if (row.client_id === ADMIN_CLIENT_ID && parseChain(row.chain, this.#runner.catalog).steps.length < 2) {
       throw invalid('chain', 'the console needs at least two steps (a password and a second factor)');
     }

@@ -132,7 +132,7 @@ export class ChainRunner {
   }
 
   /** The user picked one alternative of a step with several. */
-  async choose(facts: InteractionFacts, input: { step: number; csrf: string; option: string }, clientAddress: string): Promise<Outcome> {
+  async choose(facts: InteractionFacts, input: { step: number; csrf: string; option: string }): Promise<Outcome> {
     await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf);
     if ('kind' in loaded) return loaded;

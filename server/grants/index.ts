@@ -7,13 +7,15 @@ import { registerPasswordGrant } from './password.ts';
 import { registerSaml2BearerGrant } from './saml2-bearer.ts';
 
 /** The custom grants of the token API (password, SAML2 bearer), registered on oidc-provider. */
-export function registerTokenGrants(provider: Provider, deps: {
+export type TokenGrantDeps = {
   runner: ChainRunner;
   users: Users;
   samlIdps: SamlIdps;
   findAccount: (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | undefined>;
   tokenEndpoint: string;
-}): void {
+};
+
+export function registerTokenGrants(provider: Provider, deps: TokenGrantDeps): void {
   registerPasswordGrant(provider, deps);
   registerSaml2BearerGrant(provider, deps);
 }

@@ -1,8 +1,6 @@
+import type { TokenGrantDeps } from './index.ts';
 import type Provider from 'oidc-provider';
-import { errors, type Account, type KoaContextWithOIDC } from 'oidc-provider';
-import type { ChainRunner } from '../flow/runner.ts';
-import type { Users } from '../storage/users.ts';
-import type { SamlIdps } from '../storage/saml-idps.ts';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
@@ -20,13 +18,7 @@ const SKEW_SECONDS = 60;
  * chain; later steps still apply (TOTP through the `totp` parameter), and a chain that
  * needs a browser refuses the grant.
  */
-export function registerSaml2BearerGrant(provider: Provider, deps: {
-  runner: ChainRunner;
-  users: Users;
-  samlIdps: SamlIdps;
-  findAccount: (ctx: KoaContextWithOIDC, sub: string) => Promise<Account | undefined>;
-  tokenEndpoint: string;
-}): void {
+export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDeps): void {
   async function saml2BearerGrant(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, string | undefined>;
     if (!params.assertion) throw new errors.InvalidRequest("missing required parameter 'assertion'");

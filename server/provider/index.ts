@@ -119,7 +119,7 @@ export function createProvider(deps: Deps): Provider {
       Session: config.ttl.session,
       // a grant outlives its tokens: a never-expiring token keeps its grant
       Grant: (ctx) => ctx?.oidc.client ? Math.max(config.ttl.refreshToken, tokenLifetime(ctx.oidc.client, 'user', config.ttl.accessToken)) : config.ttl.refreshToken,
-      RefreshToken(_ctx, token, client) {
+      RefreshToken(_ctx, _token, client) {
         // Public clients: a refresh token lives no longer than its session would.
         if (client.clientAuthMethod === 'none') return Math.min(config.ttl.refreshToken, config.ttl.session * 3);
         return config.ttl.refreshToken;

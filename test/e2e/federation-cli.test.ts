@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { startStepgate, freePort, type TestServer } from '../support/server.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { Browser } from '../support/browser.ts';
 import { RP_CALLBACK } from '../support/fixtures.ts';
+import { runCli } from '../support/process.ts';
 import { authorizationRequestUpstream } from '../support/federation.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** `stepgate idp ...` and `stepgate user link|unlink`, run as separate processes against a running broker's database. */
 describe('federation: the CLI', function () {
@@ -27,21 +25,10 @@ describe('federation: the CLI', function () {
     await yahoo?.stop();
   });
 
-  function cli(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    const env = {
-      PATH: process.env.PATH, DATABASE_URL: server.config.databaseUrl, STEPGATE_SECRET_KEYS: secretKey, ISSUER: server.issuer,
-      STEPGATE_DATA_DIR: server.dir, STEPGATE_DEMO: '0', LOG_LEVEL: 'silent',
-    };
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['server/cli.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      child.stdin.end(stdin ?? '');
-    });
+  function cli(args: string[], stdin?: string) {
+    return runCli(args, {
+      DATABASE_URL: server.config.databaseUrl, STEPGATE_SECRET_KEYS: secretKey, ISSUER: server.issuer, STEPGATE_DATA_DIR: server.dir, STEPGATE_DEMO: '0',
+    }, stdin);
   }
 
   it('idp add → client chain naming it → a login goes upstream at once, on the running broker', async () => {
