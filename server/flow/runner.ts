@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Authenticator, StepContext, StepResult, UpstreamLogin } from './contract.ts';
-import { parseChain, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
 
@@ -237,7 +237,12 @@ export class ChainRunner {
   ): Promise<DirectOutcome> {
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return { kind: 'refused', code: 'unknown_client', message: 'unknown client' };
-    const chain = parseChain(chainText, this.catalog);
+    let chain: Chain;
+    try {
+      chain = this.#parse(chainText);
+    } catch {
+      return { kind: 'refused', code: 'step_unavailable', message: 'this client\'s chain names an authenticator that no longer exists; an admin must fix the chain' };
+    }
     const feedable = chain.steps.map((step) => step.options.filter((o) => Object.hasOwn(inputs, o)));
     // An identity already established (a verified SAML assertion) stands for the first,
     // identifying step; every later step applies as usual, to that same subject.
@@ -287,9 +292,22 @@ export class ChainRunner {
     return this.#complete(state);
   }
 
+  /**
+   * A stored chain can name an authenticator that has gone since (an identity provider
+   * removed while a login was under way): that login cannot go on, and the person is told so.
+   */
+  #parse(text: string): Chain {
+    try {
+      return parseChain(text, this.catalog);
+    } catch (err) {
+      if (!(err instanceof ChainError)) throw err;
+      throw Object.assign(new Error('The sign-in methods of this application changed while you were signing in. Go back to the application and start again.'), { status: 409, expose: true });
+    }
+  }
+
   async #chain(clientId: string): Promise<Chain | undefined> {
     const text = await this.#chainOf(clientId);
-    return text === undefined ? undefined : parseChain(text, this.catalog);
+    return text === undefined ? undefined : this.#parse(text);
   }
 
   async #loadOrBegin(facts: InteractionFacts): Promise<{ state: FlowState; version: number } | Outcome> {
@@ -297,7 +315,7 @@ export class ChainRunner {
     if (existing) return existing;
     const chainText = await this.#chainOf(facts.clientId);
     if (chainText === undefined) return { kind: 'error', status: 400, code: 'unknown_client', message: 'This application is not registered.' };
-    const chain = parseChain(chainText, this.catalog);
+    const chain = this.#parse(chainText);
     const state: FlowState = { clientId: facts.clientId, chain: chainText, satisfied: [], stepState: {}, csrf: newCsrf() };
 
     // Single sign-on: steps this browser satisfied recently, in order, count again —
@@ -322,7 +340,7 @@ export class ChainRunner {
     if (!safeEqual(csrf, loaded.state.csrf)) {
       return { kind: 'error', status: 403, code: 'csrf', message: 'This form is out of date. Reload the page and try again.' } as Outcome;
     }
-    const chain = parseChain(loaded.state.chain, this.catalog);
+    const chain = this.#parse(loaded.state.chain);
     if (!Number.isInteger(step) || step !== loaded.state.satisfied.length || step >= chain.steps.length) {
       return { kind: 'error', status: 409, code: 'wrong_step', message: 'That step is not the one this login is waiting for. Reload the page to continue.' } as Outcome;
     }
@@ -330,7 +348,7 @@ export class ChainRunner {
   }
 
   async #advance(facts: InteractionFacts, state: FlowState, version: number, clientAddress: string): Promise<Outcome> {
-    const chain = parseChain(state.chain, this.catalog);
+    const chain = this.#parse(state.chain);
     const index = state.satisfied.length;
     if (index >= chain.steps.length) return this.#complete(state);
 
@@ -360,7 +378,7 @@ export class ChainRunner {
 
   async #apply(facts: InteractionFacts, leased: FlowState, version: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
     const state: FlowState = { ...leased, busyUntil: undefined };
-    const chain = parseChain(state.chain, this.catalog);
+    const chain = this.#parse(state.chain);
     const index = state.satisfied.length;
     const usable = chain.steps[index]!.options;
     switch (result.kind) {

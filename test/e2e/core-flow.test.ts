@@ -158,4 +158,20 @@ describe('core flow: password + TOTP through a real relying party', function () 
     assert.equal(params.get('error'), 'invalid_request');
     assert.match(params.get('error_description') ?? '', /PKCE/);
   });
+
+  it('a login whose chain lost an authenticator (an identity provider removed) ends with a clear page, not a 500', async () => {
+    await addUser(server, 'gone');
+    const login = await beginLogin(rp);
+    const browser = new Browser(RP_CALLBACK);
+    const form = await browser.go(login.url.href);
+    const totpPage = await browser.submit(form, { username: 'gone', password: PASSWORD });
+    const uid = new URL(totpPage.url).pathname.split('/')[2]!;
+    const [row] = await server.stepgate.db.select<{ data: string }>('SELECT data FROM flow_states WHERE uid = :uid', { uid });
+    const data = JSON.parse(row!.data) as { chain: string };
+    data.chain = 'password,removed-idp';
+    await server.stepgate.db.change('UPDATE flow_states SET data = :data WHERE uid = :uid', { data: JSON.stringify(data), uid });
+    const page = await browser.go(totpPage.url);
+    assert.equal(page.status, 409);
+    assert.match(page.$('.message').text(), /sign-in methods of this application changed/);
+  });
 });
