@@ -20,6 +20,9 @@ import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
+import { FlowEvents } from './observability/events.ts';
+import { createMetrics } from './observability/metrics.ts';
+import { requestLog, requestLogger } from './observability/request-log.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -32,6 +35,8 @@ export type Services = {
   lockout: Lockout;
   runner: ChainRunner;
   logger: Logger;
+  /** login and lockout events (metrics listen) */
+  events: FlowEvents;
 };
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
@@ -43,7 +48,8 @@ export async function openServices(config: Config): Promise<Services> {
   const users = new Users(db, keyring);
   const clients = new Clients(db, keyring);
   const passwords = new Passwords(config.argon2);
-  const lockout = new Lockout(db, config.lockout);
+  const events = new FlowEvents();
+  const lockout = new Lockout(db, config.lockout, events);
   const runner = new ChainRunner({
     authenticators: createAuthenticators({ users, passwords, lockout }),
     states: new FlowStates(db),
@@ -52,8 +58,9 @@ export async function openServices(config: Config): Promise<Services> {
     interactionTtl: config.ttl.interaction,
     ssoFreshness: config.ssoFreshness,
     basePath: '',
+    events,
   });
-  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel) };
+  return { config, keyring, db, users, clients, passwords, lockout, runner, logger: createLogger(config.logLevel), events };
 }
 
 /** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */
@@ -64,7 +71,7 @@ function errorBoundary(views: Views, logger: Logger) {
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string };
       const status = e.status && e.status >= 400 && e.status < 500 ? e.status : 500;
-      if (status >= 500) logger.error({ err, path: ctx.path, method: ctx.method }, 'request failed');
+      if (status >= 500) requestLogger(ctx, logger).error({ err, path: ctx.path, method: ctx.method }, 'request failed');
       ctx.status = status;
       const message = status < 500 && e.expose ? e.message ?? 'Bad request' : 'Something went wrong on our side. Try again in a moment.';
       if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: status < 500 ? 'invalid_request' : 'server_error', error_description: message };
@@ -82,18 +89,21 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config): Promise<Stepgate> {
   const services = await openServices(config);
-  const { keyring, db, users, clients, runner, logger } = services;
+  const { keyring, db, users, clients, runner, logger, events } = services;
   const views = createViews(config.production);
   const provider = createProvider({
     config, keyring, users, runner, views,
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
-  provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
+  provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
+  const metrics = createMetrics(provider, events);
 
   const routes = [basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!)];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
 
+  provider.use(requestLog(logger));
+  provider.use(metrics.middleware);
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
   for (const r of routes) {

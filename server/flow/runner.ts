@@ -3,6 +3,7 @@ import type { Authenticator, StepContext, StepResult } from './contract.ts';
 import { parseChain, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
+import type { FlowEvents } from '../observability/events.ts';
 
 /** What the HTTP layer should do next. */
 export type Outcome =
@@ -51,6 +52,7 @@ export class ChainRunner {
   readonly #ttl: number;
   readonly #ssoFreshness: number;
   readonly #basePath: string;
+  readonly #events: FlowEvents | undefined;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -60,6 +62,8 @@ export class ChainRunner {
     interactionTtl: number;
     ssoFreshness: number;
     basePath: string;
+    /** where logins started, step outcomes and completions are reported (metrics) */
+    events?: FlowEvents;
   }) {
     this.#authenticators = new Map(deps.authenticators.map((a) => [a.id, a]));
     this.#states = deps.states;
@@ -68,6 +72,7 @@ export class ChainRunner {
     this.#ttl = deps.interactionTtl;
     this.#ssoFreshness = deps.ssoFreshness;
     this.#basePath = deps.basePath;
+    this.#events = deps.events;
   }
 
   get catalog(): AuthenticatorCatalog {
@@ -164,7 +169,7 @@ export class ChainRunner {
         state.satisfied.push({ step: index, authenticator: reuse, amr: [], at: fresh.get(reuse)!, remembered: true });
       }
     }
-    await this.#states.create(facts.uid, state, this.#ttl);
+    if (await this.#states.create(facts.uid, state, this.#ttl)) this.#events?.emit('login.started', { clientId: facts.clientId });
     const stored = await this.#states.load(facts.uid);
     return stored ?? { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
   }
@@ -218,6 +223,7 @@ export class ChainRunner {
       case 'challenge':
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
+        if (result.kind === 'failure') this.#events?.emit('login.step', { clientId: state.clientId, step: authenticator.id, outcome: 'failure', reason: result.error.code });
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
         }
@@ -242,6 +248,7 @@ export class ChainRunner {
           chosen: undefined, stepState: {}, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
+        this.#events?.emit('login.step', { clientId: state.clientId, step: authenticator.id, outcome: 'success' });
         if (next.satisfied.length === chain.steps.length) return this.#complete(next);
         return { kind: 'redirect', location: this.#url(facts.uid) };
       }
@@ -254,6 +261,7 @@ export class ChainRunner {
     // RFC 8176: "mfa" when more than one factor was used.
     const fresh = state.satisfied.filter((s) => !s.remembered);
     if (state.satisfied.length > 1) amr.add('mfa');
+    this.#events?.emit('login.completed', { clientId: state.clientId });
     const authTime = fresh.length > 0 ? Math.max(...fresh.map((s) => s.at)) : Math.max(...state.satisfied.map((s) => s.at));
     return {
       kind: 'complete',

@@ -1,5 +1,6 @@
 import type { Database } from '../storage/database.ts';
 import type { Config } from '../../config/index.ts';
+import type { FlowEvents } from '../observability/events.ts';
 
 export type Factor = 'password' | 'otp';
 
@@ -16,10 +17,12 @@ const epoch = () => Math.floor(Date.now() / 1000);
 export class Lockout {
   readonly #db: Database;
   readonly #options: Config['lockout'];
+  readonly #events: FlowEvents | undefined;
 
-  constructor(db: Database, options: Config['lockout']) {
+  constructor(db: Database, options: Config['lockout'], events?: FlowEvents) {
     this.#db = db;
     this.#options = options;
+    this.#events = events;
   }
 
   static keys(factor: Factor, account: string, address: string) {
@@ -81,7 +84,11 @@ export class Lockout {
       `UPDATE login_failures SET locked_until = :until, lockouts = lockouts + 1, failures = :rest
        WHERE key = :key AND (locked_until IS NULL OR locked_until <= :now)`,
       { key, now, until: now + seconds, rest: maxFailures - 1 });
-    if (locked === 1) return seconds;
+    if (locked === 1) {
+      const [factor = '', scope = ''] = key.split(':');
+      this.#events?.emit('lockout', { factor, scope });
+      return seconds;
+    }
     const until = await this.lockedUntil(key);
     return Math.max(1, (until ?? now + 1) - now);
   }
