@@ -20,6 +20,8 @@ export function pinSelf(): void {
   if (SERVER_CPU) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
+
 function command(args: string[]): [string, string[]] {
   return SERVER_CPU ? ['taskset', ['-c', SERVER_CPU, NODE, ...args]] : [NODE, args];
 }
@@ -30,6 +32,8 @@ export type BenchServer = {
   call<T>(op: string, args?: Record<string, unknown>): Promise<T>;
   /** resident memory now, in MB (from /proc) */
   rssMb(): number;
+  /** CPU time the process (all its threads) has used so far, in ms (from /proc) */
+  cpuMs(): number;
   stop(): Promise<void>;
 };
 
@@ -63,6 +67,11 @@ export async function startServer(script: string, env: Record<string, string> = 
     rssMb() {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       return m ? Number(m[1]) / 1024 : NaN;
+    },
+    cpuMs() {
+      // fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name: utime, stime in clock ticks
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
     },
     async stop() {
       child.kill('SIGTERM');
