@@ -31,8 +31,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 2);
 const LOGIN_SECONDS = Number(process.env.BENCH_LOGIN_SECONDS ?? 4);
 const LOGIN_CONCURRENCY = 4;
-/** The Node flags `npm start` uses; every server gets them, so the comparison is like for like. */
+/** The Node flags and allocator setting `npm start` uses; every server gets them, so the comparison is like for like. */
 const NODE_FLAGS = ['--max-semi-space-size=4'];
+process.env.MALLOC_ARENA_MAX = '1';
 const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const BASIC = `Basic ${Buffer.from(`${BENCH_CLIENT.clientId}:${BENCH_CLIENT.secret}`).toString('base64')}`;
 
