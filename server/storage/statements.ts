@@ -9,7 +9,10 @@ import pg from 'pg';
  *
  * SQLite uses Node's built-in driver on a second connection to the same WAL-mode file:
  * statements run synchronously (microseconds for our indexed lookups); a writer waits
- * at most busy_timeout for another process's lock.
+ * at most busy_timeout for another process's lock. Mind that a write through here waits
+ * (blocking the event loop) while a Sequelize transaction in this same process holds the
+ * SQLite write lock: keep SQLite transactions to start-up work such as migrations, or
+ * pass the transaction to every statement that may run meanwhile.
  */
 export type Statements = {
   change(sql: string, values: Record<string, unknown>): Promise<number>;
