@@ -17,6 +17,8 @@ import { accountRoutes } from './routes/account.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
+import { createMetrics } from './observability/metrics.ts';
+import { requestLog, requestLogger } from './observability/request-log.ts';
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
@@ -36,7 +38,7 @@ function errorBoundary(views: Views, logger: Logger) {
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string };
       const status = e.status && e.status >= 400 && e.status < 500 ? e.status : 500;
-      if (status >= 500) logger.error({ err, path: ctx.path, method: ctx.method }, 'request failed');
+      if (status >= 500) requestLogger(ctx, logger).error({ err, path: ctx.path, method: ctx.method }, 'request failed');
       ctx.status = status;
       const message = status < 500 && e.expose ? e.message ?? 'Bad request' : 'Something went wrong on our side. Try again in a moment.';
       if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: status < 500 ? 'invalid_request' : 'server_error', error_description: message };
@@ -54,7 +56,7 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
   const services = await openServices(config, options);
-  const { keyring, db, users, clients, samlIdps, runner, logger } = services;
+  const { keyring, db, users, clients, samlIdps, runner, logger, events } = services;
   const views = createViews(config.production);
   const provider = createProvider({
     config, keyring, users, runner, views,
@@ -62,7 +64,8 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     jwks: await loadSigningKeys(db, keyring),
   });
   registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
-  provider.on('server_error', (_ctx: unknown, err: Error) => logger.error({ err }, 'oidc-provider server error'));
+  provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
+  const metrics = createMetrics(provider, events);
 
   const routes = [
     basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
@@ -71,6 +74,8 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
   routes.push(...(await adminRoutes(services, provider, views)));
 
+  provider.use(requestLog(logger));
+  provider.use(metrics.middleware);
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
   provider.use(wso2Compat);

@@ -12,6 +12,7 @@ import { ChainRunner } from './flow/runner.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
+import { FlowEvents } from './observability/events.ts';
 import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
@@ -31,6 +32,8 @@ export type Services = {
   runner: ChainRunner;
   logger: Logger;
   audit: Audit;
+  /** login and lockout events: the metrics and the audit log listen */
+  events: FlowEvents;
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
@@ -51,7 +54,13 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   const passwords = new Passwords(config.argon2);
   const logger = createLogger(config.logLevel);
   const audit = new Audit(db, (err) => logger.error({ err }, 'audit write failed'));
-  const lockout = new Lockout(db, config.lockout, (key, seconds) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
+  const events = new FlowEvents();
+  events.on('lockout', ({ key, seconds }) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
+  events.on('login.step', (e) => audit.note({
+    kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
+    details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
+  }));
+  const lockout = new Lockout(db, config.lockout, events);
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
@@ -68,12 +77,9 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     interactionTtl: config.ttl.interaction,
     ssoFreshness: config.ssoFreshness,
     basePath: '',
-    onStep: (e) => audit.note({
-      kind: `auth.step.${e.outcome}`, clientId: e.clientId, subject: e.accountId, address: e.address,
-      details: { authenticator: e.authenticator, step: e.step + 1, ...(e.code && { reason: e.code }) },
-    }),
+    events,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, idps, links, upstream };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };
 }
 

@@ -3,6 +3,7 @@ import type { Authenticator, StepContext, StepResult, UpstreamLogin } from './co
 import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
+import type { FlowEvents } from '../observability/events.ts';
 
 /** What the HTTP layer should do next. */
 export type Outcome =
@@ -31,8 +32,6 @@ export type InteractionFacts = {
   forceFresh: boolean;
 };
 
-/** A step passed or failed, for the audit log. */
-export type StepEvent = { outcome: 'passed' | 'failed'; uid: string; clientId: string; authenticator: string; step: number; accountId?: string; address: string; code?: string };
 
 /** The answer of a chain satisfied without a browser (password and SAML2 bearer grants). */
 export type DirectOutcome =
@@ -72,7 +71,7 @@ export class ChainRunner {
   readonly #ttl: number;
   readonly #ssoFreshness: number;
   readonly #basePath: string;
-  readonly #onStep: (event: StepEvent) => void;
+  readonly #events: FlowEvents | undefined;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -84,7 +83,8 @@ export class ChainRunner {
     interactionTtl: number;
     ssoFreshness: number;
     basePath: string;
-    onStep?: (event: StepEvent) => void;
+    /** where logins started, step outcomes and completions are reported (metrics) */
+    events?: FlowEvents;
   }) {
     this.#builtIn = deps.authenticators;
     this.#federated = deps.federated ?? (async () => []);
@@ -95,7 +95,7 @@ export class ChainRunner {
     this.#ttl = deps.interactionTtl;
     this.#ssoFreshness = deps.ssoFreshness;
     this.#basePath = deps.basePath;
-    this.#onStep = deps.onStep ?? (() => {});
+    this.#events = deps.events;
   }
 
   get catalog(): AuthenticatorCatalog {
@@ -329,7 +329,7 @@ export class ChainRunner {
         state.satisfied.push({ step: index, authenticator: reuse, amr: [], at: fresh.get(reuse)!, remembered: true });
       }
     }
-    await this.#states.create(facts.uid, state, this.#ttl);
+    if (await this.#states.create(facts.uid, state, this.#ttl)) this.#events?.emit('login.started', { clientId: facts.clientId });
     const stored = await this.#states.load(facts.uid);
     return stored ?? { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
   }
@@ -386,7 +386,7 @@ export class ChainRunner {
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#onStep({ outcome: 'failed', uid: facts.uid, clientId: state.clientId, authenticator: authenticator.id, step: index, accountId: state.accountId, address: clientAddress, code: result.error.code });
+          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId, address: clientAddress });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
@@ -412,7 +412,7 @@ export class ChainRunner {
           chosen: undefined, stepState: {}, awaiting: undefined, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#onStep({ outcome: 'passed', uid: facts.uid, clientId: state.clientId, authenticator: authenticator.id, step: index, accountId: result.accountId, address: clientAddress });
+        this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
         if (next.satisfied.length === chain.steps.length) return this.#complete(next);
         return { kind: 'next-step' };
       }
@@ -425,6 +425,7 @@ export class ChainRunner {
     // RFC 8176: "mfa" when more than one factor was used.
     const fresh = state.satisfied.filter((s) => !s.remembered);
     if (state.satisfied.length > 1) amr.add('mfa');
+    this.#events?.emit('login.completed', { clientId: state.clientId });
     const authTime = fresh.length > 0 ? Math.max(...fresh.map((s) => s.at)) : Math.max(...state.satisfied.map((s) => s.at));
     return {
       kind: 'complete',

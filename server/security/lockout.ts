@@ -1,5 +1,6 @@
 import type { Database } from '../storage/database.ts';
 import type { Config } from '../../config/index.ts';
+import type { FlowEvents } from '../observability/events.ts';
 
 export type Factor = 'password' | 'otp';
 
@@ -16,12 +17,12 @@ const epoch = () => Math.floor(Date.now() / 1000);
 export class Lockout {
   readonly #db: Database;
   readonly #options: Config['lockout'];
-  readonly #onLockout: (key: string, seconds: number) => void;
+  readonly #events: FlowEvents | undefined;
 
-  constructor(db: Database, options: Config['lockout'], onLockout: (key: string, seconds: number) => void = () => {}) {
+  constructor(db: Database, options: Config['lockout'], events?: FlowEvents) {
     this.#db = db;
     this.#options = options;
-    this.#onLockout = onLockout;
+    this.#events = events;
   }
 
   static keys(factor: Factor, account: string, address: string) {
@@ -84,7 +85,8 @@ export class Lockout {
        WHERE key = :key AND (locked_until IS NULL OR locked_until <= :now)`,
       { key, now, until: now + seconds, rest: maxFailures - 1 });
     if (locked === 1) {
-      this.#onLockout(key, seconds);
+      const [factor = '', scope = ''] = key.split(':');
+      this.#events?.emit('lockout', { key, factor, scope, seconds });
       return seconds;
     }
     const until = await this.lockedUntil(key);

@@ -1,5 +1,33 @@
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import type { Config } from '../../config/index.ts';
+
+/**
+ * At most one argon2 computation per CPU this process may run on: more in flight add no
+ * throughput, only memory (each holds `memoryCost` KiB) and threadpool slots that
+ * database and crypto work also need. The rest wait their turn, in order.
+ */
+class Gate {
+  readonly #limit: number;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}
 
 /**
  * argon2id hashing with the configured cost. `verify` against an unknown user runs
@@ -8,6 +36,7 @@ import type { Config } from '../../config/index.ts';
  */
 export class Passwords {
   readonly #options: Config['argon2'];
+  readonly #gate = new Gate(availableParallelism());
   #dummy: Promise<string> | undefined;
 
   constructor(options: Config['argon2']) {
@@ -15,13 +44,14 @@ export class Passwords {
   }
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, { type: argon2.argon2id, ...this.#options });
+    return this.#gate.run(() => argon2.hash(password, { type: argon2.argon2id, ...this.#options }));
   }
 
   async verify(hash: string | null | undefined, password: string): Promise<boolean> {
     this.#dummy ??= this.hash('stepgate-dummy-password');
     try {
-      return await argon2.verify(hash ?? (await this.#dummy), password) && hash != null;
+      const against = hash ?? (await this.#dummy);
+      return await this.#gate.run(() => argon2.verify(against, password)) && hash != null;
     } catch {
       return false;
     }

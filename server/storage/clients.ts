@@ -42,10 +42,29 @@ export class Clients {
     this.#keyring = keyring;
   }
 
+  /**
+   * Sealed secret → plaintext, for the clients seen lately: every token request reads its
+   * client, and decrypting once per request showed in profiles. Keyed by the ciphertext
+   * (and the client id it is bound to), so a changed secret is a new entry; the database
+   * stays the only source of truth.
+   */
+  readonly #opened = new Map<string, string>();
+
+  #secret(row: Row & { secret: string }): string {
+    const key = `${row.client_id}\n${row.secret}`;
+    let plain = this.#opened.get(key);
+    if (plain === undefined) {
+      plain = this.#keyring.decrypt(row.secret, `client:${row.client_id}`);
+      if (this.#opened.size >= 1000) this.#opened.clear();
+      this.#opened.set(key, plain);
+    }
+    return plain;
+  }
+
   #toRecord(row: Row): ClientRecord {
     return {
       clientId: row.client_id,
-      secret: row.secret === null ? null : this.#keyring.decrypt(row.secret, `client:${row.client_id}`),
+      secret: row.secret === null ? null : this.#secret(row as Row & { secret: string }),
       redirectUris: JSON.parse(row.redirect_uris) as string[],
       grantTypes: JSON.parse(row.grant_types) as string[],
       chain: row.chain,

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { QueryTypes, Sequelize, type Transaction } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations.ts';
+import { openStatements } from './statements.ts';
 
 // Our BIGINT columns hold epoch times, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -85,20 +86,26 @@ export async function openDatabase(url: string): Promise<Database> {
     await umzug.up();
   }
 
+  const statements = openStatements(url);
   return {
     sequelize,
     dialect,
     async change(sql, values, transaction) {
+      if (statements && !transaction) return statements.change(sql, values);
       // QueryTypes.UPDATE makes both dialects report the affected row count.
       const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
       return count;
     },
     async select(sql, values, transaction) {
+      if (statements && !transaction) return statements.select(sql, values);
       if (hasNul(values)) return [];
       // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
       // with "insert into" without collecting rows, which would drop INSERT ... RETURNING.
       return sequelize.query(`/* rows */ ${bound(sql)}`, { bind: bindValues(sql, values), transaction, type: QueryTypes.SELECT });
     },
-    close: () => sequelize.close(),
+    async close() {
+      await statements?.close();
+      await sequelize.close();
+    },
   };
 }

@@ -1,0 +1,234 @@
+/**
+ * `npm run bench`: stepgate on SQLite (and on PostgreSQL when one is reachable) against a
+ * bare oidc-provider with its in-memory adapter (the baseline) and a Koa hello-world (the
+ * ceiling), all in this one run. Every server runs in its own process pinned to one CPU;
+ * this process generates the load from the other. The machine may be shared, so each
+ * scenario runs in short rounds that alternate between the servers (baseline, SQLite,
+ * PostgreSQL, baseline, ...) and the median round counts: slow drift in the machine's
+ * load then hits the baseline and stepgate alike. Writes bench/results/latest.json and
+ * latest.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { generateSecret } from 'otplib';
+import { cannon, form, PROXY_HEADERS, type Measure } from './cannon.ts';
+import { pinSelf, runScript, SERVER_CPU, startServer, type BenchServer } from './child.ts';
+import { runLogins } from './login.ts';
+import { BENCH_CLIENT } from './servers/client.ts';
+
+type Row = {
+  scenario: string; db: string; rps: number; p50_ms: number | null; p99_ms: number | null; baseline_rps: number | null; ratio: number | null;
+  /** server CPU time per request (per login; per hash for argon2id), and the baseline's over ours: a ratio of throughput per core */
+  cpu_ms: number | null; cpu_ratio: number | null; peak_rss_mb?: number;
+};
+type Target = { db: string; server: BenchServer };
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 2);
+const LOGIN_SECONDS = Number(process.env.BENCH_LOGIN_SECONDS ?? 4);
+const LOGIN_CONCURRENCY = 4;
+/** The Node flags and allocator setting `npm start` uses; every server gets them, so the comparison is like for like. */
+const NODE_FLAGS = ['--max-semi-space-size=4'];
+process.env.MALLOC_ARENA_MAX = '1';
+const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const BASIC = `Basic ${Buffer.from(`${BENCH_CLIENT.clientId}:${BENCH_CLIENT.secret}`).toString('base64')}`;
+
+const started = Date.now();
+const log = (line: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}`);
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fresh database for stepgate on PostgreSQL, or undefined when none is reachable. */
+async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const name = `stepgate_bench_${randomBytes(4).toString('hex')}`;
+  try {
+    await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
+  } catch {
+    return undefined;
+  }
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  return { url: url.href, drop: () => withAdmin(async (c) => { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); }) };
+}
+
+/** One scenario: a function that measures one round against one server. */
+type Scenario = { name: string; measure(server: BenchServer, estimate: number | undefined): Promise<Measure> };
+
+const cc = form({ grant_type: 'client_credentials' });
+
+/** Single-use artifacts (codes, refresh tokens): minted for about one round at the last rate seen, then used once each. */
+function singleUse(name: string, op: 'codes' | 'refreshTokens', toBody: (v: string) => string): Scenario {
+  return {
+    name,
+    async measure(server, estimate) {
+      const n = Math.min(6000, Math.max(200, Math.round((estimate ?? 100) * ROUND_SECONDS)));
+      const values = await server.call<string[]>(op, { n });
+      return cannon({ port: server.port, path: '/token', bodies: values.map(toBody), cpuMs: server.cpuMs });
+    },
+  };
+}
+
+const tokens = new Map<BenchServer, string>();
+const scenarios: Scenario[] = [
+  { name: 'client_credentials', measure: (server) => cannon({ port: server.port, path: '/token', body: cc, seconds: ROUND_SECONDS, cpuMs: server.cpuMs }) },
+  {
+    name: 'introspection',
+    async measure(server) {
+      if (!tokens.has(server)) {
+        const res = await fetch(`http://127.0.0.1:${server.port}/token`, { method: 'POST', body: cc, headers: { ...PROXY_HEADERS, authorization: BASIC, 'content-type': 'application/x-www-form-urlencoded' } });
+        tokens.set(server, ((await res.json()) as { access_token: string }).access_token);
+      }
+      return cannon({ port: server.port, path: '/introspect', body: form({ token: tokens.get(server)! }), seconds: ROUND_SECONDS, cpuMs: server.cpuMs });
+    },
+  },
+  singleUse('code_redemption', 'codes', (code) => form({ grant_type: 'authorization_code', code, redirect_uri: BENCH_CLIENT.redirectUri })),
+  singleUse('refresh', 'refreshTokens', (refresh_token) => form({ grant_type: 'refresh_token', refresh_token })),
+];
+
+async function main() {
+  pinSelf();
+  log(`servers on ${SERVER_CPU ? `CPU ${SERVER_CPU} (taskset)` : 'any CPU (no taskset)'}, load from this process; ${ROUNDS} rounds of ${ROUND_SECONDS}s per scenario and server`);
+  const rows: Row[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'stepgate-bench-'));
+  const postgres = await postgresDatabase();
+  if (!postgres) log(`PostgreSQL not reachable at ${PG_URL}: stepgate on SQLite only`);
+  const stepgateEnv = (url: string) => ({
+    DATABASE_URL: url, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DATA_DIR: dir,
+    NODE_ENV: 'production', ISSUER: 'https://stepgate.bench.test', STEPGATE_TRUST_PROXY: '1',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', PORT: '0',
+  });
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./results/profiles', import.meta.url))}`] : [];
+
+  const servers: BenchServer[] = [];
+  try {
+    const hello = await startServer('hello.ts', {}, NODE_FLAGS);
+    servers.push(hello);
+    const baseline: Target = { db: 'memory', server: await startServer('baseline.ts', {}, NODE_FLAGS) };
+    servers.push(baseline.server);
+    const stepgates: Target[] = [{ db: 'sqlite', server: await startServer('stepgate.ts', stepgateEnv(`sqlite:${join(dir, 'bench.sqlite')}`), [...NODE_FLAGS, ...profile]) }];
+    if (postgres) stepgates.push({ db: 'postgres', server: await startServer('stepgate.ts', stepgateEnv(postgres.url), [...NODE_FLAGS, ...profile]) });
+    servers.push(...stepgates.map((t) => t.server));
+    const targets = [baseline, ...stepgates];
+
+    log('warm-up');
+    for (const t of [{ db: 'hello', server: hello }, ...targets]) {
+      await cannon({ port: t.server.port, path: t.server === hello ? '/' : '/token', method: t.server === hello ? 'GET' : 'POST', body: cc, seconds: 2 });
+    }
+
+    // The ceiling
+    const helloRounds: Measure[] = [];
+    for (let r = 0; r < ROUNDS; r++) helloRounds.push(await cannon({ port: hello.port, path: '/', method: 'GET', seconds: ROUND_SECONDS, cpuMs: hello.cpuMs }));
+    const helloRps = median(helloRounds.map((m) => m.rps));
+    log(`koa hello-world: ${round(helloRps)} req/s (rounds: ${helloRounds.map((m) => round(m.rps, 0)).join(', ')})`);
+    rows.push({ scenario: 'koa_hello_world', db: 'none', rps: helloRps, p50_ms: median(helloRounds.map((m) => m.p50_ms)), p99_ms: median(helloRounds.map((m) => m.p99_ms)), baseline_rps: null, ratio: null, cpu_ms: median(helloRounds.map((m) => m.cpuMsPerRequest)), cpu_ratio: null });
+
+    for (const scenario of scenarios) {
+      const measured = new Map<Target, Measure[]>(targets.map((t) => [t, []]));
+      const estimate = new Map<Target, number>();
+      // a small first batch of single-use artifacts tells how many a round needs
+      if (scenario.name === 'code_redemption' || scenario.name === 'refresh') for (const t of targets) estimate.set(t, (await scenario.measure(t.server, 100)).rps);
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const t of targets) {
+          const m = await scenario.measure(t.server, estimate.get(t));
+          if (m.non2xx) log(`  WARNING ${scenario.name} on ${t.db}: ${m.non2xx} of ${m.requests} responses not 2xx`);
+          estimate.set(t, m.rps);
+          measured.get(t)!.push(m);
+        }
+      }
+      const baselineRps = median(measured.get(baseline)!.map((m) => m.rps));
+      const baselineCpu = median(measured.get(baseline)!.map((m) => m.cpuMsPerRequest));
+      for (const t of targets) {
+        const ms = measured.get(t)!;
+        const rps = median(ms.map((m) => m.rps));
+        const cpu = median(ms.map((m) => m.cpuMsPerRequest));
+        rows.push({
+          scenario: scenario.name, db: t.db, rps, p50_ms: median(ms.map((m) => m.p50_ms)), p99_ms: median(ms.map((m) => m.p99_ms)),
+          baseline_rps: baselineRps, ratio: rps / baselineRps, cpu_ms: cpu, cpu_ratio: baselineCpu / cpu,
+        });
+        log(`${scenario.name} on ${t.db}: ${round(rps)} req/s (rounds: ${ms.map((m) => round(m.rps, 0)).join(', ')}), ratio ${round(rps / baselineRps, 2)}; CPU ${round(cpu, 3)} ms/req, cpu ratio ${round(baselineCpu / cpu, 2)}`);
+      }
+    }
+
+    // Whole logins against the argon2id hash rate, alternating too.
+    const password = 'correct horse battery staple';
+    const totpSecret = generateSecret();
+    const users = new Map<Target, string[]>();
+    for (const t of stepgates) users.set(t, await t.server.call<string[]>('users', { n: 400, password, totpSecret }));
+    for (const t of stepgates) await runLogins(`http://127.0.0.1:${t.server.port}`, { usernames: users.get(t)!.splice(0, 8), password, totpSecret }, LOGIN_CONCURRENCY, 60);
+    const hashes: { rate: number; cpuMsPerHash: number }[] = [];
+    const logins = new Map<Target, { rps: number; cpu: number; latencies: number[]; peak: number }[]>(stepgates.map((t) => [t, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      hashes.push(runScript<{ rate: number; cpuMsPerHash: number }>('argon2-rate.ts', [String(LOGIN_CONCURRENCY), String(LOGIN_SECONDS)]));
+      for (const t of stepgates) {
+        let peak = t.server.rssMb();
+        const sampler = setInterval(() => { peak = Math.max(peak, t.server.rssMb()); }, 100);
+        const cpuBefore = t.server.cpuMs();
+        const result = await runLogins(`http://127.0.0.1:${t.server.port}`, { usernames: users.get(t)!, password, totpSecret }, LOGIN_CONCURRENCY, LOGIN_SECONDS);
+        const cpu = (t.server.cpuMs() - cpuBefore) / result.count;
+        clearInterval(sampler);
+        users.get(t)!.splice(0, result.count + result.failures);
+        if (result.failures) log(`  WARNING ${result.failures} logins failed on ${t.db}`);
+        logins.get(t)!.push({ rps: result.count / result.elapsed, cpu, latencies: result.latencies, peak });
+      }
+    }
+    const hashRate = median(hashes.map((h) => h.rate));
+    const hashCpu = median(hashes.map((h) => h.cpuMsPerHash));
+    log(`argon2id hash rate (m=19456, t=2, p=1, ${LOGIN_CONCURRENCY} in flight): ${round(hashRate)}/s (rounds: ${hashes.map((h) => round(h.rate)).join(', ')}); CPU ${round(hashCpu)} ms/hash`);
+    rows.push({ scenario: 'argon2id_hash', db: 'none', rps: hashRate, p50_ms: null, p99_ms: null, baseline_rps: null, ratio: null, cpu_ms: hashCpu, cpu_ratio: null });
+    for (const t of stepgates) {
+      const ls = logins.get(t)!;
+      const rps = median(ls.map((l) => l.rps));
+      const cpu = median(ls.map((l) => l.cpu));
+      const all = ls.flatMap((l) => l.latencies).sort((a, b) => a - b);
+      const pct = (p: number) => round(all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN);
+      const peak = round(Math.max(...ls.map((l) => l.peak)));
+      rows.push({ scenario: 'password_totp_login', db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: hashRate, ratio: rps / hashRate, cpu_ms: cpu, cpu_ratio: hashCpu / cpu, peak_rss_mb: peak });
+      log(`password_totp_login on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, cpu ratio ${round(hashCpu / cpu, 2)}; peak RSS ${peak} MB`);
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    await postgres?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const json = rows.map((r) => ({
+    ...r, rps: round(r.rps), baseline_rps: r.baseline_rps === null ? null : round(r.baseline_rps), ratio: r.ratio === null ? null : round(r.ratio, 2),
+    cpu_ms: r.cpu_ms === null ? null : round(r.cpu_ms, 3), cpu_ratio: r.cpu_ratio === null ? null : round(r.cpu_ratio, 2),
+  }));
+  const results = fileURLToPath(new URL('./results/', import.meta.url));
+  writeFileSync(join(results, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+  const md = [
+    `Measured ${new Date().toISOString()}, Node ${process.version}, each server on ${SERVER_CPU ? 'one pinned CPU' : 'an unpinned CPU'}, ${ROUNDS} alternating rounds, medians.`,
+    'ratio = req/s ÷ baseline req/s of the same run (baseline: bare oidc-provider in memory; for logins: the argon2id hash rate).',
+    'CPU ms = the server process\'s CPU time (all threads) per request, per login, per hash; cpu ratio = baseline CPU ÷ ours, i.e. throughput per core,',
+    'which other load on the machine disturbs far less than req/s. PostgreSQL\'s own CPU is not counted.',
+    '',
+    '| scenario | db | req/s | p50 ms | p99 ms | baseline req/s | ratio | CPU ms | cpu ratio |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...json.map((r) => `| ${r.scenario} | ${r.db} | ${r.rps} | ${r.p50_ms ?? '–'} | ${r.p99_ms ?? '–'} | ${r.baseline_rps ?? '–'} | ${r.ratio ?? '–'} | ${r.cpu_ms ?? '–'} | ${r.cpu_ratio ?? '–'} |`),
+    '',
+    ...json.filter((r) => r.peak_rss_mb !== undefined).map((r) => `Peak RSS of stepgate on ${r.db} during the login benchmark: ${r.peak_rss_mb} MB.`),
+  ].join('\n');
+  writeFileSync(join(results, 'latest.md'), `${md}\n`);
+  console.log(md);
+  log('done');
+}
+
+await main();

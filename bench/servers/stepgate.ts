@@ -1,0 +1,34 @@
+import { loadConfig } from '../../config/index.ts';
+import { serve } from '../../server/index.ts';
+import { answerParent } from './ipc.ts';
+import { minting } from './mint.ts';
+import { BENCH_CLIENT } from './client.ts';
+
+/**
+ * stepgate as `stepgate serve` runs it (production argon2 cost, info-level logs), on the
+ * DATABASE_URL the parent gives, with the benchmark's client and users seeded.
+ */
+const running = await serve(loadConfig(process.env), { log: () => {} });
+const s = running.stepgate;
+await s.clients.create({
+  clientId: BENCH_CLIENT.clientId, secret: BENCH_CLIENT.secret, redirectUris: [BENCH_CLIENT.redirectUri], chain: 'password,totp',
+  grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], settings: {},
+});
+const account = await s.users.create({ username: 'bench-account', passwordHash: null });
+const mint = minting(s.app, BENCH_CLIENT.clientId, BENCH_CLIENT.redirectUri);
+
+answerParent((running.server.address() as { port: number }).port, {
+  codes: (args) => mint.codes({ ...args, accountId: account.id }),
+  refreshTokens: (args) => mint.refreshTokens({ ...args, accountId: account.id }),
+  /** `n` users for the login scenario: one password (so one hash, at the production cost) and one TOTP secret. */
+  async users({ n, password, totpSecret }) {
+    const hash = await s.passwords.hash(String(password));
+    const usernames: string[] = [];
+    for (let i = 0; i < Number(n); i++) {
+      const user = await s.users.create({ username: `bench-user-${i}`, passwordHash: hash });
+      await s.users.setTotpSecret(user.id, String(totpSecret));
+      usernames.push(user.username);
+    }
+    return usernames;
+  },
+});
