@@ -464,7 +464,7 @@ function identityView(l: LinkedIdentity): IdentityView {
 }
 
 function duplicate(path: string, message: string): AdminError {
-  return new AdminError(409, 'duplicate', message, [{ path, message: 'already exists' }]);
+  return new AdminError(409, 'duplicate', message, [{ path, message }]);
 }
 
 function notFound(what: string, id: string): AdminError {
