@@ -215,7 +215,7 @@ export function adminConsole(a: AdminContext) {
   }));
 
   const idpForm = (ctx: Context, locals: { creating: boolean; name?: string; values: Record<string, unknown>; issues?: { path: string; message: string }[] }, status = 200) =>
-    render(ctx, 'idp-form', { title: locals.creating ? 'New identity provider' : `Edit ${locals.name}`, presets: Object.keys(PRESETS), ...locals }, status);
+    render(ctx, 'idp-form', { title: locals.creating ? 'New identity provider' : `Edit ${locals.name}`, presets: Object.entries(PRESETS).map(([name, p]) => ({ name, label: p.displayName })), ...locals }, status);
 
   /** The fields both provider forms share, as API input; an empty field means "not given". */
   function idpFields(body: Body) {
