@@ -246,5 +246,15 @@ describe('admin API: identity providers and linked identities', function () {
       // The broker sees the removal on the next request: a chain can no longer name it.
       await refused(() => api(server, 'PATCH', '/clients/corp-app', { token, body: { chain: 'corp' } }), 400, /unknown authenticator "corp"/);
     });
+
+    it('still lists a client whose chain names a provider removed behind its back (a race, another tool)', async () => {
+      await server.stepgate.idps.add({ name: 'gone', issuer: 'https://gone.example', clientId: 'g', clientSecret: 'g-secret', scopes: ['openid'], displayName: 'Gone', claimMapping: {}, jit: false });
+      assert.equal((await api(server, 'PATCH', '/clients/second-app', { token, body: { chain: 'password,gone' } })).status, 200);
+      await server.stepgate.db.change('DELETE FROM identity_providers WHERE name = :name', { name: 'gone' });
+      const listed = await api(server, 'GET', '/clients', { token });
+      assert.equal(listed.status, 200);
+      const shown = listed.body.find((c: { client_id: string }) => c.client_id === 'second-app');
+      assert.equal(shown.chain_description, 'Step 1: Password. Step 2: gone.');
+    });
   });
 });
