@@ -1,6 +1,6 @@
 import type { Services } from './services.ts';
-import { parseChain } from './flow/chain.ts';
-import { PRESETS, DEFAULT_SCOPES, IDP_NAME, checkIssuer, type ClaimMapping } from './federation/identity-providers.ts';
+import { DEFAULT_SCOPES, type ClaimMapping } from './federation/identity-providers.ts';
+import { CLAIM_FIELDS, idpNameProblem, nameTakenProblem, resolveSource, scopesProblem, clientsNaming, inUseProblem } from './federation/idp-rules.ts';
 
 export type IdpFlags = {
   preset?: string; issuer?: string; 'client-id'?: string; 'client-secret-stdin': boolean; jit: boolean;
@@ -20,27 +20,27 @@ export async function federationCommand(
   switch (key) {
     case 'idp add': {
       const [name] = rest;
-      if (!name || !IDP_NAME.test(name)) throw new usage('idp add needs a name of lowercase letters, digits, "-" or "_" (the name chains use), e.g. "yahoo"');
-      if (s.runner.catalog.has(name)) throw new usage(`"${name}" is already the name of an authenticator or identity provider`);
-      if ((values.preset === undefined) === (values.issuer === undefined)) throw new usage('choose one of --preset yahoo|google|microsoft or --issuer <url>');
-      const preset = values.preset === undefined ? undefined : PRESETS[values.preset];
-      if (values.preset !== undefined && !preset) throw new usage(`unknown preset "${values.preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
-      const issuer = (preset?.issuer ?? values.issuer!).replace(/\/$/, '');
-      const bad = checkIssuer(issuer);
-      if (bad) throw new usage(bad);
+      if (!name) throw new usage('idp add needs a name of lowercase letters, digits, "-" or "_" (the name chains use), e.g. "yahoo"');
+      const badName = idpNameProblem(name) ?? nameTakenProblem(name, s.runner.catalog);
+      if (badName) throw new usage(`idp add: ${badName}`);
+      const source = resolveSource({ preset: values.preset, issuer: values.issuer });
+      if ('problem' in source) throw new usage(`--${source.path}: ${source.problem}`);
+      const { issuer } = source;
       const clientId = values['client-id'];
       if (!clientId) throw new usage('idp add needs --client-id (the id the provider gave this broker)');
       if (!values['client-secret-stdin']) throw new usage('idp add needs --client-secret-stdin (never pass a secret as an argument)');
       const scopes = (values.scopes ?? DEFAULT_SCOPES.join(' ')).split(/[\s,]+/).filter(Boolean);
-      if (!scopes.includes('openid')) throw new usage('--scopes must include "openid"');
+      const badScopes = scopesProblem(scopes);
+      if (badScopes) throw new usage(`--scopes: ${badScopes}`);
       const claimMapping: ClaimMapping = {};
       for (const pair of values.claim ?? []) {
         const [field, claim] = pair.split('=');
-        if ((field !== 'username' && field !== 'email') || !claim) throw new usage(`--claim "${pair}": expected username=<claim> or email=<claim>`);
-        claimMapping[field] = claim;
+        const known = CLAIM_FIELDS.find((f) => f === field);
+        if (!known || !claim) throw new usage(`--claim "${pair}": expected ${CLAIM_FIELDS.map((f) => `${f}=<claim>`).join(' or ')}`);
+        claimMapping[known] = claim;
       }
       const clientSecret = await readStdin();
-      const displayName = values['display-name'] ?? preset?.displayName ?? name;
+      const displayName = values['display-name'] ?? source.displayName ?? name;
       if (!(await s.idps.add({ name, issuer, clientId, clientSecret, scopes, displayName, claimMapping, jit: values.jit }))) {
         throw new usage(`identity provider "${name}" already exists`);
       }
@@ -57,8 +57,8 @@ export async function federationCommand(
     case 'idp remove': {
       const [name] = rest;
       if (!name) throw new usage('usage: stepgate idp remove <name>');
-      const users = (await s.clients.list()).filter((c) => parseChain(c.chain, s.runner.catalog).steps.some((step) => step.options.includes(name)));
-      if (users.length > 0) throw new usage(`"${name}" is in the chain of ${users.map((c) => c.clientId).join(', ')}; change those chains first`);
+      const users = clientsNaming(name, await s.clients.list());
+      if (users.length > 0) throw new usage(inUseProblem(name, users));
       if (!(await s.idps.remove(name))) throw new usage(`no identity provider "${name}"`);
       out.print(`identity provider ${name} removed`, { name, removed: true });
       return 0;

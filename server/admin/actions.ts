@@ -10,7 +10,11 @@ import type { ClientSettings } from '../storage/clients.ts';
 import type { Audit } from '../audit/index.ts';
 import type { ChainRunner } from '../flow/runner.ts';
 import { parseChain, formatChain, describeChain } from '../flow/chain.ts';
-import type { ClientCreate, ClientUpdate, UserCreate } from './schemas.ts';
+import type { IdentityProviders, IdentityProvider } from '../federation/identity-providers.ts';
+import { DEFAULT_SCOPES } from '../federation/identity-providers.ts';
+import type { LinkedIdentities, LinkedIdentity } from '../federation/linked-identities.ts';
+import { clientsNaming, inUseProblem, nameTakenProblem, resolveSource } from '../federation/idp-rules.ts';
+import type { ClientCreate, ClientUpdate, UserCreate, IdpCreate, IdpUpdate } from './schemas.ts';
 
 /** The console's own client at this broker. */
 export const ADMIN_CLIENT_ID = 'stepgate-admin';
@@ -45,6 +49,18 @@ export type UserView = {
   has_password: boolean; locked_until: number | null;
 };
 
+/** An identity provider as the API shows it: never its client secret. */
+export type IdpView = {
+  name: string; issuer: string; client_id: string; display_name: string; scopes: string[];
+  claim_mapping: { username?: string; email?: string }; jit: boolean;
+  /** the one redirect URI to register at the provider */
+  redirect_uri: string;
+  /** clients whose chains name this provider */
+  used_by: string[];
+};
+
+export type IdentityView = { idp: string; issuer: string; subject: string; created: string };
+
 type ClientRow = { client_id: string; secret: string | null; redirect_uris: string; grant_types: string; chain: string; settings: string };
 type UserRow = { id: string; username: string; email: string | null; password_hash: string | null; totp_secret: string | null; roles: string; disabled: boolean | number };
 
@@ -62,9 +78,18 @@ export class AdminActions {
   readonly #audit: Audit;
   readonly #runner: ChainRunner;
   readonly #issuer: string;
+  readonly #idps: IdentityProviders;
+  readonly #links: LinkedIdentities;
+  readonly #redirectUri: (idpName: string) => string;
 
-  constructor(deps: { db: Database; keyring: Keyring; passwords: Passwords; audit: Audit; runner: ChainRunner; issuer: string }) {
+  constructor(deps: {
+    db: Database; keyring: Keyring; passwords: Passwords; audit: Audit; runner: ChainRunner; issuer: string;
+    idps: IdentityProviders; links: LinkedIdentities; redirectUri: (idpName: string) => string;
+  }) {
     this.#db = deps.db;
+    this.#idps = deps.idps;
+    this.#links = deps.links;
+    this.#redirectUri = deps.redirectUri;
     this.#keyring = deps.keyring;
     this.#passwords = deps.passwords;
     this.#audit = deps.audit;
@@ -80,7 +105,8 @@ export class AdminActions {
 
   clientView(row: ClientRow): ClientView {
     const settings = JSON.parse(row.settings) as Settings;
-    const chain = parseChain(row.chain, this.#runner.catalog);
+    // Shown as stored, even when it names a provider removed since (the runner refuses such a login with a clear page).
+    const chain = parseChain(row.chain, { has: () => true, requiresUser: () => false });
     return {
       client_id: row.client_id,
       name: settings.name ?? row.client_id,
@@ -307,6 +333,123 @@ export class AdminActions {
     });
   }
 
+  // ---- identity providers --------------------------------------------------------------
+
+  #idpView(idp: IdentityProvider, clients: { client_id: string; chain: string }[]): IdpView {
+    return {
+      name: idp.name, issuer: idp.issuer, client_id: idp.clientId, display_name: idp.displayName, scopes: idp.scopes,
+      claim_mapping: idp.claimMapping, jit: idp.jit, redirect_uri: this.#redirectUri(idp.name),
+      used_by: clientsNaming(idp.name, clients.map((c) => ({ clientId: c.client_id, chain: c.chain }))),
+    };
+  }
+
+  #chains(t?: Transaction) {
+    return this.#db.select<{ client_id: string; chain: string }>('SELECT client_id, chain FROM clients ORDER BY client_id', {}, t);
+  }
+
+  async listIdps(): Promise<IdpView[]> {
+    const clients = await this.#chains();
+    return (await this.#idps.list()).map((idp) => this.#idpView(idp, clients));
+  }
+
+  async getIdp(name: string): Promise<IdpView> {
+    const idp = await this.#idps.get(name);
+    if (!idp) throw notFound('identity provider', name);
+    return this.#idpView(idp, await this.#chains());
+  }
+
+  /** Adds a provider; its client secret is sealed, and neither returned nor recorded. */
+  async createIdp(input: IdpCreate, by: Actor): Promise<IdpView> {
+    const source = resolveSource(input);
+    if ('problem' in source) throw invalid(source.path, source.problem);
+    const taken = nameTakenProblem(input.name, this.#runner.catalog);
+    if (taken) throw duplicate('name', taken);
+    const idp = {
+      name: input.name, issuer: source.issuer, clientId: input.client_id, clientSecret: input.client_secret,
+      displayName: input.display_name ?? source.displayName ?? input.name, scopes: input.scopes ?? DEFAULT_SCOPES,
+      claimMapping: input.claim_mapping, jit: input.jit,
+    };
+    return this.#tx(async (t) => {
+      if (!(await this.#idps.add(idp, t))) throw duplicate('name', `identity provider "${input.name}" already exists`);
+      const view = this.#idpView({ ...idp, updatedAt: Date.now() }, await this.#chains(t));
+      await this.#audit.record({ kind: 'admin.idp.created', ...actorFields(by), subject: idp.name, details: { after: view } }, t);
+      return view;
+    });
+  }
+
+  /** Changes anything but the name; the client secret only when a new one is given. */
+  async updateIdp(name: string, patch: IdpUpdate, by: Actor): Promise<IdpView> {
+    const source = patch.preset !== undefined || patch.issuer !== undefined ? resolveSource(patch) : undefined;
+    if (source && 'problem' in source) throw invalid(source.path, source.problem);
+    return this.#tx(async (t) => {
+      const before = await this.#idps.get(name, t);
+      if (!before) throw notFound('identity provider', name);
+      const after = {
+        name, issuer: source?.issuer ?? before.issuer, clientId: patch.client_id ?? before.clientId,
+        displayName: patch.display_name ?? before.displayName, scopes: patch.scopes ?? before.scopes,
+        claimMapping: patch.claim_mapping ?? before.claimMapping, jit: patch.jit ?? before.jit,
+        ...(patch.client_secret !== undefined && { clientSecret: patch.client_secret }),
+      };
+      await this.#idps.update(after, t);
+      const clients = await this.#chains(t);
+      const view = this.#idpView({ ...after, clientSecret: '', updatedAt: Date.now() }, clients);
+      await this.#audit.record({
+        kind: 'admin.idp.updated', ...actorFields(by), subject: name,
+        details: { before: this.#idpView(before, clients), after: view, ...(patch.client_secret !== undefined && { secret_replaced: true }) },
+      }, t);
+      return view;
+    });
+  }
+
+  /** Refused while a client's chain names the provider. Linked identities stay: adding it again restores them. */
+  async deleteIdp(name: string, by: Actor): Promise<void> {
+    await this.#tx(async (t) => {
+      const before = await this.#idps.get(name, t);
+      if (!before) throw notFound('identity provider', name);
+      const view = this.#idpView(before, await this.#chains(t));
+      if (view.used_by.length > 0) throw new AdminError(409, 'in_use', inUseProblem(name, view.used_by));
+      await this.#idps.remove(name, t);
+      await this.#audit.record({ kind: 'admin.idp.deleted', ...actorFields(by), subject: name, details: { before: view } }, t);
+    });
+  }
+
+  // ---- linked identities ---------------------------------------------------------------
+
+  async listIdentities(userId: string): Promise<IdentityView[]> {
+    if (!(await this.#userRow(userId))) throw notFound('user', userId);
+    return (await this.#links.forAccount(userId)).map(identityView);
+  }
+
+  /**
+   * Links an external identity (the provider's subject at its current issuer) to a user.
+   * `created` is false when it was linked to this user already (nothing changes then).
+   */
+  async linkIdentity(userId: string, input: { idp: string; subject: string }, by: Actor): Promise<{ identity: IdentityView; created: boolean }> {
+    return this.#tx(async (t) => {
+      if (!(await this.#userRow(userId, t))) throw notFound('user', userId);
+      const idp = await this.#idps.get(input.idp, t);
+      if (!idp) throw invalid('idp', `no identity provider "${input.idp}"`);
+      const identity = { idpName: idp.name, issuer: idp.issuer, subject: input.subject };
+      const outcome = await this.#links.link(identity, userId, t);
+      if (outcome === 'taken') throw duplicate('subject', `that ${idp.displayName} identity is already linked to another user`);
+      const linked = (await this.#links.find(idp.issuer, input.subject, t))!;
+      if (outcome === 'linked') {
+        await this.#audit.record({ kind: 'admin.user.identity_linked', ...actorFields(by), subject: userId, details: { identity: identityView(linked) } }, t);
+      }
+      return { identity: identityView(linked), created: outcome === 'linked' };
+    });
+  }
+
+  async unlinkIdentity(userId: string, idpName: string, subject: string, by: Actor): Promise<void> {
+    await this.#tx(async (t) => {
+      if (!(await this.#userRow(userId, t))) throw notFound('user', userId);
+      const linked = (await this.#links.forAccount(userId, t)).find((l) => l.idpName === idpName && l.subject === subject);
+      if (!linked) throw notFound(`${idpName} identity`, subject);
+      await this.#links.unlink(userId, idpName, subject, t);
+      await this.#audit.record({ kind: 'admin.user.identity_unlinked', ...actorFields(by), subject: userId, details: { identity: identityView(linked) } }, t);
+    });
+  }
+
   #totpUri(username: string, secret: string): string {
     return generateURI({ issuer: new URL(this.#issuer).host, label: username, secret });
   }
@@ -314,6 +457,14 @@ export class AdminActions {
 
 function actorFields(by: Actor) {
   return { actor: by.actor, address: by.address };
+}
+
+function identityView(l: LinkedIdentity): IdentityView {
+  return { idp: l.idpName, issuer: l.issuer, subject: l.subject, created: new Date(l.createdAt).toISOString() };
+}
+
+function duplicate(path: string, message: string): AdminError {
+  return new AdminError(409, 'duplicate', message, [{ path, message }]);
 }
 
 function notFound(what: string, id: string): AdminError {

@@ -59,6 +59,9 @@ export function adminApi(a: AdminContext) {
       throw new AdminError(403, 'csrf', 'console requests that change something need the X-CSRF-Token header');
     }
     ctx.state.principal = principal;
+    // Identity providers are stored configuration (this API, the CLI, another process):
+    // validate chains against the authenticators as they are now.
+    await a.runner.refresh();
     await next();
   });
 
@@ -112,6 +115,36 @@ export function adminApi(a: AdminContext) {
   });
   router.post('/users/:id/unlock', jsonBody, async (ctx) => {
     ctx.body = { user: await a.actions.unlock(ctx.params.id!, by(ctx)) };
+  });
+
+  router.get('/users/:id/identities', async (ctx) => {
+    ctx.body = await a.actions.listIdentities(ctx.params.id!);
+  });
+  router.post('/users/:id/identities', jsonBody, async (ctx) => {
+    const result = await a.actions.linkIdentity(ctx.params.id!, parse(a.schemas.identityLink, ctx.request.body), by(ctx));
+    ctx.status = result.created ? 201 : 200;
+    ctx.body = { identity: result.identity };
+  });
+  router.delete('/users/:id/identities/:idp/:subject', async (ctx) => {
+    await a.actions.unlinkIdentity(ctx.params.id!, ctx.params.idp!, ctx.params.subject!, by(ctx));
+    ctx.status = 204;
+  });
+
+  router.get('/identity-providers', async (ctx) => {
+    ctx.body = await a.actions.listIdps();
+  });
+  router.post('/identity-providers', jsonBody, async (ctx) => {
+    created(ctx, await a.actions.createIdp(parse(a.schemas.idpCreate, ctx.request.body), by(ctx)));
+  });
+  router.get('/identity-providers/:name', async (ctx) => {
+    ctx.body = await a.actions.getIdp(ctx.params.name!);
+  });
+  router.patch('/identity-providers/:name', jsonBody, async (ctx) => {
+    ctx.body = await a.actions.updateIdp(ctx.params.name!, parse(a.schemas.idpUpdate, ctx.request.body), by(ctx));
+  });
+  router.delete('/identity-providers/:name', async (ctx) => {
+    await a.actions.deleteIdp(ctx.params.name!, by(ctx));
+    ctx.status = 204;
   });
 
   router.get('/audit', async (ctx) => {

@@ -10,6 +10,8 @@ import { csrfMatches, type AdminSession } from './sessions.ts';
 import editChain, { ChainEditError, type ChainEdit } from './chain-edit.ts';
 import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
 import { GRANT_TYPES } from './schemas.ts';
+import { PRESETS } from '../federation/identity-providers.ts';
+import { CLAIM_FIELDS } from '../federation/idp-rules.ts';
 import type { User } from '../storage/users.ts';
 
 const stylesheet = readFileSync(new URL('./views/admin.css', import.meta.url));
@@ -54,6 +56,8 @@ export function adminConsole(a: AdminContext) {
   async function admin(ctx: Context): Promise<Admin | undefined> {
     const principal = await resolvePrincipal(ctx, a);
     if ('kind' in principal && principal.kind === 'session') {
+      // Identity providers are stored configuration: list and validate what exists now.
+      await a.runner.refresh();
       const found = { user: principal.user, session: principal.session, by: { actor: principal.actor, address: ctx.ip } };
       ctx.state.admin = found;
       return found;
@@ -204,6 +208,76 @@ export function adminConsole(a: AdminContext) {
     ctx.redirect(`/admin/clients/${encodeURIComponent(client.client_id)}/chain`);
   }));
 
+  // ---- identity providers ------------------------------------------------------------
+
+  router.get('/identity-providers', page(async (ctx) => {
+    render(ctx, 'idps', { title: 'Identity providers', idps: await a.actions.listIdps() });
+  }));
+
+  const idpForm = (ctx: Context, locals: { creating: boolean; name?: string; values: Record<string, unknown>; issues?: { path: string; message: string }[] }, status = 200) =>
+    render(ctx, 'idp-form', { title: locals.creating ? 'New identity provider' : `Edit ${locals.name}`, presets: Object.entries(PRESETS).map(([name, p]) => ({ name, label: p.displayName })), ...locals }, status);
+
+  /** The fields both provider forms share, as API input; an empty field means "not given". */
+  function idpFields(body: Body) {
+    const scopes = text(body, 'scopes').split(/[\s,]+/).filter(Boolean);
+    return {
+      client_id: text(body, 'client_id').trim(),
+      client_secret: text(body, 'client_secret') || undefined,
+      display_name: text(body, 'display_name').trim() || undefined,
+      scopes: scopes.length ? scopes : undefined,
+      claim_mapping: Object.fromEntries(CLAIM_FIELDS.map((f) => [f, text(body, `claim_${f}`).trim()]).filter(([, claim]) => claim)),
+      jit: text(body, 'jit') === 'on',
+    };
+  }
+  // A secret typed into a refused form is not sent back to the browser.
+  const withoutSecret = <T extends { client_secret?: string }>(input: T) => ({ ...input, client_secret: undefined });
+
+  router.get('/identity-providers/new', page(async (ctx) => {
+    idpForm(ctx, { creating: true, values: {} });
+  }));
+
+  router.post('/identity-providers/new', form, page(async (ctx, me, body) => {
+    const input = { name: text(body, 'name').trim(), preset: text(body, 'preset') || undefined, issuer: text(body, 'issuer').trim() || undefined, ...idpFields(body) };
+    try {
+      const idp = await a.actions.createIdp(parse(a.schemas.idpCreate, input), me.by);
+      ctx.status = 303;
+      ctx.redirect(`/admin/identity-providers/${encodeURIComponent(idp.name)}`);
+    } catch (err) {
+      if (!(err instanceof AdminError)) throw err;
+      idpForm(ctx, { creating: true, values: withoutSecret(input), issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+    }
+  }));
+
+  router.get('/identity-providers/:name', page(async (ctx) => {
+    const idp = await a.actions.getIdp(ctx.params.name!);
+    render(ctx, 'idp', { title: `Identity provider ${idp.name}`, idp });
+  }));
+
+  router.get('/identity-providers/:name/edit', page(async (ctx) => {
+    const idp = await a.actions.getIdp(ctx.params.name!);
+    idpForm(ctx, { creating: false, name: idp.name, values: idp });
+  }));
+
+  router.post('/identity-providers/:name/edit', form, page(async (ctx, me, body) => {
+    const idp = await a.actions.getIdp(ctx.params.name!);
+    const input = { issuer: text(body, 'issuer').trim() || undefined, ...idpFields(body) };
+    try {
+      await a.actions.updateIdp(idp.name, parse(a.schemas.idpUpdate, input), me.by);
+      ctx.status = 303;
+      ctx.redirect(`/admin/identity-providers/${encodeURIComponent(idp.name)}`);
+    } catch (err) {
+      if (!(err instanceof AdminError) || err.status === 404) throw err;
+      idpForm(ctx, { creating: false, name: idp.name, values: withoutSecret({ ...idp, ...input }), issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+    }
+  }));
+
+  router.post('/identity-providers/:name/delete', form, page(async (ctx, me, body) => {
+    if (text(body, 'confirm') !== 'yes') throw new AdminError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+    await a.actions.deleteIdp(ctx.params.name!, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/identity-providers');
+  }));
+
   // ---- users -------------------------------------------------------------------------
 
   router.get('/users', page(async (ctx) => {
@@ -226,7 +300,8 @@ export function adminConsole(a: AdminContext) {
   }));
 
   router.get('/users/:id', page(async (ctx) => {
-    render(ctx, 'user', { title: 'User', user: await a.actions.getUser(ctx.params.id!) });
+    const user = await a.actions.getUser(ctx.params.id!);
+    render(ctx, 'user', { title: 'User', user, identities: await a.actions.listIdentities(user.id), idps: await a.actions.listIdps() });
   }));
 
   const back = (ctx: Context) => {
@@ -253,6 +328,15 @@ export function adminConsole(a: AdminContext) {
   router.post('/users/:id/totp', form, page(async (ctx, me) => {
     const result = await a.actions.resetTotp(ctx.params.id!, me.by);
     render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp });
+  }));
+
+  router.post('/users/:id/identities', form, page(async (ctx, me, body) => {
+    await a.actions.linkIdentity(ctx.params.id!, parse(a.schemas.identityLink, { idp: text(body, 'idp'), subject: text(body, 'subject').trim() }), me.by);
+    back(ctx);
+  }));
+  router.post('/users/:id/identities/unlink', form, page(async (ctx, me, body) => {
+    await a.actions.unlinkIdentity(ctx.params.id!, text(body, 'idp'), text(body, 'subject'), me.by);
+    back(ctx);
   }));
 
   // ---- audit log ---------------------------------------------------------------------

@@ -35,6 +35,23 @@ const user = {
   },
 };
 
+const identityProvider = {
+  type: 'object',
+  description: 'the client secret is write-only: never returned',
+  properties: {
+    name: { type: 'string' }, issuer: { type: 'string' }, client_id: { type: 'string' }, display_name: { type: 'string' },
+    scopes: { type: 'array', items: { type: 'string' } },
+    claim_mapping: { type: 'object', properties: { username: { type: 'string' }, email: { type: 'string' } } }, jit: { type: 'boolean' },
+    redirect_uri: { type: 'string', description: 'the one redirect URI to register at the provider' },
+    used_by: { type: 'array', items: { type: 'string' }, description: 'clients whose chains name this provider' },
+  },
+};
+
+const linkedIdentity = {
+  type: 'object',
+  properties: { idp: { type: 'string' }, issuer: { type: 'string' }, subject: { type: 'string' }, created: { type: 'string', format: 'date-time' } },
+};
+
 const totp = { type: 'object', properties: { secret: { type: 'string' }, uri: { type: 'string', description: 'otpauth:// URI for an authenticator app' } } };
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -57,7 +74,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
     info: {
       title: 'stepgate admin API',
       version: '1',
-      description: 'Clients, their authentication chains, users and the audit log. Authenticate with the console session '
+      description: 'Clients, their authentication chains, identity providers, users and their linked identities, and the audit log. Authenticate with the console session '
         + '(cookie, plus the X-CSRF-Token header on POST/PATCH/DELETE) or with a bearer access token carrying the "admin" scope: '
         + 'a user token of an account with the admin role, or a client_credentials token of a client with admin_api enabled. '
         + 'Every change is one transaction with its audit record.',
@@ -72,6 +89,8 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
         Error: error, Client: client, User: user, Totp: totp,
         ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate),
         UserCreate: json(schemas.userCreate), PasswordReset: json(schemas.passwordReset),
+        IdentityProvider: identityProvider, IdentityProviderCreate: json(schemas.idpCreate), IdentityProviderUpdate: json(schemas.idpUpdate),
+        LinkedIdentity: linkedIdentity, IdentityLink: json(schemas.identityLink),
       },
     },
     security: [{ bearer: [] }, { console: [] }],
@@ -105,6 +124,34 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       '/users/{id}/password': userAction('set a new password; a generated one is returned once when none is given', 'resetPassword', { requestBody: body('PasswordReset') }),
       '/users/{id}/totp': userAction('replace the TOTP secret; the new secret is returned once', 'resetTotp'),
       '/users/{id}/unlock': userAction('clear brute-force lockouts', 'unlockUser'),
+      '/users/{id}/identities': {
+        get: { summary: "the user's linked external identities", operationId: 'listIdentities', parameters: [param('id')], responses: { 200: ok('identities', { type: 'array', items: ref('LinkedIdentity') }), 404: ok('no such user', ref('Error')), ...refusals } },
+        post: {
+          summary: "link an external identity (the provider's subject, at its current issuer)", operationId: 'linkIdentity', parameters: [param('id')], requestBody: body('IdentityLink'),
+          responses: {
+            201: ok('linked', { type: 'object', properties: { identity: ref('LinkedIdentity') } }), 200: ok('it was linked to this user already', { type: 'object', properties: { identity: ref('LinkedIdentity') } }),
+            404: ok('no such user', ref('Error')), 409: ok('the identity is linked to another user', ref('Error')), ...refusals,
+          },
+        },
+      },
+      '/users/{id}/identities/{idp}/{subject}': {
+        delete: { summary: 'unlink an external identity', operationId: 'unlinkIdentity', parameters: [param('id'), param('idp'), param('subject')], responses: { 204: { description: 'unlinked' }, 404: ok('no such user or linked identity', ref('Error')), ...refusals } },
+      },
+      '/identity-providers': {
+        get: { summary: 'list identity providers', operationId: 'listIdentityProviders', responses: { 200: ok('identity providers', { type: 'array', items: ref('IdentityProvider') }), ...refusals } },
+        post: {
+          summary: 'add an upstream OpenID Connect provider a chain can name (from the next request on)', operationId: 'createIdentityProvider', requestBody: body('IdentityProviderCreate'),
+          responses: { 201: ok('created', ref('IdentityProvider')), 409: ok('the name is taken (by a provider or an authenticator)', ref('Error')), ...refusals },
+        },
+      },
+      '/identity-providers/{name}': {
+        get: { summary: 'one identity provider', operationId: 'getIdentityProvider', parameters: [param('name')], responses: { 200: ok('the provider', ref('IdentityProvider')), 404: ok('no such provider', ref('Error')), ...refusals } },
+        patch: {
+          summary: 'change a provider (anything but its name; a new client secret optional)', operationId: 'updateIdentityProvider', parameters: [param('name')], requestBody: body('IdentityProviderUpdate'),
+          responses: { 200: ok('changed', ref('IdentityProvider')), 404: ok('no such provider', ref('Error')), ...refusals },
+        },
+        delete: { summary: 'remove a provider (its linked identities stay, and return if it is added again)', operationId: 'deleteIdentityProvider', parameters: [param('name')], responses: { 204: { description: 'deleted' }, 404: ok('no such provider', ref('Error')), 409: ok("a client's chain names it", ref('Error')), ...refusals } },
+      },
       '/audit': {
         get: {
           summary: 'audit events, newest first', operationId: 'listAudit',

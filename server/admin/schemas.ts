@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseChain, ChainError, type AuthenticatorCatalog } from '../flow/chain.ts';
+import { CLAIM_FIELDS, idpNameProblem, resolveSource, scopesProblem } from '../federation/idp-rules.ts';
 
 /**
  * What the admin API accepts, as zod schemas: the validation the API and the console
@@ -102,13 +103,66 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     limit: z.coerce.number().int().min(1).max(500).optional(),
   });
 
-  return { clientCreate, clientUpdate, userCreate, passwordReset, disable, auditQuery };
+  // Identity providers: the rules are those of `stepgate idp add` (server/federation/idp-rules.ts).
+  const claim = z.string().trim().min(1).max(255).describe('the upstream claim (from the id_token or userinfo) that fills this field');
+  const idpFields = {
+    preset: z.string().max(64).describe('yahoo, google or microsoft: its issuer and display name; give this or issuer'),
+    issuer: z.string().max(2048).describe('the issuer URL (https, or http on loopback); give this or preset'),
+    client_id: z.string().trim().min(1).max(255).describe('the id the provider gave this broker'),
+    client_secret: z.string().min(1).max(4096).describe('write-only: stored sealed, never returned'),
+    display_name: z.string().trim().min(1).max(255).describe('shown to users ("Sign in with ...")'),
+    scopes: z.array(z.string().max(255)).min(1).max(50).superRefine((scopes, ctx) => {
+      const problem = scopesProblem(scopes);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }).describe('scopes asked for upstream; must include "openid"'),
+    claim_mapping: z.strictObject(Object.fromEntries(CLAIM_FIELDS.map((f) => [f, claim.optional()])) as Record<(typeof CLAIM_FIELDS)[number], z.ZodOptional<typeof claim>>)
+      .describe('which upstream claim fills the local username and email on just-in-time provisioning'),
+    jit: z.boolean().describe('create a local account on the first sign-in of an identity not linked yet'),
+  };
+  const source = (value: { preset?: string; issuer?: string }, ctx: z.core.$RefinementCtx) => {
+    const found = resolveSource(value);
+    if ('problem' in found) ctx.addIssue({ code: 'custom', path: [found.path], message: found.problem });
+  };
+  const idpCreate = z.strictObject({
+    name: z.string().superRefine((name, ctx) => {
+      const problem = idpNameProblem(name);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }).describe('the name chains use, e.g. "yahoo"; cannot change later'),
+    preset: idpFields.preset.optional(),
+    issuer: idpFields.issuer.optional(),
+    client_id: idpFields.client_id,
+    client_secret: idpFields.client_secret,
+    display_name: idpFields.display_name.optional().describe("defaults to the preset's name, else the name"),
+    scopes: idpFields.scopes.optional().describe('defaults to openid profile email'),
+    claim_mapping: idpFields.claim_mapping.default({}),
+    jit: idpFields.jit.default(false),
+  }).superRefine(source);
+  const idpUpdate = z.strictObject({
+    preset: idpFields.preset.optional(),
+    issuer: idpFields.issuer.optional().describe('identities linked at the old issuer no longer match'),
+    client_id: idpFields.client_id.optional(),
+    client_secret: idpFields.client_secret.optional().describe('omit to keep the stored one'),
+    display_name: idpFields.display_name.optional(),
+    scopes: idpFields.scopes.optional(),
+    claim_mapping: idpFields.claim_mapping.optional(),
+    jit: idpFields.jit.optional(),
+  }).superRefine((value, ctx) => {
+    if (value.preset !== undefined || value.issuer !== undefined) source(value, ctx);
+  });
+  const identityLink = z.strictObject({
+    idp: z.string().min(1).max(64).describe('the identity provider'),
+    subject: z.string().min(1).max(255).describe('the "sub" the provider gives this person'),
+  });
+
+  return { clientCreate, clientUpdate, userCreate, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink };
 }
 
 export type AdminSchemas = ReturnType<typeof adminSchemas>;
 export type ClientCreate = z.output<AdminSchemas['clientCreate']>;
 export type ClientUpdate = z.output<AdminSchemas['clientUpdate']>;
 export type UserCreate = z.output<AdminSchemas['userCreate']>;
+export type IdpCreate = z.output<AdminSchemas['idpCreate']>;
+export type IdpUpdate = z.output<AdminSchemas['idpUpdate']>;
 
 /** zod issues as the API reports them: where, and why. */
 export function describeIssues(error: z.ZodError): { path: string; message: string }[] {

@@ -1,3 +1,4 @@
+import type { Transaction } from 'sequelize';
 import type { Database } from '../storage/database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -80,7 +81,7 @@ export class IdentityProviders {
   }
 
   /** Adds a provider; false when the name is taken. */
-  async add(idp: Omit<IdentityProvider, 'updatedAt'>): Promise<boolean> {
+  async add(idp: Omit<IdentityProvider, 'updatedAt'>, transaction?: Transaction): Promise<boolean> {
     const now = new Date();
     return (await this.#db.change(
       `INSERT INTO identity_providers (name, issuer, client_id, client_secret, scopes, display_name, claim_mapping, jit, created_at, updated_at)
@@ -88,11 +89,27 @@ export class IdentityProviders {
       {
         name: idp.name, issuer: idp.issuer, clientId: idp.clientId, secret: this.#keyring.encrypt(idp.clientSecret, `idp:${idp.name}`),
         scopes: idp.scopes.join(' '), displayName: idp.displayName, mapping: JSON.stringify(idp.claimMapping), jit: idp.jit, now,
-      })) === 1;
+      }, transaction)) === 1;
   }
 
-  async get(name: string): Promise<IdentityProvider | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM identity_providers WHERE name = :name', { name });
+  /**
+   * Replaces a provider's settings (not its name); the client secret only when one is
+   * given. The new `updatedAt` makes the upstream configuration be discovered afresh.
+   * False when there is no provider by that name.
+   */
+  async update(idp: Omit<IdentityProvider, 'updatedAt' | 'clientSecret'> & { clientSecret?: string }, transaction?: Transaction): Promise<boolean> {
+    const secret = idp.clientSecret === undefined ? {} : { secret: this.#keyring.encrypt(idp.clientSecret, `idp:${idp.name}`) };
+    return (await this.#db.change(
+      `UPDATE identity_providers SET issuer = :issuer, client_id = :clientId, ${'secret' in secret ? 'client_secret = :secret, ' : ''}scopes = :scopes,
+       display_name = :displayName, claim_mapping = :mapping, jit = :jit, updated_at = :now WHERE name = :name`,
+      {
+        name: idp.name, issuer: idp.issuer, clientId: idp.clientId, ...secret, scopes: idp.scopes.join(' '), displayName: idp.displayName,
+        mapping: JSON.stringify(idp.claimMapping), jit: idp.jit, now: new Date(),
+      }, transaction)) === 1;
+  }
+
+  async get(name: string, transaction?: Transaction): Promise<IdentityProvider | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM identity_providers WHERE name = :name', { name }, transaction);
     return row && this.#toProvider(row);
   }
 
@@ -101,7 +118,7 @@ export class IdentityProviders {
   }
 
   /** Removes a provider; false when there was none by that name. Linked identities stay (re-adding restores them). */
-  async remove(name: string): Promise<boolean> {
-    return (await this.#db.change('DELETE FROM identity_providers WHERE name = :name', { name })) === 1;
+  async remove(name: string, transaction?: Transaction): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM identity_providers WHERE name = :name', { name }, transaction)) === 1;
   }
 }

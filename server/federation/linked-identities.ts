@@ -1,3 +1,4 @@
+import type { Transaction } from 'sequelize';
 import type { Database } from '../storage/database.ts';
 import type { Users, User } from '../storage/users.ts';
 
@@ -24,33 +25,33 @@ export class LinkedIdentities {
     this.#db = db;
   }
 
-  async find(issuer: string, subject: string): Promise<LinkedIdentity | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM linked_identities WHERE issuer = :issuer AND subject = :subject', { issuer, subject });
+  async find(issuer: string, subject: string, transaction?: Transaction): Promise<LinkedIdentity | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM linked_identities WHERE issuer = :issuer AND subject = :subject', { issuer, subject }, transaction);
     return row && toLink(row);
   }
 
-  async forAccount(accountId: string): Promise<LinkedIdentity[]> {
-    return (await this.#db.select<Row>('SELECT * FROM linked_identities WHERE account_id = :accountId ORDER BY idp_name, subject', { accountId })).map(toLink);
+  async forAccount(accountId: string, transaction?: Transaction): Promise<LinkedIdentity[]> {
+    return (await this.#db.select<Row>('SELECT * FROM linked_identities WHERE account_id = :accountId ORDER BY idp_name, subject', { accountId }, transaction)).map(toLink);
   }
 
   /**
    * Links `identity` to `accountId`. 'linked' when new, 'already' when it was linked to
    * this account before, 'taken' when another account holds it (nothing changes).
    */
-  async link(identity: ExternalIdentity, accountId: string): Promise<'linked' | 'already' | 'taken'> {
+  async link(identity: ExternalIdentity, accountId: string, transaction?: Transaction): Promise<'linked' | 'already' | 'taken'> {
     const inserted = await this.#db.change(
       `INSERT INTO linked_identities (issuer, subject, idp_name, account_id, created_at) VALUES (:issuer, :subject, :idpName, :accountId, :now)
        ON CONFLICT (issuer, subject) DO NOTHING`,
-      { ...identity, accountId, now: new Date() });
+      { ...identity, accountId, now: new Date() }, transaction);
     if (inserted === 1) return 'linked';
-    return (await this.find(identity.issuer, identity.subject))?.accountId === accountId ? 'already' : 'taken';
+    return (await this.find(identity.issuer, identity.subject, transaction))?.accountId === accountId ? 'already' : 'taken';
   }
 
   /** Removes the account's links at `idpName` (all of them, or only `subject`); the number removed. */
-  async unlink(accountId: string, idpName: string, subject?: string): Promise<number> {
+  async unlink(accountId: string, idpName: string, subject?: string, transaction?: Transaction): Promise<number> {
     return this.#db.change(
       `DELETE FROM linked_identities WHERE account_id = :accountId AND idp_name = :idpName${subject === undefined ? '' : ' AND subject = :subject'}`,
-      { accountId, idpName, subject });
+      { accountId, idpName, subject }, transaction);
   }
 
   /**

@@ -81,7 +81,13 @@ describe('admin console in a real browser (chromium)', function () {
     await shot(page, '3-chain-editor');
     assert.equal((await server.stepgate.clients.get('webapp'))!.chain, 'password,totp');
 
-    for (const [path, name] of [['/admin/users', '4-users'], [`/admin/users/${user.id}`, '5-user'], ['/admin/audit', '6-audit'], ['/admin/clients/new', '7-client-new']] as const) {
+    await server.stepgate.idps.add({ name: 'corp', issuer: 'https://login.corp.example', clientId: 'stepgate', clientSecret: 'corp-secret', scopes: ['openid', 'email'], displayName: 'Corp', claimMapping: {}, jit: true });
+    await server.stepgate.links.link({ idpName: 'corp', issuer: 'https://login.corp.example', subject: 'una-at-corp' }, user.id);
+    const pages = [
+      ['/admin/users', '4-users'], [`/admin/users/${user.id}`, '5-user'], ['/admin/audit', '6-audit'], ['/admin/clients/new', '7-client-new'],
+      ['/admin/identity-providers', '9-identity-providers'], ['/admin/identity-providers/corp', '10-identity-provider'], ['/admin/identity-providers/new', '11-identity-provider-new'],
+    ] as const;
+    for (const [path, name] of pages) {
       await page.goto(`${server.issuer}${path}`);
       assert.equal(await page.locator('.error').count(), 0, `${path} renders without an error`);
       await shot(page, name);
