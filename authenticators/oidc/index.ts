@@ -21,6 +21,12 @@ export function createOidcAuthenticator(idp: IdentityProvider, deps: OidcDeps): 
     label: `Sign in with ${idp.displayName}`,
     requiresUser: false,
 
+    // As a verifying step (a user already identified), only an account linked at this
+    // provider can pass: say so before sending the user upstream for nothing.
+    async configuredFor(accountId: string) {
+      return (await deps.links.forAccount(accountId)).some((link) => link.idpName === idp.name);
+    },
+
     async start(step: StepContext): Promise<StepResult> {
       try {
         const { url, pending } = await upstream.authorizationUrl(idp);

@@ -361,7 +361,7 @@ export class ChainRunner {
     if (usable.length === 0) {
       return {
         kind: 'error', status: 403, code: 'step_unavailable',
-        message: `This application needs ${step.options.map((o) => this.label(o)).join(' or ')} for step ${index + 1}, and your account has none set up. Ask your administrator to enrol one.`,
+        message: `This application needs ${step.options.map((o) => this.label(o)).join(' or ')} for step ${index + 1}, and your account has none of them set up (an authenticator app not enrolled, or an identity provider not linked). Ask your administrator.`,
       };
     }
     const chosen = state.chosen && usable.includes(state.chosen) ? state.chosen : usable.length === 1 ? usable[0] : undefined;

@@ -114,9 +114,10 @@ describe('federation: account linking and Passport strategies', function () {
 
     account = await browser.submit(account, {}, /\/account\/unlink$/);
     assert.match(account.html, /was unlinked/);
+    // Unlinked again: refused right after the password step, before going upstream.
     const after = await login('fed-app', new Browser(RP_CALLBACK), { username: 'bob', upstream: yahooBob });
-    assert.equal(after.status, 400);
-    assert.match(after.$('.error').text(), /not linked/);
+    assert.equal(after.status, 403);
+    assert.match(after.$('.message').text(), /identity provider not linked/);
   });
 
   it('an identity linked to someone else cannot be linked again; a link callback is used once', async () => {

@@ -54,6 +54,9 @@ describe('federation: OpenID Connect providers as chain steps', function () {
 
     alice = await addUser(server, 'alice', { totp: false });
     await s.links.link({ idpName: 'yahoo', issuer: yahoo.issuer, subject: yahooAlice.sub }, alice.id);
+    // Alice is linked at the other provider too, but as a different subject: logging in
+    // there with Yahoo's subject value must still fail.
+    await s.links.link({ idpName: 'other', issuer: other.issuer, subject: 'alice-at-other' }, alice.id);
     for (const [clientId, chain] of [['seed000', 'password,yahoo'], ['yahoo-only', 'yahoo'], ['jit-app', 'yahoo-jit'], ['other-app', 'password,other'], ['down-app', 'down|password'], ['yahoo-then-password', 'yahoo,password'], ['silent-app', 'silent']] as [string, string][]) {
       rps.set(clientId, await relyingParty(server, await addClient(server, clientId, chain)));
     }
