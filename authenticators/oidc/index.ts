@@ -20,6 +20,7 @@ export function createOidcAuthenticator(idp: IdentityProvider, deps: OidcDeps): 
     id: idp.name,
     label: `Sign in with ${idp.displayName}`,
     requiresUser: false,
+    amr: ['fed'],
 
     // As a verifying step (a user already identified), only an account linked at this
     // provider can pass: say so before sending the user upstream for nothing.

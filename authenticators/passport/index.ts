@@ -106,6 +106,7 @@ export function createPassportAuthenticator(
     id: options.id,
     label: `Sign in with ${displayName}`,
     requiresUser: false,
+    amr: ['fed'],
     start: run,
     async resume(step) {
       const result = await run(step);

@@ -23,6 +23,7 @@ export function createPasswordAuthenticator(deps: { users: Users; passwords: Pas
     id: 'password',
     label: 'Password',
     requiresUser: false,
+    amr: ['pwd'],
 
     async start(): Promise<StepResult> {
       return { kind: 'challenge', view: VIEW };

@@ -18,6 +18,7 @@ export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }
     id: 'totp',
     label: 'Authenticator app (TOTP)',
     requiresUser: true,
+    amr: ['otp'],
 
     async configuredFor(accountId) {
       return (await users.byId(accountId))?.hasTotp ?? false;

@@ -237,8 +237,16 @@ export class AdminActions {
     // A public client cannot keep a secret, so nothing but the browser flow suits it.
     const browserOnly = grants.filter((g) => g !== 'authorization_code' && g !== 'refresh_token');
     if (row.secret === null && browserOnly.length > 0) throw invalid('grant_types', `a public client can use only authorization_code and refresh_token, not ${browserOnly.join(', ')}`);
-    if (row.client_id === ADMIN_CLIENT_ID && parseChain(row.chain, this.#runner.catalog).steps.length < 2) {
-      throw invalid('chain', 'the console needs at least two steps (a password and a second factor)');
+    parseChain(row.chain, this.#runner.catalog);
+    if (row.client_id === ADMIN_CLIENT_ID && !this.#runner.guaranteesMultiFactor(row.chain)) {
+      throw invalid('chain', 'the console needs two different factors on every path, e.g. password then TOTP (a password asked twice is one factor)');
+    }
+    // A user token of an admin_api client opens the admin API: it must have taken what the
+    // console takes.
+    const settings = JSON.parse(row.settings) as Settings;
+    const userGrants = grants.filter((g) => g !== 'client_credentials' && g !== 'refresh_token');
+    if (settings.adminApi && userGrants.length > 0 && !this.#runner.guaranteesMultiFactor(row.chain)) {
+      throw invalid('admin_api', `a client allowed the admin API with user grants (${userGrants.join(', ')}) needs a chain with two different factors on every path, like the console's`);
     }
   }
 

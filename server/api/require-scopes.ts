@@ -67,7 +67,7 @@ export function createRequireScopes(options: RequireScopesOptions): (...scopes: 
       const res = await fetch(endpoint, {
         method: 'POST',
         headers: { authorization: credentials, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ token }).toString(),
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
         signal: AbortSignal.timeout(5_000),
       });
       if (!res.ok) throw new Error(`introspection answered ${res.status}`);
@@ -75,7 +75,9 @@ export function createRequireScopes(options: RequireScopesOptions): (...scopes: 
     } catch {
       return { status: 503, error: 'temporarily_unavailable', description: 'the token could not be checked right now; try again shortly' };
     }
-    if (answer.active !== true || (typeof answer.exp === 'number' && answer.exp <= now)) {
+    // Only access tokens open an API: a refresh token introspects as active too (without a
+    // token_type), and must not stand in for the short-lived access token.
+    if (answer.active !== true || answer.token_type !== 'Bearer' || (typeof answer.exp === 'number' && answer.exp <= now)) {
       return { status: 401, error: 'invalid_token', description: 'the access token is invalid, expired or revoked' };
     }
     const info = answer as TokenInfo;

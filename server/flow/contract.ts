@@ -38,6 +38,8 @@ export interface Authenticator {
   readonly label: string;
   /** needs a subject from an earlier step */
   readonly requiresUser: boolean;
+  /** the RFC 8176 method(s) a success stands for (pwd, otp, fed): also what a step reused by single sign-on contributes */
+  readonly amr: string[];
   start(step: StepContext): Promise<StepResult>;
   resume(step: StepContext): Promise<StepResult>;
   /** whether this user can use it (e.g. has enrolled TOTP); absent means always */

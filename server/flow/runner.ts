@@ -119,6 +119,21 @@ export class ChainRunner {
     this.#authenticators = new Map([...federated, ...this.#builtIn].map((a) => [a.id, a]));
   }
 
+  /**
+   * True when every way through the chain (any alternative at each step) uses at least two
+   * different methods (amr values): what the admin console, and any client allowed the
+   * admin API, must demand. "password,totp|password" is not: password twice is one factor.
+   */
+  guaranteesMultiFactor(chainText: string): boolean {
+    const chain = parseChain(chainText, this.catalog);
+    let paths: Set<string>[] = [new Set()];
+    for (const step of chain.steps) {
+      paths = paths.flatMap((seen) => step.options.map((o) => new Set([...seen, ...(this.#authenticators.get(o)?.amr ?? [])])));
+      if (paths.length > 4096) return false;
+    }
+    return paths.every((methods) => methods.size >= 2);
+  }
+
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
   }
@@ -326,7 +341,7 @@ export class ChainRunner {
         const reuse = step.options.find((o) => fresh.has(o));
         if (!reuse) break;
         state.accountId = facts.session.accountId;
-        state.satisfied.push({ step: index, authenticator: reuse, amr: [], at: fresh.get(reuse)!, remembered: true });
+        state.satisfied.push({ step: index, authenticator: reuse, amr: this.#authenticators.get(reuse)?.amr ?? [], at: fresh.get(reuse)!, remembered: true });
       }
     }
     if (await this.#states.create(facts.uid, state, this.#ttl)) this.#events?.emit('login.started', { clientId: facts.clientId });
@@ -422,18 +437,21 @@ export class ChainRunner {
   #complete(state: FlowState): { kind: 'complete'; result: LoginResult } {
     const amr = new Set<string>();
     for (const s of state.satisfied) for (const v of s.amr) amr.add(v);
-    // RFC 8176: "mfa" when more than one factor was used.
-    const fresh = state.satisfied.filter((s) => !s.remembered);
-    if (state.satisfied.length > 1) amr.add('mfa');
+    // RFC 8176 "mfa", and the multi-step acr, only when two different methods were used:
+    // a password asked twice is still one factor.
+    const multiFactor = amr.size > 1;
+    if (multiFactor) amr.add('mfa');
     this.#events?.emit('login.completed', { clientId: state.clientId });
-    const authTime = fresh.length > 0 ? Math.max(...fresh.map((s) => s.at)) : Math.max(...state.satisfied.map((s) => s.at));
+    // auth_time is when the oldest step was satisfied (a step reused by single sign-on may be
+    // hours old): max_age must see the age of every factor, not of the newest one.
+    const authTime = Math.min(...state.satisfied.map((s) => s.at));
     return {
       kind: 'complete',
       result: {
         login: {
           accountId: state.accountId!,
           amr: [...amr],
-          acr: state.satisfied.length > 1 ? ACR_MULTI : ACR_SINGLE,
+          acr: multiFactor ? ACR_MULTI : ACR_SINGLE,
           ts: authTime,
           remember: true,
         },

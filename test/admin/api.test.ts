@@ -194,7 +194,8 @@ describe('admin API', function () {
       assert.equal((await api(server, 'GET', '/clients/spa-app', { token })).status, 404);
       assert.equal((await api(server, 'DELETE', '/clients/spa-app', { token })).status, 404);
       await refused(() => api(server, 'DELETE', '/clients/stepgate-admin', { token }), 409, /cannot be deleted/);
-      await refused(() => api(server, 'PATCH', '/clients/stepgate-admin', { token, body: { chain: 'password' } }), 400, /at least two steps/);
+      await refused(() => api(server, 'PATCH', '/clients/stepgate-admin', { token, body: { chain: 'password' } }), 400, /two different factors/);
+      await refused(() => api(server, 'PATCH', '/clients/stepgate-admin', { token, body: { chain: 'password,totp|password' } }), 400, /two different factors/);
     });
   });
 

@@ -174,4 +174,19 @@ describe('core flow: password + TOTP through a real relying party', function () 
     assert.equal(page.status, 409);
     assert.match(page.$('.message').text(), /sign-in methods of this application changed/);
   });
+
+  it('a password asked twice is one factor: no "mfa", single-step acr', async () => {
+    const twice = await relyingParty(server, await addClient(server, 'twice', 'password,totp|password'));
+    await addUser(server, 'twice-user');
+    const login = await beginLogin(twice);
+    const browser = new Browser(RP_CALLBACK);
+    let page = await browser.go(login.url.href);
+    page = await browser.submit(page, { username: 'twice-user', password: PASSWORD });
+    page = await browser.submit(page, {}, /choose/, { name: 'option', value: 'password' });
+    page = await browser.submit(page, { username: 'twice-user', password: PASSWORD });
+    page = await browser.submit(page, {}, /consent/, { name: 'decision', value: 'allow' });
+    const tokens = await oidc.authorizationCodeGrant(twice, new URL(page.location!), { pkceCodeVerifier: login.verifier, expectedState: login.state });
+    assert.deepEqual(tokens.claims()!.amr, ['pwd']);
+    assert.equal(tokens.claims()!.acr, 'urn:stepgate:acr:single-step');
+  });
 });

@@ -17,6 +17,7 @@ const federated: Authenticator = {
   id: 'federated',
   label: 'Yahoo',
   requiresUser: false,
+  amr: ['fed'],
   async start() {
     return { kind: 'redirect', location: new URL('https://idp.example/authorize') };
   },

@@ -90,6 +90,16 @@ describe('requireScopes: a scope-protected API validating stepgate tokens', func
     assert.equal(res.body.error, 'insufficient_scope');
   });
 
+  it('a refresh token is not an access token: 401 invalid_token', async () => {
+    const api = await startApi();
+    const issued = await tokenRequest(server, 'app', { grant_type: 'password', username: 'alice', password: PASSWORD, scope: 'read update' });
+    const refresh = String(issued.body.refresh_token);
+    assert.ok(refresh.length > 20, 'a refresh token was issued');
+    const res = await call(`${api}/pizza/1.0/orders`, `Bearer ${refresh}`);
+    assert.equal(res.status, 401);
+    assert.equal(res.body.error, 'invalid_token');
+  });
+
   it('a revoked token: 401 invalid_token', async () => {
     const api = await startApi({ cache: { maxSeconds: 0 } });
     const access = await token('app', 'read update');
