@@ -40,7 +40,14 @@ export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }
 
       const enrolled = await users.totpSecret(accountId);
       if (!enrolled) return { kind: 'failure', error: { code: 'not_enrolled', message: 'This account has no authenticator app enrolled. Ask your administrator.' } };
-      const result = await verify({ secret: enrolled.secret, token: code, epochTolerance: 30, ...(enrolled.lastStep === null ? {} : { afterTimeStep: enrolled.lastStep }) });
+      let result: Awaited<ReturnType<typeof verify>>;
+      try {
+        result = await verify({ secret: enrolled.secret, token: code, epochTolerance: 30, ...(enrolled.lastStep === null ? {} : { afterTimeStep: enrolled.lastStep }) });
+      } catch {
+        // otplib throws when the last used step lies beyond the window (a clock set back):
+        // no code can be accepted then, which is a wrong code, not a server error.
+        return { kind: 'failure', error: INVALID, view: VIEW };
+      }
       // The time step a code belongs to is what makes it single-use.
       if (!result.valid || !('timeStep' in result) || !(await users.useTotpStep(accountId, result.timeStep))) {
         return { kind: 'failure', error: INVALID, view: VIEW };

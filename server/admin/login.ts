@@ -46,7 +46,9 @@ export function adminLogin(a: AdminContext) {
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const url = oidc.buildAuthorizationUrl(await rp(), {
-      redirect_uri: callback, scope: 'openid', state, nonce,
+      // The console takes a fresh login: a single sign-on session older than five
+      // minutes runs the whole chain again.
+      redirect_uri: callback, scope: 'openid', state, nonce, max_age: '300',
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     });
     ctx.cookies.set(LOGIN_COOKIE, JSON.stringify({ verifier, state, nonce }), {

@@ -39,6 +39,9 @@ export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDep
     }
     const user = await deps.users.byUsername(verified.nameId);
     if (!user || user.disabled) throw invalidGrant('the assertion names no user of this server');
+    // A trusted SAML IdP is trusted for every client that takes the grant; it is not
+    // trusted to speak for the broker's administrators.
+    if (user.roles.includes('admin')) throw invalidGrant('an administrator cannot be named by a SAML assertion; sign in through the browser');
 
     const outcome = await deps.runner.satisfyDirectly(ctx.oidc.client!.clientId, {
       totp: params.totp ? { code: params.totp } : undefined,

@@ -121,6 +121,11 @@ describe('token API: SAML2 bearer grant (RFC 7522)', function () {
     await refused(encode(signed({ nameId: 'stranger' })), /no user/);
   });
 
+  it('refuses an assertion naming an administrator', async () => {
+    await addUser(server, 'root-admin', { roles: ['admin'] });
+    await refused(encode(signed({ nameId: 'root-admin' })), /administrator/);
+  });
+
   it('goes through the client chain: the assertion stands for the first step, a TOTP step still needs its code', async () => {
     const missing = await exchange(encode(signed()), 'sp-mfa');
     assert.equal(missing.status, 400);
