@@ -43,6 +43,7 @@ export function createPasswordAuthenticator(deps: { users: Users; passwords: Pas
       const user = await users.byUsername(username);
       const ok = await passwords.verify(user?.passwordHash, password);
       if (!ok || !user || user.disabled || (step.accountId !== undefined && step.accountId !== user.id)) {
+        await lockout.failed(keys);
         return { kind: 'failure', error: INVALID, view: VIEW, locals };
       }
       await lockout.succeeded(keys);

@@ -46,10 +46,12 @@ export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }
       } catch {
         // otplib throws when the last used step lies beyond the window (a clock set back):
         // no code can be accepted then, which is a wrong code, not a server error.
+        await lockout.failed(keys);
         return { kind: 'failure', error: INVALID, view: VIEW };
       }
       // The time step a code belongs to is what makes it single-use.
       if (!result.valid || !('timeStep' in result) || !(await users.useTotpStep(accountId, result.timeStep))) {
+        await lockout.failed(keys);
         return { kind: 'failure', error: INVALID, view: VIEW };
       }
       await lockout.succeeded(keys);

@@ -172,10 +172,12 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
 
   async function showConsent(ctx: Context, d: Details) {
     const client = await provider.Client.find(String(d.params.client_id));
-    const missing = d.prompt.details as { missingOIDCScope?: string[] };
+    const missing = d.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    // Everything the grant will hold is shown: API scopes too (e.g. "update"), not only OpenID's.
+    const apiScopes = Object.values(missing.missingResourceScopes ?? {}).flat();
     render(ctx, 'views/consent', 200, {
       clientName: client?.clientName ?? d.params.client_id,
-      scopes: (missing.missingOIDCScope ?? []).map(describeScope),
+      scopes: [...(missing.missingOIDCScope ?? []), ...new Set(apiScopes)].map(describeScope),
       action: `/interaction/${d.uid}/consent`,
       csrf: consentToken(d),
     });

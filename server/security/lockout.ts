@@ -29,20 +29,30 @@ export class Lockout {
     return { account: `${factor}:account:${account}`, address: `${factor}:address:${address}` };
   }
 
-  /** Counts one attempt on each key; refuses when any key is locked or goes over the limit. */
+  /**
+   * Before a credential is checked: refuses while the address is locked, and counts one
+   * attempt on the account — counted first, so parallel guesses cannot pass its limit.
+   */
   async attempt(keys: { account: string; address: string }): Promise<AttemptDecision> {
-    let refuse = 0;
-    for (const [key, limit] of [[keys.account, this.#options.maxFailures], [keys.address, this.#options.maxFailuresPerAddress]] as const) {
-      const wait = await this.#count(key, limit);
-      refuse = Math.max(refuse, wait);
-    }
-    return refuse > 0 ? { allowed: false, retryAfterSeconds: refuse } : { allowed: true };
+    const now = epoch();
+    const addressUntil = await this.lockedUntil(keys.address);
+    if (addressUntil !== null && addressUntil > now) return { allowed: false, retryAfterSeconds: addressUntil - now };
+    const wait = await this.#count(keys.account, this.#options.maxFailures);
+    return wait > 0 ? { allowed: false, retryAfterSeconds: wait } : { allowed: true };
   }
 
-  /** The credential was right: forget the account's failures; the address gets its attempt back. */
+  /**
+   * The credential was wrong: the address counts failures only (never successes, which an
+   * attacker could mix in from an account of their own to spray passwords without limit).
+   */
+  async failed(keys: { account: string; address: string }): Promise<void> {
+    // Counted after the fact, so the limit-th failure itself starts the lock.
+    await this.#count(keys.address, this.#options.maxFailuresPerAddress - 1);
+  }
+
+  /** The credential was right: forget the account's failures. */
   async succeeded(keys: { account: string; address: string }): Promise<void> {
     await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: keys.account });
-    await this.#db.change('UPDATE login_failures SET failures = failures - 1 WHERE key = :key AND failures > 0', { key: keys.address });
   }
 
   /** Admin unlock: clears every counter of an account (any factor). */

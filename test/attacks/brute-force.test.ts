@@ -76,3 +76,32 @@ describe('attacks: brute force', function () {
     assert.equal(await server.stepgate.lockout.lockedUntil(Lockout.keys('password', 'otpvictim', '127.0.0.1').account), null);
   });
 });
+
+describe('attacks: password spraying from one address', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+  let rp: oidc.Configuration;
+
+  before(async () => {
+    server = await startStepgate({ overrides: { lockout: { maxFailures: 5, maxFailuresPerAddress: 3, baseSeconds: 60, maxSeconds: 3600, windowSeconds: 900 } } });
+    rp = await relyingParty(server, await addClient(server, 'webapp', 'password'));
+  });
+  after(async () => server.stop());
+
+  async function guess(username: string, password: string) {
+    const browser = new Browser(RP_CALLBACK);
+    const form = await browser.go((await beginLogin(rp)).url.href);
+    return browser.submit(form, { username, password });
+  }
+
+  it('one wrong password per account, many accounts: the address locks, and the attacker\'s own good logins do not buy guesses back', async () => {
+    await addUser(server, 'attacker', { totp: false });
+    for (const name of ['victim1', 'victim2']) {
+      assert.match((await guess(name, 'Winter2026!')).$('.error').text(), /do not match/);
+      assert.equal((await guess('attacker', PASSWORD)).$('button[value=allow]').length, 1, 'the attacker signs in to their own account');
+    }
+    assert.match((await guess('victim3', 'Winter2026!')).$('.error').text(), /do not match/, 'the third failure is still checked');
+    const locked = await guess('victim4', 'Winter2026!');
+    assert.match(locked.$('.error').text(), /Too many attempts/, 'the address is locked after three failures, successes in between or not');
+  });
+});
