@@ -23,6 +23,9 @@ const NOTICES: Record<string, string> = {
  * carrying a CSRF token derived from the session, and accepted back only in that same
  * browser session; the (issuer, subject) the upstream vouches for is what gets linked.
  */
+/** Seconds a login counts as recent enough to link a new sign-in provider. */
+const LINK_FRESHNESS = 600;
+
 export function accountRoutes(deps: { provider: Provider; views: Views; services: Services; csrfKey: string }) {
   const { provider, views, services, csrfKey } = deps;
   const { idps, links, users, upstream } = services;
@@ -37,6 +40,23 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
 
   function fail(ctx: Context, status: number, code: string, message: string) {
     page(ctx, status, 'views/error', { title: 'Your account', heading: 'That did not work', code, message, hint: 'Go back to your account page and try again.' });
+  }
+
+  /**
+   * Linking adds a way into the account, so it needs more than any session: a login no
+   * older than LINK_FRESHNESS seconds that used every factor the account has (password,
+   * authenticator app). Otherwise a stolen password alone, used at a password-only client,
+   * could link the thief's own upstream identity and pass a "totp|yahoo" step from then on.
+   */
+  async function strongEnoughToLink(ctx: Context, accountId: string): Promise<boolean> {
+    const session = await provider.Session.get(ctx as Parameters<Provider['Session']['get']>[0]);
+    const user = await users.byId(accountId);
+    const amr = new Set(session.amr ?? []);
+    const loginTs = typeof session.loginTs === 'number' ? session.loginTs : 0;
+    if (Math.floor(Date.now() / 1000) - loginTs > LINK_FRESHNESS) return false;
+    if (user?.passwordHash && !amr.has('pwd')) return false;
+    if (user?.hasTotp && !amr.has('otp')) return false;
+    return true;
   }
 
   async function signedIn(ctx: Context): Promise<{ uid: string; accountId: string } | undefined> {
@@ -76,6 +96,9 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     if (!csrfOk(ctx, who.uid)) return fail(ctx, 403, 'csrf', 'This form is out of date. Reload your account page and try again.');
     const idp = await idps.get(ctx.params.name!);
     if (!idp) return fail(ctx, 404, 'unknown_provider', 'There is no such sign-in provider.');
+    if (!(await strongEnoughToLink(ctx, who.accountId))) {
+      return fail(ctx, 403, 'reauthentication_required', `Linking a sign-in provider needs a recent sign-in with every factor of your account (password and authenticator app, if you have one) within the last ${LINK_FRESHNESS / 60} minutes. Sign in to an application again that way, then come back to this page.`);
+    }
     try {
       const { url, pending } = await upstream.authorizationUrl(idp);
       await pendingLinks.put({ idpName: idp.name, accountId: who.accountId, sessionUid: who.uid, pending }, services.config.ttl.interaction);

@@ -139,4 +139,16 @@ describe('federation: account linking and Passport strategies', function () {
     assert.deepEqual((await server.stepgate.links.forAccount(bob.id)), []);
     assert.equal((await server.stepgate.links.find(yahoo.issuer, yahooAlice.sub))?.accountId, alice.id, 'still Alice\'s');
   });
+
+  it('linking needs a recent login with every factor the account has: a password-only session of a TOTP user is refused', async () => {
+    await addUser(server, 'carol');
+    const browser = new Browser(RP_CALLBACK);
+    assert.ok(reachedApp(await login('pwd-app', browser, { username: 'carol' })), 'a password-only client lets carol in');
+    const account = await browser.go(`${server.issuer}/account`);
+    assert.equal(account.status, 200);
+    const refused = await browser.submit(account, {}, /\/account\/link\/yahoo$/);
+    assert.equal(refused.status, 403);
+    assert.match(refused.$('.message').text(), /every factor of your account/);
+    assert.equal(refused.$('form#upstream-login').length, 0, 'never sent upstream');
+  });
 });
