@@ -52,7 +52,8 @@ function time(el: El, attribute: string): number | undefined {
   const value = el.getAttribute(attribute);
   if (value === null || value === '') return undefined;
   const ms = Date.parse(value);
-  if (!/^\d{4}-\d\d-\d\dT/.test(value) || Number.isNaN(ms)) throw new AssertionError(`${el.localName} ${attribute} is not a date-time`);
+  // SAML times are UTC; a time without a zone would be read in the server's local time.
+  if (!/^\d{4}-\d\d-\d\dT[^Z+-]*(Z|[+-]\d\d:\d\d)$/.test(value) || Number.isNaN(ms)) throw new AssertionError(`${el.localName} ${attribute} is not a date-time with a time zone`);
   return Math.floor(ms / 1000);
 }
 
@@ -137,8 +138,12 @@ export default async function verifyAssertion(encoded: string, expect: Expectati
 
   const conditions = only(assertion, SAML, 'Conditions');
   inWindow(conditions);
-  const audiences = children(conditions, SAML, 'AudienceRestriction').flatMap((r) => children(r, SAML, 'Audience').map((a) => a.textContent?.trim() ?? ''));
-  if (!audiences.some((a) => expect.audiences.includes(a))) throw new AssertionError('assertion audience is not this authorization server');
+  // Each AudienceRestriction must be met (SAML core 2.5.1.4): we must be among the
+  // audiences of every one of them, and there must be at least one.
+  const restrictions = children(conditions, SAML, 'AudienceRestriction').map((r) => children(r, SAML, 'Audience').map((a) => a.textContent?.trim() ?? ''));
+  if (restrictions.length === 0 || !restrictions.every((audiences) => audiences.some((a) => expect.audiences.includes(a)))) {
+    throw new AssertionError('assertion audience is not this authorization server');
+  }
 
   const subject = only(assertion, SAML, 'Subject');
   const nameId = only(subject, SAML, 'NameID').textContent?.trim() ?? '';

@@ -97,6 +97,17 @@ describe('token API: SAML2 bearer grant (RFC 7522)', function () {
     await refused(encode(signed({ audience: 'https://other-as.example/token' })), /audience/);
   });
 
+  it('refuses an assertion with a second audience restriction we are not in (every restriction must be met)', async () => {
+    const xml = assertionXml(fields(server.issuer)).replace('</saml:AudienceRestriction></saml:Conditions>',
+      '</saml:AudienceRestriction><saml:AudienceRestriction><saml:Audience>https://other-as.example/token</saml:Audience></saml:AudienceRestriction></saml:Conditions>');
+    await refused(encode(sign(xml, KEYS.idp)), /audience/);
+  });
+
+  it('refuses a validity time without a time zone', async () => {
+    const xml = assertionXml(fields(server.issuer)).replace(/(<saml:Conditions NotBefore="[^"]+" NotOnOrAfter="[^"]+)Z"/, '$1"');
+    await refused(encode(sign(xml, KEYS.idp)), /time zone/);
+  });
+
   it('refuses an expired assertion, beyond the clock skew', async () => {
     const now = Math.floor(Date.now() / 1000);
     await refused(encode(signed({ notBefore: now - 900, notOnOrAfter: now - 120 })), /expired/);
