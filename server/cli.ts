@@ -22,8 +22,8 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   client add <client_id> --redirect-uri <uri> [--redirect-uri <uri>...] (--secret-stdin | --public)
              --chain "password,totp" [--grants authorization_code,refresh_token]
   client update <client_id> [--grants a,b] [--scopes "read update"] [--user-token-ttl N] [--app-token-ttl N]
-             [--allow-non-expiring | --no-allow-non-expiring] [--app-token-format opaque|jwt]
-                                                    grant types, API scopes and token lifetimes (seconds;
+             [--allow-non-expiring | --no-allow-non-expiring] [--app-token-format opaque|jwt] [--saml-idps a,b]
+                                                    grant types, API scopes, trusted SAML IdPs, token lifetimes (seconds;
                                                     a negative lifetime, written --user-token-ttl=-1, never
                                                     expires and needs --allow-non-expiring)
   client chain <client_id> "<chain>"                replace a chain; applies to the next login
@@ -118,6 +118,7 @@ async function run(argv: string[]): Promise<number> {
       'app-token-format': { type: 'string' },
       'no-allow-non-expiring': { type: 'boolean' },
       'cert-file': { type: 'string' },
+      'saml-idps': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -153,7 +154,7 @@ async function command(
   values: {
     email?: string; role?: string[]; 'redirect-uri'?: string[]; chain?: string; grants?: string; public: boolean; 'password-stdin': boolean; 'secret-stdin': boolean;
     scopes?: string; 'user-token-ttl'?: string; 'app-token-ttl'?: string; 'app-token-format'?: string; 'allow-non-expiring'?: boolean; 'no-allow-non-expiring'?: boolean;
-    issuer?: string; 'cert-file'?: string;
+    issuer?: string; 'cert-file'?: string; 'saml-idps'?: string;
   } & IdpFlags,
 ): Promise<number> {
   if (group === 'idp' || (group === 'user' && (action === 'link' || action === 'unlink'))) return federationCommand(s, out, `${group} ${action ?? ''}`.trim(), rest, values, readStdin, UsageError);
@@ -257,6 +258,12 @@ async function command(
         if (values['app-token-format'] !== 'opaque' && values['app-token-format'] !== 'jwt') throw new UsageError('--app-token-format is opaque or jwt');
         settings.appTokenFormat = values['app-token-format'];
       }
+      if (values['saml-idps'] !== undefined) {
+        const names = values['saml-idps'].split(/[\s,]+/).filter(Boolean);
+        const known = new Set((await s.samlIdps.list()).map((i) => i.name));
+        for (const name of names) if (!known.has(name)) throw new UsageError(`no trusted SAML IdP "${name}" (add it with stepgate saml-idp add)`);
+        settings.samlIdps = [...new Set(names)];
+      }
       if (values['allow-non-expiring']) settings.allowNonExpiring = true;
       if (values['no-allow-non-expiring']) settings.allowNonExpiring = false;
       if (!settings.allowNonExpiring && ((settings.userTokenTtl ?? 1) < 0 || (settings.appTokenTtl ?? 1) < 0)) {
@@ -267,6 +274,7 @@ async function command(
         client_id: clientId, grant_types: grantTypes, scopes: settings.scopes ?? [],
         user_token_ttl: settings.userTokenTtl ?? s.config.ttl.accessToken, app_token_ttl: settings.appTokenTtl ?? s.config.ttl.clientCredentials,
         allow_non_expiring: settings.allowNonExpiring === true, app_token_format: settings.appTokenFormat ?? 'opaque',
+        saml_idps: settings.samlIdps ?? [],
       };
       const lifetime = (ttl: number) => (ttl < 0 ? 'never expire' : `${ttl} s`);
       out.print(`client ${clientId}: grants ${grantTypes.join(',')}; scopes ${summary.scopes.join(' ') || '-'}; user tokens ${lifetime(summary.user_token_ttl)}; application tokens ${lifetime(summary.app_token_ttl)} (${summary.app_token_format})`, summary);

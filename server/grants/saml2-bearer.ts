@@ -34,6 +34,12 @@ export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDep
       if (err instanceof AssertionError) throw invalidGrant(err.message);
       throw invalidGrant('assertion is not well-formed XML');
     }
+    // Trust is per client: an IdP trusted for one application does not speak for the others.
+    const idp = await deps.samlIdps.byIssuer(verified.issuer);
+    const accepted = ctx.oidc.client!.metadata().saml_idps;
+    if (!idp || !Array.isArray(accepted) || !accepted.includes(idp.name)) {
+      throw invalidGrant(`this client does not accept assertions from ${idp ? `the SAML IdP "${idp.name}"` : 'this issuer'}; an admin can allow it with stepgate client update --saml-idps`);
+    }
     if (!(await deps.samlIdps.useAssertion(verified.issuer, verified.id, verified.expiresAt))) {
       throw invalidGrant('assertion has already been used');
     }

@@ -17,6 +17,8 @@ export type ClientSettings = {
   allowNonExpiring?: boolean;
   /** this client may be granted the `admin` scope and call the admin API (server/admin/principal.ts) */
   adminApi?: boolean;
+  /** names of the trusted SAML IdPs whose assertions this client may exchange (SAML2 bearer grant); none when absent */
+  samlIdps?: string[];
 };
 
 export type ClientRecord = {

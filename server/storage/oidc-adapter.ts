@@ -28,6 +28,7 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     ...(client.settings.appTokenTtl === undefined ? {} : { app_token_ttl: client.settings.appTokenTtl }),
     allow_non_expiring: client.settings.allowNonExpiring === true,
     app_token_format: client.settings.appTokenFormat ?? 'opaque',
+    saml_idps: client.settings.samlIdps ?? [],
   };
 }
 

@@ -22,14 +22,19 @@ describe('token API: SAML2 bearer grant (RFC 7522)', function () {
     assert.equal(added.code, 0, added.stderr);
     // A second trusted IdP, so that one IdP's key cannot speak for another.
     await server.stepgate.samlIdps.add({ name: 'partner', issuer: 'https://partner.example/saml', certificate: KEYS.attacker.cert });
+    // Trust is per client: both SAML clients accept "corp" only.
+    for (const client of ['sp', 'sp-mfa']) {
+      const allowed = await stepgateCli(server, ['client', 'update', client, '--saml-idps', 'corp']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+    }
   });
   after(async () => server.stop());
 
   const exchange = (assertion: string, clientId = 'sp', extra: Record<string, string> = {}) =>
     tokenRequest(server, clientId, { grant_type: SAML2_BEARER_GRANT, assertion, scope: 'openid', ...extra });
   const signed = (overrides: Partial<AssertionFields> = {}, key = KEYS.idp) => sign(assertionXml(fields(server.issuer, overrides)), key);
-  const refused = async (assertion: string, reason: RegExp) => {
-    const res = await exchange(assertion);
+  const refused = async (assertion: string, reason: RegExp, clientId = 'sp') => {
+    const res = await exchange(assertion, clientId);
     assert.equal(res.status, 400, JSON.stringify(res.body));
     assert.equal(res.body.error, 'invalid_grant');
     assert.match(String(res.body.error_description), reason);
@@ -130,6 +135,16 @@ describe('token API: SAML2 bearer grant (RFC 7522)', function () {
 
   it('refuses an assertion naming no user of this server', async () => {
     await refused(encode(signed({ nameId: 'stranger' })), /no user/);
+  });
+
+  it('refuses an assertion from a trusted IdP this client does not accept, and from any IdP at a client that accepts none', async () => {
+    const partner = sign(assertionXml(fields(server.issuer, { issuer: 'https://partner.example/saml' })), KEYS.attacker);
+    await refused(encode(partner), /does not accept assertions from the SAML IdP "partner"/);
+    await addClient(server, 'sp-none', 'password', { grants: ['refresh_token', SAML2_BEARER_GRANT] });
+    await refused(encode(signed()), /does not accept/, 'sp-none');
+    const unknown = await stepgateCli(server, ['client', 'update', 'sp', '--saml-idps', 'nobody']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no trusted SAML IdP "nobody"/);
   });
 
   it('refuses an assertion naming an administrator', async () => {
