@@ -189,4 +189,17 @@ describe('core flow: password + TOTP through a real relying party', function () 
     assert.deepEqual(tokens.claims()!.amr, ['pwd']);
     assert.equal(tokens.claims()!.acr, 'urn:stepgate:acr:single-step');
   });
+
+  it('consent lists API scopes too, not only the OpenID ones', async () => {
+    await addClient(server, 'api-app', 'password');
+    await server.stepgate.clients.update('api-app', { grantTypes: ['authorization_code', 'refresh_token'], settings: { name: 'App api-app', scopes: ['update'] } });
+    const apiRp = await relyingParty(server, { clientId: 'api-app', secret: 'api-app-secret-0123456789' });
+    await addUser(server, 'consenter');
+    const login = await beginLogin(apiRp, { scope: 'openid update', resource: `${server.issuer}/api` });
+    const browser = new Browser(RP_CALLBACK);
+    let page = await browser.go(login.url.href);
+    page = await browser.submit(page, { username: 'consenter', password: PASSWORD });
+    assert.equal(page.$('button[value=allow]').length, 1, page.html.slice(0, 500));
+    assert.match(page.$('.scopes').text(), /"update"/);
+  });
 });
