@@ -38,12 +38,22 @@ export async function testDatabaseUrl(dir: string): Promise<string> {
   }
   const url = new URL(base);
   url.pathname = `/${name}`;
+  created.add(url.href);
   return url.href;
+}
+
+/** PostgreSQL test databases made in this run and not dropped yet. */
+const created = new Set<string>();
+
+/** Drops every PostgreSQL test database this run made (the suite's root hook, at the end). */
+export async function dropAllTestDatabases(): Promise<void> {
+  for (const url of [...created]) await dropDatabase(url);
 }
 
 /** Drops a PostgreSQL test database made by testDatabaseUrl (no-op for SQLite). */
 export async function dropDatabase(url: string): Promise<void> {
   if (!url.startsWith('postgres')) return;
+  created.delete(url);
   const name = new URL(url).pathname.slice(1);
   const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
   await admin.connect();
