@@ -2,32 +2,14 @@ import assert from 'node:assert/strict';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import * as oidc from 'openid-client';
 import { addClient, addUser, relyingParty, PASSWORD } from '../support/fixtures.ts';
-import { api, clientToken, eventually, userToken } from '../support/admin.ts';
+import { api, clientToken, eventually, userToken, refusedUnchanged, adminSnapshot } from '../support/admin.ts';
 
 describe('admin API', function () {
   this.timeout(60_000);
   let server: TestServer;
   let token: string;
 
-  /** Everything an admin change could touch. */
-  async function snapshot() {
-    const db = server.stepgate.db;
-    return {
-      clients: await db.select('SELECT * FROM clients ORDER BY client_id', {}),
-      users: await db.select('SELECT * FROM users ORDER BY id', {}),
-      audit: await db.select('SELECT COUNT(*) AS n FROM audit_events', {}),
-    };
-  }
-
-  /** Asserts that `call` is refused with `status` and that nothing was written. */
-  async function refused(call: () => ReturnType<typeof api>, status: number, message: RegExp) {
-    const before = await snapshot();
-    const res = await call();
-    assert.equal(res.status, status, JSON.stringify(res.body));
-    assert.match(`${res.body.error_description} ${JSON.stringify(res.body.issues ?? [])}`, message);
-    assert.deepEqual(await snapshot(), before, 'the database is unchanged');
-    return res;
-  }
+  const refused = (call: () => ReturnType<typeof api>, status: number, message: RegExp) => refusedUnchanged(server, call, status, message);
 
   const newClient = (id: string, extra: Record<string, unknown> = {}) => ({ client_id: id, redirect_uris: ['https://app.example/cb'], chain: 'password,totp', ...extra });
 
@@ -80,11 +62,11 @@ describe('admin API', function () {
     assert.equal(refusedThirdParty.status, 403, 'an admin token obtained by a client not allowed the admin API');
     assert.match(refusedThirdParty.body.error_description, /not allowed to use the admin API/);
     const workerToken = await userToken(server, { clientId: app.clientId, secret: app.secret! }, worker, 'openid admin');
-    const before = await snapshot();
+    const before = await adminSnapshot(server);
     const res = await api(server, 'POST', '/users', { token: workerToken, body: { username: 'made-by-worker', password: PASSWORD } });
     assert.equal(res.status, 403);
     assert.match(res.body.error_description, /admin role/);
-    assert.deepEqual(await snapshot(), before);
+    assert.deepEqual(await adminSnapshot(server), before);
     assert.equal((await api(server, 'GET', '/users', { token: workerToken })).status, 403, 'reads are refused too');
   });
 

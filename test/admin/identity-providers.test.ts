@@ -4,7 +4,7 @@ import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, relyingParty, RP_CALLBACK } from '../support/fixtures.ts';
 import { authorizationRequestUpstream } from '../support/federation.ts';
-import { api, clientToken, userToken } from '../support/admin.ts';
+import { api, clientToken, userToken, refusedUnchanged, adminSnapshot } from '../support/admin.ts';
 
 describe('admin API: identity providers and linked identities', function () {
   this.timeout(60_000);
@@ -12,27 +12,7 @@ describe('admin API: identity providers and linked identities', function () {
   let corp: Upstream;
   let token: string;
 
-  /** Everything these endpoints could touch. */
-  async function snapshot() {
-    const db = server.stepgate.db;
-    return {
-      idps: await db.select('SELECT * FROM identity_providers ORDER BY name', {}),
-      links: await db.select('SELECT * FROM linked_identities ORDER BY issuer, subject', {}),
-      clients: await db.select('SELECT * FROM clients ORDER BY client_id', {}),
-      users: await db.select('SELECT * FROM users ORDER BY id', {}),
-      audit: await db.select('SELECT COUNT(*) AS n FROM audit_events', {}),
-    };
-  }
-
-  /** Asserts that `call` is refused with `status` and a message matching `message`, and that nothing was written. */
-  async function refused(call: () => ReturnType<typeof api>, status: number, message: RegExp) {
-    const before = await snapshot();
-    const res = await call();
-    assert.equal(res.status, status, JSON.stringify(res.body));
-    assert.match(`${res.body.error_description} ${JSON.stringify(res.body.issues ?? [])}`, message);
-    assert.deepEqual(await snapshot(), before, 'the database is unchanged');
-    return res;
-  }
+  const refused = (call: () => ReturnType<typeof api>, status: number, message: RegExp) => refusedUnchanged(server, call, status, message);
 
   const corpInput = (extra: Record<string, unknown> = {}) => ({
     name: 'corp', issuer: `${corp.issuer}/`, client_id: corp.clientId, client_secret: corp.clientSecret, display_name: 'Corp', ...extra,
@@ -200,11 +180,11 @@ describe('admin API: identity providers and linked identities', function () {
       const listed = await api(server, 'GET', `/users/${ann.id}/identities`, { token });
       assert.equal(listed.body.length, 1);
       assert.ok(!Number.isNaN(Date.parse(listed.body[0].created)));
-      const before = await snapshot();
+      const before = await adminSnapshot(server);
       const again = await api(server, 'POST', `/users/${ann.id}/identities`, { token, body: { idp: 'corp', subject } });
       assert.equal(again.status, 200, 'linked already');
       assert.equal(again.body.identity.subject, subject);
-      assert.deepEqual(await snapshot(), before, 'nothing changes, nothing is audited');
+      assert.deepEqual(await adminSnapshot(server), before, 'nothing changes, nothing is audited');
       const events = (await api(server, 'GET', '/audit?kind=admin.user.identity_linked', { token })).body.events;
       assert.equal(events.length, 1);
       assert.equal(events[0].subject, ann.id);

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import type { TestServer } from './server.ts';
 import { Browser, type Page } from './browser.ts';
@@ -65,4 +66,26 @@ export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => bo
     value = await read();
   }
   return value;
+}
+
+/** Every table an admin change can write: a refused change must leave all of them as they were. */
+export async function adminSnapshot(server: TestServer) {
+  const db = server.stepgate.db;
+  return {
+    clients: await db.select('SELECT * FROM clients ORDER BY client_id', {}),
+    users: await db.select('SELECT * FROM users ORDER BY id', {}),
+    idps: await db.select('SELECT * FROM identity_providers ORDER BY name', {}),
+    links: await db.select('SELECT * FROM linked_identities ORDER BY issuer, subject', {}),
+    audit: await db.select('SELECT COUNT(*) AS n FROM audit_events', {}),
+  };
+}
+
+/** Asserts that `call` is refused with `status` and a message matching `message`, and that nothing was written. */
+export async function refusedUnchanged(server: TestServer, call: () => Promise<ApiAnswer>, status: number, message: RegExp): Promise<ApiAnswer> {
+  const before = await adminSnapshot(server);
+  const res = await call();
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.match(`${res.body.error_description} ${JSON.stringify(res.body.issues ?? [])}`, message);
+  assert.deepEqual(await adminSnapshot(server), before, 'the database is unchanged');
+  return res;
 }
