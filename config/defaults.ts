@@ -59,6 +59,20 @@ export const defaults = {
     /** how long a console session lasts, in seconds */
     sessionTtl: 8 * 3600,
   },
+  /** Second factors (TOTP, passkeys, recovery codes). */
+  factors: {
+    /**
+     * STEPGATE_ENROLMENT — who may set up a user's first second factor when a chain needs one:
+     * `at-login` (the user, right there during sign-in), `account-only` (the user, on /account)
+     * or `admin-only`. A client's `enrolment` setting overrides it for that client.
+     */
+    enrolment: 'at-login' as 'at-login' | 'account-only' | 'admin-only',
+    /**
+     * STEPGATE_PASSKEY_USER_VERIFICATION — `required` (PIN or biometrics with every passkey
+     * use: a passkey alone is then multi-factor) or `preferred` (a touch may be enough).
+     */
+    passkeyUserVerification: 'required' as 'required' | 'preferred',
+  },
   /** Brute-force protection, per factor, per account and per client address. */
   lockout: {
     /** failures allowed per account before a temporary lockout */

@@ -32,13 +32,14 @@ const schema = z.object({
   federation: z.object({ timeoutSeconds: seconds, discoveryCacheSeconds: seconds }),
   argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
   admin: z.object({ chain: z.string().regex(/,/, 'needs at least two steps (a password and a second factor)'), sessionTtl: seconds }),
+  factors: z.object({ enrolment: z.enum(['at-login', 'account-only', 'admin-only']), passkeyUserVerification: z.enum(['required', 'preferred']) }),
   lockout: z.object({ maxFailures: z.number().int().min(1), maxFailuresPerAddress: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
 });
 
 const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
   production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustProxy: 'STEPGATE_TRUST_PROXY',
-  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL',
+  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', factors: 'STEPGATE_ENROLMENT / STEPGATE_PASSKEY_USER_VERIFICATION',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
@@ -64,6 +65,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trustProxy: flag(env.STEPGATE_TRUST_PROXY, defaults.trustProxy),
     demo: flag(env.STEPGATE_DEMO, !production) && !production,
     logLevel: env.LOG_LEVEL || defaults.logLevel,
+    factors: {
+      enrolment: (env.STEPGATE_ENROLMENT || defaults.factors.enrolment) as Config['factors']['enrolment'],
+      passkeyUserVerification: (env.STEPGATE_PASSKEY_USER_VERIFICATION || defaults.factors.passkeyUserVerification) as Config['factors']['passkeyUserVerification'],
+    },
     ...overrides,
   };
   const parsed = schema.safeParse(merged);

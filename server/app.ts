@@ -14,6 +14,7 @@ import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
+import { passkeyAssetRoutes } from './routes/passkey-assets.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
@@ -68,7 +69,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   const metrics = createMetrics(provider, events);
 
   const routes = [
-    basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
+    basicRoutes(db), passkeyAssetRoutes(), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));

@@ -188,7 +188,7 @@ async function command(
     case 'totp enroll': {
       const user = await needUser(s, rest[0]);
       const secret = generateSecret();
-      await s.users.setTotpSecret(user.id, secret);
+      await s.credentials.setTotp(user.id, secret);
       const uri = generateURI({ issuer: 'stepgate', label: user.username, secret });
       if (out.json) out.print('', { secret, uri });
       else {
@@ -201,7 +201,7 @@ async function command(
     case 'totp code': {
       if (s.config.production) throw new UsageError('totp code is a development aid and is disabled in production');
       const user = await needUser(s, rest[0]);
-      const enrolled = await s.users.totpSecret(user.id);
+      const enrolled = await s.credentials.totp(user.id);
       if (!enrolled) throw new UsageError(`user "${user.username}" has no TOTP enrolled`);
       const code = await generate({ secret: enrolled.secret });
       out.print(code, { code });

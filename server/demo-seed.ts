@@ -15,7 +15,7 @@ export async function seedDemo(s: Services): Promise<string | undefined> {
   const clientSecret = randomBytes(18).toString('base64url');
   const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org', roles: ['admin'] });
   const totp = generateSecret();
-  await s.users.setTotpSecret(user.id, totp);
+  await s.credentials.setTotp(user.id, totp);
   await s.clients.create({
     clientId: 'demo-app', secret: clientSecret, redirectUris: [`${s.config.issuer}/demo/callback`],
     grantTypes: ['authorization_code', 'refresh_token'], chain: 'password,totp', settings: { name: 'Demo application' },

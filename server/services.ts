@@ -4,6 +4,8 @@ import { Passwords } from './security/passwords.ts';
 import { Lockout } from './security/lockout.ts';
 import { openDatabase, type Database } from './storage/database.ts';
 import { Users } from './storage/users.ts';
+import { Credentials } from './storage/credentials.ts';
+import { PasskeyCeremonies } from '../authenticators/passkey/ceremony.ts';
 import { Clients } from './storage/clients.ts';
 import { SamlIdps } from './storage/saml-idps.ts';
 import { FlowStates } from './flow/state.ts';
@@ -25,6 +27,10 @@ export type Services = {
   keyring: Keyring;
   db: Database;
   users: Users;
+  /** second factors: TOTP, passkeys, recovery codes */
+  credentials: Credentials;
+  /** WebAuthn registration and sign-in, for the passkey step and the account page */
+  ceremonies: PasskeyCeremonies;
   clients: Clients;
   samlIdps: SamlIdps;
   passwords: Passwords;
@@ -49,7 +55,9 @@ export type StepgateOptions = { authenticators?: (deps: AuthenticatorDeps) => Au
 export async function openServices(config: Config, options: StepgateOptions = {}): Promise<Services> {
   const keyring = new Keyring(resolveSecretKeys(config));
   const db = await openDatabase(config.databaseUrl);
-  const users = new Users(db, keyring);
+  const users = new Users(db);
+  const credentials = new Credentials(db, keyring);
+  const ceremonies = new PasskeyCeremonies(credentials, config.issuer, config.factors.passkeyUserVerification);
   const clients = new Clients(db, keyring);
   const passwords = new Passwords(config.argon2);
   const logger = createLogger(config.logLevel);
@@ -69,7 +77,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const runner = new ChainRunner({
-    authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
+    authenticators: [...createAuthenticators({ users, credentials, passwords, lockout, audit, ceremonies }), ...extra],
     federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
@@ -80,6 +88,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     events,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };
+  return { config, keyring, db, users, credentials, ceremonies, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };
 }
 

@@ -1,6 +1,6 @@
 import { verify } from 'otplib';
 import type { Authenticator, StepContext, StepResult } from '../../server/flow/contract.ts';
-import type { Users } from '../../server/storage/users.ts';
+import type { Credentials } from '../../server/storage/credentials.ts';
 import { Lockout } from '../../server/security/lockout.ts';
 import { lockedMessage } from '../password/index.ts';
 
@@ -12,8 +12,8 @@ const INVALID = { code: 'invalid_code', message: 'That code is not right. Enter 
  * either way, and each code accepted once per user — the last used time step is kept
  * and advanced with a conditional update, so even racing requests cannot reuse a code.
  */
-export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }): Authenticator {
-  const { users, lockout } = deps;
+export function createTotpAuthenticator(deps: { credentials: Credentials; lockout: Lockout }): Authenticator {
+  const { credentials, lockout } = deps;
   return {
     id: 'totp',
     label: 'Authenticator app (TOTP)',
@@ -21,7 +21,7 @@ export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }
     amr: ['otp'],
 
     async configuredFor(accountId) {
-      return (await users.byId(accountId))?.hasTotp ?? false;
+      return credentials.has(accountId, 'totp');
     },
 
     async start(): Promise<StepResult> {
@@ -38,7 +38,7 @@ export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }
       const decision = await lockout.attempt(keys);
       if (!decision.allowed) return { kind: 'failure', error: lockedMessage(decision.retryAfterSeconds), view: VIEW };
 
-      const enrolled = await users.totpSecret(accountId);
+      const enrolled = await credentials.totp(accountId);
       if (!enrolled) return { kind: 'failure', error: { code: 'not_enrolled', message: 'This account has no authenticator app enrolled. Ask your administrator.' } };
       let result: Awaited<ReturnType<typeof verify>>;
       try {
@@ -50,7 +50,7 @@ export function createTotpAuthenticator(deps: { users: Users; lockout: Lockout }
         return { kind: 'failure', error: INVALID, view: VIEW };
       }
       // The time step a code belongs to is what makes it single-use.
-      if (!result.valid || !('timeStep' in result) || !(await users.useTotpStep(accountId, result.timeStep))) {
+      if (!result.valid || !('timeStep' in result) || !(await credentials.useTotpStep(accountId, result.timeStep))) {
         await lockout.failed(keys);
         return { kind: 'failure', error: INVALID, view: VIEW };
       }

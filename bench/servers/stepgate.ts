@@ -26,7 +26,7 @@ answerParent((running.server.address() as { port: number }).port, {
     const usernames: string[] = [];
     for (let i = 0; i < Number(n); i++) {
       const user = await s.users.create({ username: `bench-user-${i}`, passwordHash: hash });
-      await s.users.setTotpSecret(user.id, String(totpSecret));
+      await s.credentials.setTotp(user.id, String(totpSecret));
       usernames.push(user.username);
     }
     return usernames;

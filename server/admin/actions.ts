@@ -6,6 +6,7 @@ import type { Keyring } from '../security/keyring.ts';
 import type { Passwords } from '../security/passwords.ts';
 import { Lockout } from '../security/lockout.ts';
 import { normaliseUsername } from '../storage/users.ts';
+import { Credentials } from '../storage/credentials.ts';
 import type { ClientSettings } from '../storage/clients.ts';
 import type { Audit } from '../audit/index.ts';
 import type { ChainRunner } from '../flow/runner.ts';
@@ -62,7 +63,10 @@ export type IdpView = {
 export type IdentityView = { idp: string; issuer: string; subject: string; created: string };
 
 type ClientRow = { client_id: string; secret: string | null; redirect_uris: string; grant_types: string; chain: string; settings: string };
-type UserRow = { id: string; username: string; email: string | null; password_hash: string | null; totp_secret: string | null; roles: string; disabled: boolean | number };
+type UserRow = { id: string; username: string; email: string | null; password_hash: string | null; has_totp: boolean | number; roles: string; disabled: boolean | number };
+
+/** Users with whether they have TOTP enrolled (a credentials row). */
+const USERS = "SELECT users.*, EXISTS (SELECT 1 FROM credentials c WHERE c.user_id = users.id AND c.type = 'totp') AS has_totp FROM users";
 
 const newSecret = () => randomBytes(24).toString('base64url');
 
@@ -81,6 +85,7 @@ export class AdminActions {
   readonly #idps: IdentityProviders;
   readonly #links: LinkedIdentities;
   readonly #redirectUri: (idpName: string) => string;
+  readonly #credentials: Credentials;
 
   constructor(deps: {
     db: Database; keyring: Keyring; passwords: Passwords; audit: Audit; runner: ChainRunner; issuer: string;
@@ -91,6 +96,7 @@ export class AdminActions {
     this.#links = deps.links;
     this.#redirectUri = deps.redirectUri;
     this.#keyring = deps.keyring;
+    this.#credentials = new Credentials(deps.db, deps.keyring);
     this.#passwords = deps.passwords;
     this.#audit = deps.audit;
     this.#runner = deps.runner;
@@ -253,7 +259,7 @@ export class AdminActions {
   // ---- users ---------------------------------------------------------------------------
 
   async #userRow(id: string, t?: Transaction): Promise<UserRow | undefined> {
-    const [row] = await this.#db.select<UserRow>('SELECT * FROM users WHERE id = :id', { id }, t);
+    const [row] = await this.#db.select<UserRow>(`${USERS} WHERE users.id = :id`, { id }, t);
     return row;
   }
 
@@ -263,13 +269,13 @@ export class AdminActions {
       'SELECT MAX(locked_until) AS until FROM login_failures WHERE key IN (:pwd, :otp) AND locked_until > :now', { pwd: keys[0], otp: keys[1], now: Math.floor(Date.now() / 1000) }, t);
     return {
       id: row.id, username: row.username, email: row.email, roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
-      totp_enrolled: row.totp_secret !== null, has_password: row.password_hash !== null,
+      totp_enrolled: Boolean(row.has_totp), has_password: row.password_hash !== null,
       locked_until: lock?.until == null ? null : Number(lock.until),
     };
   }
 
   async listUsers(): Promise<UserView[]> {
-    const rows = await this.#db.select<UserRow>('SELECT * FROM users ORDER BY username', {});
+    const rows = await this.#db.select<UserRow>(`${USERS} ORDER BY username`, {});
     return Promise.all(rows.map((r) => this.#userView(r)));
   }
 
@@ -287,11 +293,12 @@ export class AdminActions {
     const user = await this.#tx(async (t) => {
       const now = new Date();
       const inserted = await this.#db.change(
-        `INSERT INTO users (id, username, email, password_hash, totp_secret, totp_last_step, roles, disabled, created_at, updated_at)
-         VALUES (:id, :username, :email, :passwordHash, :totp, NULL, :roles, :disabled, :now, :now)
+        `INSERT INTO users (id, username, email, password_hash, roles, disabled, created_at, updated_at)
+         VALUES (:id, :username, :email, :passwordHash, :roles, :disabled, :now, :now)
          ON CONFLICT (username) DO NOTHING`,
-        { id, username, email: input.email ?? null, passwordHash, totp: totp ? this.#keyring.encrypt(totp, `totp:${id}`) : null, roles: JSON.stringify(input.roles), disabled: false, now }, t);
+        { id, username, email: input.email ?? null, passwordHash, roles: JSON.stringify(input.roles), disabled: false, now }, t);
       if (inserted !== 1) throw new AdminError(409, 'duplicate', `user "${username}" already exists`, [{ path: 'username', message: 'already exists' }]);
+      if (totp) await this.#credentials.setTotp(id, totp, t);
       const view = await this.#userView((await this.#userRow(id, t))!, t);
       await this.#audit.record({ kind: 'admin.user.created', ...actorFields(by), subject: id, details: { after: view } }, t);
       return view;
@@ -315,8 +322,7 @@ export class AdminActions {
   async resetTotp(id: string, by: Actor): Promise<{ user: UserView; totp: { secret: string; uri: string } }> {
     const secret = generateSecret();
     const user = await this.#changeUser(id, by, 'admin.user.totp_reset',
-      (t) => this.#db.change('UPDATE users SET totp_secret = :sealed, totp_last_step = NULL, updated_at = :now WHERE id = :id',
-        { id, sealed: this.#keyring.encrypt(secret, `totp:${id}`), now: new Date() }, t));
+      (t) => this.#credentials.setTotp(id, secret, t));
     return { user, totp: { secret, uri: this.#totpUri(user.username, secret) } };
   }
 

@@ -1,11 +1,11 @@
 import type { Database } from '../storage/database.ts';
 import type { Keyring } from './keyring.ts';
 
-/** Every sealed column, with the context its values are bound to. */
+/** Every sealed column (`only`: which rows hold sealed values), with the context its values are bound to. */
 const SEALED = [
-  { table: 'users', key: 'id', column: 'totp_secret', context: (id: string) => `totp:${id}` },
-  { table: 'clients', key: 'client_id', column: 'secret', context: (id: string) => `client:${id}` },
-  { table: 'signing_keys', key: 'kid', column: 'jwk', context: () => 'signing-key' },
+  { table: 'credentials', key: 'user_id', column: 'data', context: (id: string) => `totp:${id}`, only: "type = 'totp'" },
+  { table: 'clients', key: 'client_id', column: 'secret', context: (id: string) => `client:${id}`, only: '' },
+  { table: 'signing_keys', key: 'kid', column: 'jwk', context: () => 'signing-key', only: '' },
 ] as const;
 
 /**
@@ -15,9 +15,9 @@ const SEALED = [
  */
 export async function resealAll(db: Database, keyring: Keyring): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const { table, key, column, context } of SEALED) {
+  for (const { table, key, column, context, only } of SEALED) {
     counts[table] = 0;
-    const rows = await db.select<Record<string, string | null>>(`SELECT ${key} AS k, ${column} AS v FROM ${table} WHERE ${column} IS NOT NULL`, {});
+    const rows = await db.select<Record<string, string | null>>(`SELECT ${key} AS k, ${column} AS v FROM ${table} WHERE ${column} IS NOT NULL${only && ` AND ${only}`}`, {});
     for (const row of rows) {
       const id = row.k!;
       const sealed = row.v!;

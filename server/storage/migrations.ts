@@ -1,4 +1,5 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
+import { randomUUID } from 'node:crypto';
+import { DataTypes, QueryTypes, type QueryInterface } from 'sequelize';
 
 /**
  * The schema, as ordered migrations shared by SQLite and PostgreSQL. Add new ones at the
@@ -161,6 +162,41 @@ export const migrations: Migration[] = [
         await q.sequelize.query(`DROP INDEX IF EXISTS oidc_payloads_${column}`);
         await q.sequelize.query(`CREATE INDEX oidc_payloads_${column}_set ON oidc_payloads (${column}) WHERE ${column} IS NOT NULL`);
       }
+    },
+  },
+  {
+    name: '0012-factors',
+    // Every second factor a user holds, one row each: the TOTP secret (sealed, bound to the
+    // user id as before), passkeys (public key; `lookup` = the credential id, unique) and
+    // recovery codes (SHA-256 only). TOTP secrets move here from users, still sealed under
+    // the same context, so they keep working without the keyring being needed here.
+    async up(q) {
+      await q.createTable('credentials', {
+        id: { type: DataTypes.STRING(64), primaryKey: true },
+        user_id: { type: DataTypes.STRING(64), allowNull: false },
+        type: { type: DataTypes.STRING(32), allowNull: false },
+        label: { type: DataTypes.STRING(255), allowNull: false },
+        data: { type: DataTypes.TEXT, allowNull: false },
+        lookup: { type: DataTypes.STRING(1024), allowNull: true, unique: true },
+        counter: { type: DataTypes.BIGINT, allowNull: true },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        last_used_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.addIndex('credentials', ['user_id', 'type']);
+      const rows = await q.sequelize.query<{ id: string; totp_secret: string; totp_last_step: number | string | null }>(
+        'SELECT id, totp_secret, totp_last_step FROM users WHERE totp_secret IS NOT NULL', { type: QueryTypes.SELECT });
+      const at = Math.floor(Date.now() / 1000);
+      if (rows.length > 0) {
+        await q.bulkInsert('credentials', rows.map((r) => ({
+          id: randomUUID(), user_id: r.id, type: 'totp', label: 'Authenticator app', data: r.totp_secret,
+          lookup: null, counter: r.totp_last_step === null ? null : Number(r.totp_last_step), created_at: at, last_used_at: null,
+        })));
+      }
+      // Drops, not renames: a reader of the old column must fail loudly, not see "no TOTP".
+      await q.sequelize.query('ALTER TABLE users DROP COLUMN totp_secret');
+      await q.sequelize.query('ALTER TABLE users DROP COLUMN totp_last_step');
+      // "Require enrolment at next login", set by an admin.
+      await q.addColumn('users', 'enrolment_required', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
     },
   },
 ];

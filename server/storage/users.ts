@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
-import type { Keyring } from '../security/keyring.ts';
 
 export type User = {
   id: string;
@@ -11,32 +10,36 @@ export type User = {
   hasTotp: boolean;
   roles: string[];
   disabled: boolean;
+  /** an admin asked that the user set up a second factor at the next login */
+  enrolmentRequired: boolean;
 };
 
 type Row = {
   id: string; username: string; email: string | null; password_hash: string | null;
-  totp_secret: string | null; roles: string; disabled: boolean | number;
+  has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number;
 };
+
+/** Users with whether they have TOTP (a row in credentials). */
+const SELECT = "SELECT users.*, EXISTS (SELECT 1 FROM credentials c WHERE c.user_id = users.id AND c.type = 'totp') AS has_totp FROM users";
 
 /** Usernames compare after Unicode NFKC and case folding, so "Alice" and "ａｌｉｃｅ" are one account. */
 export function normaliseUsername(username: string): string {
   return username.normalize('NFKC').trim().toLowerCase();
 }
 
-/** Users and their secrets. TOTP secrets are sealed with the keyring, bound to the user id. */
+/** Users and their passwords; their second factors are in Credentials. */
 export class Users {
   readonly #db: Database;
-  readonly #keyring: Keyring;
 
-  constructor(db: Database, keyring: Keyring) {
+  constructor(db: Database) {
     this.#db = db;
-    this.#keyring = keyring;
   }
 
   static #toUser(row: Row): User {
     return {
       id: row.id, username: row.username, email: row.email, passwordHash: row.password_hash,
-      hasTotp: row.totp_secret !== null, roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
+      hasTotp: Boolean(row.has_totp), roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
+      enrolmentRequired: Boolean(row.enrolment_required),
     };
   }
 
@@ -46,46 +49,29 @@ export class Users {
     const now = new Date();
     await this.#db.sequelize.getQueryInterface().bulkInsert('users', [{
       id, username: normaliseUsername(input.username), email: input.email ?? null, password_hash: input.passwordHash,
-      totp_secret: null, totp_last_step: null, roles: JSON.stringify(input.roles ?? []), disabled: false,
+      roles: JSON.stringify(input.roles ?? []), disabled: false,
       created_at: now, updated_at: now,
     }], { transaction });
-    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE id = :id', { id }, transaction);
+    const [row] = await this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id }, transaction);
     return Users.#toUser(row!);
   }
 
   async byId(id: string): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE id = :id', { id });
+    const [row] = await this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id });
     return row && Users.#toUser(row);
   }
 
   async byUsername(username: string): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE username = :u', { u: normaliseUsername(username) });
+    const [row] = await this.#db.select<Row>(`${SELECT} WHERE username = :u`, { u: normaliseUsername(username) });
     return row && Users.#toUser(row);
   }
 
   async list(): Promise<User[]> {
-    return (await this.#db.select<Row>('SELECT * FROM users ORDER BY username', {})).map((r) => Users.#toUser(r));
+    return (await this.#db.select<Row>(`${SELECT} ORDER BY username`, {})).map((r) => Users.#toUser(r));
   }
 
-  async setTotpSecret(id: string, secret: string): Promise<void> {
-    const sealed = this.#keyring.encrypt(secret, `totp:${id}`);
-    await this.#db.change('UPDATE users SET totp_secret = :sealed, totp_last_step = NULL, updated_at = :now WHERE id = :id', { sealed, id, now: new Date() });
-  }
-
-  async totpSecret(id: string): Promise<{ secret: string; lastStep: number | null } | undefined> {
-    const [row] = await this.#db.select<{ totp_secret: string | null; totp_last_step: number | null }>(
-      'SELECT totp_secret, totp_last_step FROM users WHERE id = :id', { id });
-    if (!row?.totp_secret) return undefined;
-    return { secret: this.#keyring.decrypt(row.totp_secret, `totp:${id}`), lastStep: row.totp_last_step === null ? null : Number(row.totp_last_step) };
-  }
-
-  /**
-   * Marks TOTP time step `step` as used. True for exactly one caller per step, even when
-   * requests race: the conditional update is the lock.
-   */
-  async useTotpStep(id: string, step: number): Promise<boolean> {
-    const changed = await this.#db.change(
-      'UPDATE users SET totp_last_step = :step WHERE id = :id AND (totp_last_step IS NULL OR totp_last_step < :step)', { id, step });
-    return changed === 1;
+  /** An admin's "set up a second factor at the next login"; cleared once the user has one. */
+  async setEnrolmentRequired(id: string, required: boolean, transaction?: Transaction): Promise<void> {
+    await this.#db.change('UPDATE users SET enrolment_required = :required, updated_at = :now WHERE id = :id', { id, required, now: new Date() }, transaction);
   }
 }

@@ -163,7 +163,7 @@ describe('admin API', function () {
       const botToken = (await oidc.clientCredentialsGrant(rp, { scope: 'admin' })).access_token;
       const catalog = await api(server, 'GET', '/authenticators', { token: botToken });
       assert.equal(catalog.status, 200);
-      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['password', 'totp']);
+      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['passkey', 'password', 'recovery', 'totp']);
       // Revoked at the token endpoint: refused at once.
       await oidc.tokenRevocation(rp, botToken);
       assert.equal((await api(server, 'GET', '/clients', { token: botToken })).status, 401);
@@ -191,7 +191,7 @@ describe('admin API', function () {
       assert.equal(res.body.user.username, 'erin');
       assert.equal(res.body.user.totp_enrolled, true);
       assert.match(res.body.totp.uri, /^otpauth:\/\/totp\//);
-      assert.equal((await server.stepgate.users.totpSecret(userId))!.secret, res.body.totp.secret);
+      assert.equal((await server.stepgate.credentials.totp(userId))!.secret, res.body.totp.secret);
       const got = await api(server, 'GET', `/users/${userId}`, { token });
       assert.equal(got.body.username, 'erin');
       assert.ok(!JSON.stringify(got.body).includes(res.body.totp.secret));
@@ -229,11 +229,11 @@ describe('admin API', function () {
     });
 
     it('resets TOTP: a new secret replaces the old one', async () => {
-      const old = (await server.stepgate.users.totpSecret(userId))!.secret;
+      const old = (await server.stepgate.credentials.totp(userId))!.secret;
       const res = await api(server, 'POST', `/users/${userId}/totp`, { token });
       assert.equal(res.status, 200);
       assert.notEqual(res.body.totp.secret, old);
-      assert.equal((await server.stepgate.users.totpSecret(userId))!.secret, res.body.totp.secret);
+      assert.equal((await server.stepgate.credentials.totp(userId))!.secret, res.body.totp.secret);
     });
 
     it('unlocks an account locked by failed attempts', async () => {
@@ -264,7 +264,7 @@ describe('admin API', function () {
       const shop = (await server.stepgate.clients.get('shop'))!;
       const erin = (await server.stepgate.users.byUsername('erin'))!;
       assert.ok(!rows.includes(shop.secret!), 'no client secret');
-      assert.ok(!rows.includes((await server.stepgate.users.totpSecret(erin.id))!.secret), 'no TOTP secret');
+      assert.ok(!rows.includes((await server.stepgate.credentials.totp(erin.id))!.secret), 'no TOTP secret');
       assert.ok(!rows.includes(erin.passwordHash!), 'no password hash');
       assert.ok(!rows.includes('a brand new passphrase'), 'no password');
     });

@@ -158,7 +158,7 @@ describe('admin console (no JavaScript)', function () {
     assert.match(page.html, /Enable account/);
     const totp = await browser.submit(page, {}, /totp$/);
     const shown = totp.$('pre.secret').first().text();
-    assert.equal((await server.stepgate.users.totpSecret(ivy.id))!.secret, shown);
+    assert.equal((await server.stepgate.credentials.totp(ivy.id))!.secret, shown);
     const me = page.$('.who strong').text();
     const audit = await browser.request(`${server.issuer}/admin/audit?kind=admin.user&actor=${me}`);
     assert.equal(audit.status, 200);

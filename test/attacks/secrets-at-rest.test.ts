@@ -62,7 +62,7 @@ describe('attacks: secrets at rest', function () {
     const resealed = await runCli(['secrets', 'reseal', '--json'], { ...env, STEPGATE_SECRET_KEYS: `${newKey},${oldKey}` });
     assert.equal(resealed.code, 0, resealed.stderr);
     // clients: ours and the built-in admin console client.
-    assert.deepEqual(JSON.parse(resealed.stdout), { users: 1, clients: 2, signing_keys: 3 });
+    assert.deepEqual(JSON.parse(resealed.stdout), { credentials: 1, clients: 2, signing_keys: 3 });
 
     // Only the new key now: the user logs in with TOTP, the client authenticates.
     const second = await startStepgate({ dir: first.dir, databaseUrl: first.config.databaseUrl, secretKey: newKey });

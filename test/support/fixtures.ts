@@ -11,7 +11,7 @@ export async function addUser(server: TestServer, username: string, opts: { totp
   const s = server.stepgate;
   const user = await s.users.create({ username, passwordHash: await s.passwords.hash(PASSWORD), email: `${username}@example.org`, roles: opts.roles ?? [] });
   const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'.slice(0, 32);
-  if (opts.totp !== false) await s.users.setTotpSecret(user.id, secret);
+  if (opts.totp !== false) await s.credentials.setTotp(user.id, secret);
   return { ...user, totpSecret: secret };
 }
 

@@ -25,7 +25,7 @@ export async function sharedDatabase() {
 
 export async function seedUser(s: Services, username: string) {
   const user = await s.users.create({ username, passwordHash: await s.passwords.hash(PASSWORD), email: `${username}@example.org` });
-  await s.users.setTotpSecret(user.id, TOTP_SECRET);
+  await s.credentials.setTotp(user.id, TOTP_SECRET);
   return { ...user, totpSecret: TOTP_SECRET };
 }
 

@@ -43,7 +43,7 @@ describe('chain runner: satisfying a chain without a browser', function () {
     await addUser(server, 'nototp', { totp: false });
     const s = server.stepgate;
     runner = new ChainRunner({
-      authenticators: [...createAuthenticators({ users: s.users, passwords: s.passwords, lockout: s.lockout }), federated],
+      authenticators: [...createAuthenticators(s), federated],
       states: new FlowStates(s.db), sso: new SessionSteps(s.db),
       chainOf: async (clientId) => chains[clientId], interactionTtl: 600, ssoFreshness: 600, basePath: '',
     });

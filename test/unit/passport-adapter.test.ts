@@ -2,11 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Strategy } from 'passport';
 import { openDatabase, type Database } from '../../server/storage/database.ts';
 import { Users } from '../../server/storage/users.ts';
-import { Keyring } from '../../server/security/keyring.ts';
 import { LinkedIdentities } from '../../server/federation/linked-identities.ts';
 import { createPassportAuthenticator } from '../../authenticators/passport/index.ts';
 import type { StepContext } from '../../server/flow/contract.ts';
@@ -28,7 +26,7 @@ describe('passport adapter: strategy actions become step results', function () {
 
   before(async () => {
     db = await openDatabase(`sqlite:${join(mkdtempSync(join(tmpdir(), 'stepgate-passport-')), 'db.sqlite')}`);
-    users = new Users(db, new Keyring([randomBytes(32).toString('base64')]));
+    users = new Users(db);
     links = new LinkedIdentities(db);
   });
   after(async () => db.close());

@@ -1,0 +1,114 @@
+import {
+  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
+  type AuthenticationResponseJSON, type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import { isoBase64URL } from '@simplewebauthn/server/helpers';
+import type { Credentials, Passkey } from '../../server/storage/credentials.ts';
+
+/** Why a passkey was not accepted, in words for the person at the browser. */
+export class PasskeyError extends Error {}
+
+/**
+ * The two WebAuthn ceremonies, done by @simplewebauthn/server (CBOR, attestation and
+ * signatures are its job). The relying party is this broker: RP id = the issuer's host,
+ * the only accepted origin = the issuer's origin. Challenges are kept by the caller (the
+ * login's server-side state, or the account page's pending change) and used once.
+ */
+export class PasskeyCeremonies {
+  readonly #credentials: Credentials;
+  readonly #rpId: string;
+  readonly #origin: string;
+  readonly #uvRequired: boolean;
+
+  constructor(credentials: Credentials, issuer: string, userVerification: 'required' | 'preferred') {
+    this.#credentials = credentials;
+    this.#rpId = new URL(issuer).hostname;
+    this.#origin = new URL(issuer).origin;
+    this.#uvRequired = userVerification === 'required';
+  }
+
+  /** RFC 8176 methods of a verified use: a hardware-bound key, and with user verification also "user". */
+  static amr(userVerified: boolean): string[] {
+    return userVerified ? ['hwk', 'user'] : ['hwk'];
+  }
+
+  get userVerificationRequired(): boolean {
+    return this.#uvRequired;
+  }
+
+  /** Options for navigator.credentials.create: a discoverable credential, none of the user's existing ones again. */
+  async registrationOptions(user: { id: string; username: string }) {
+    const existing = await this.#credentials.passkeys(user.id);
+    return generateRegistrationOptions({
+      rpName: 'stepgate', rpID: this.#rpId, userName: user.username, userID: new TextEncoder().encode(user.id),
+      attestationType: 'none',
+      excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports })),
+      authenticatorSelection: { residentKey: 'required', userVerification: this.#uvRequired ? 'required' : 'preferred' },
+    });
+  }
+
+  /** Verifies a registration and stores the passkey for `userId`. */
+  async register(userId: string, json: string, expectedChallenge: string, label: string): Promise<void> {
+    const response = parse<RegistrationResponseJSON>(json);
+    let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+    try {
+      result = await verifyRegistrationResponse({
+        response, expectedChallenge, expectedOrigin: this.#origin, expectedRPID: this.#rpId, requireUserVerification: this.#uvRequired,
+      });
+    } catch (err) {
+      throw new PasskeyError(`The passkey could not be registered: ${(err as Error).message}`);
+    }
+    if (!result.verified) throw new PasskeyError('The passkey could not be registered. Try again.');
+    const { credential, credentialBackedUp, userVerified } = result.registrationInfo;
+    const added = await this.#credentials.addPasskey(userId, {
+      credentialId: credential.id, publicKey: isoBase64URL.fromBuffer(credential.publicKey), counter: credential.counter,
+      transports: credential.transports ?? [], backedUp: credentialBackedUp, userVerified, label: label.trim().slice(0, 100) || 'Passkey',
+    });
+    if (!added) throw new PasskeyError('This passkey is already registered.');
+  }
+
+  /** Options for navigator.credentials.get: any discoverable passkey (no user yet), or only this user's. */
+  async authenticationOptions(userId: string | undefined) {
+    const allow = userId ? await this.#credentials.passkeys(userId) : [];
+    return generateAuthenticationOptions({
+      rpID: this.#rpId, userVerification: this.#uvRequired ? 'required' : 'preferred',
+      allowCredentials: allow.map((p) => ({ id: p.credentialId, transports: p.transports })),
+    });
+  }
+
+  /**
+   * Verifies an assertion. `userId`: the user identified by an earlier step, whose passkeys
+   * alone are accepted. Returns the passkey's owner and whether the user was verified.
+   */
+  async authenticate(json: string, expectedChallenge: string, userId: string | undefined): Promise<{ userId: string; userVerified: boolean }> {
+    const response = parse<AuthenticationResponseJSON>(json);
+    const passkey: Passkey | undefined = typeof response.id === 'string' ? await this.#credentials.passkeyByCredentialId(response.id) : undefined;
+    if (!passkey) throw new PasskeyError('This passkey is not registered here.');
+    if (userId !== undefined && passkey.userId !== userId) throw new PasskeyError('This passkey belongs to another account.');
+    // A discoverable credential names its user: it must be the passkey's owner.
+    const handle = response.response?.userHandle;
+    if (handle && handle !== isoBase64URL.fromBuffer(new TextEncoder().encode(passkey.userId))) throw new PasskeyError('This passkey belongs to another account.');
+    let result: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
+    try {
+      result = await verifyAuthenticationResponse({
+        response, expectedChallenge, expectedOrigin: this.#origin, expectedRPID: this.#rpId, requireUserVerification: this.#uvRequired,
+        credential: { id: passkey.credentialId, publicKey: isoBase64URL.toBuffer(passkey.publicKey), counter: passkey.counter, transports: passkey.transports },
+      });
+    } catch (err) {
+      throw new PasskeyError(`The passkey was not accepted: ${(err as Error).message}`);
+    }
+    if (!result.verified) throw new PasskeyError('The passkey was not accepted. Try again.');
+    const { newCounter, credentialBackedUp, userVerified } = result.authenticationInfo;
+    // Conditional on the counter read: a racing or replayed use of the same assertion loses.
+    if (!(await this.#credentials.usePasskey(passkey, newCounter, credentialBackedUp))) throw new PasskeyError('This passkey was just used. Try again.');
+    return { userId: passkey.userId, userVerified };
+  }
+}
+
+function parse<T>(json: string): T {
+  try {
+    const value = JSON.parse(json) as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as T;
+  } catch { /* handled below */ }
+  throw new PasskeyError('Your browser did not send a passkey. Use a browser that supports passkeys, or choose another way to sign in.');
+}
