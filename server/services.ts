@@ -86,6 +86,15 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     ssoFreshness: config.ssoFreshness,
     basePath: '',
     events,
+    enrolment: {
+      policy: async (clientId) => (await clients.get(clientId))?.settings.enrolment ?? config.factors.enrolment,
+      hasSecondFactor: (accountId) => credentials.hasSecondFactor(accountId),
+      newRecoveryCodes: (accountId) => credentials.newRecoveryCodes(accountId),
+      enrolled: async ({ accountId, clientId, authenticator, address }) => {
+        await users.setEnrolmentRequired(accountId, false);
+        await audit.record({ kind: 'auth.factor.enrolled', subject: accountId, clientId, address, details: { authenticator, at: 'login' } });
+      },
+    },
   });
   await runner.refresh();
   return { config, keyring, db, users, credentials, ceremonies, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };

@@ -48,7 +48,7 @@ export class PasskeyCeremonies {
   }
 
   /** Verifies a registration and stores the passkey for `userId`. */
-  async register(userId: string, json: string, expectedChallenge: string, label: string): Promise<void> {
+  async register(userId: string, json: string, expectedChallenge: string, label: string): Promise<{ userVerified: boolean }> {
     const response = parse<RegistrationResponseJSON>(json);
     let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
     try {
@@ -65,6 +65,7 @@ export class PasskeyCeremonies {
       transports: credential.transports ?? [], backedUp: credentialBackedUp, userVerified, label: label.trim().slice(0, 100) || 'Passkey',
     });
     if (!added) throw new PasskeyError('This passkey is already registered.');
+    return { userVerified };
   }
 
   /** Options for navigator.credentials.get: any discoverable passkey (no user yet), or only this user's. */

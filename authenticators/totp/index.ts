@@ -3,6 +3,8 @@ import type { Authenticator, StepContext, StepResult } from '../../server/flow/c
 import type { Credentials } from '../../server/storage/credentials.ts';
 import { Lockout } from '../../server/security/lockout.ts';
 import { lockedMessage } from '../password/index.ts';
+import type { Users } from '../../server/storage/users.ts';
+import { totpEnrolment } from './enrol.ts';
 
 const VIEW = 'authenticators/totp/views/form';
 const INVALID = { code: 'invalid_code', message: 'That code is not right. Enter the 6-digit code your authenticator app shows now.' };
@@ -12,13 +14,14 @@ const INVALID = { code: 'invalid_code', message: 'That code is not right. Enter 
  * either way, and each code accepted once per user — the last used time step is kept
  * and advanced with a conditional update, so even racing requests cannot reuse a code.
  */
-export function createTotpAuthenticator(deps: { credentials: Credentials; lockout: Lockout }): Authenticator {
+export function createTotpAuthenticator(deps: { credentials: Credentials; users: Users; lockout: Lockout }): Authenticator {
   const { credentials, lockout } = deps;
   return {
     id: 'totp',
     label: 'Authenticator app (TOTP)',
     requiresUser: true,
     amr: ['otp'],
+    enrol: totpEnrolment(deps),
 
     async configuredFor(accountId) {
       return credentials.has(accountId, 'totp');

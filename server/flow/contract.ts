@@ -44,4 +44,10 @@ export interface Authenticator {
   resume(step: StepContext): Promise<StepResult>;
   /** whether this user can use it (e.g. has enrolled TOTP); absent means always */
   configuredFor?(accountId: string): Promise<boolean>;
+  /**
+   * Setting it up during sign-in (server/flow/enrolment.ts): `start` shows the set-up page,
+   * `finish` checks the answer, stores the credential only while the account still has no
+   * second factor, and succeeds like a use of it would.
+   */
+  enrol?: { start(step: StepContext): Promise<StepResult>; finish(step: StepContext): Promise<StepResult> };
 }

@@ -4,6 +4,7 @@ import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from '.
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
 import type { FlowEvents } from '../observability/events.ts';
+import { unavailableMessage, type EnrolmentGate } from './enrolment.ts';
 
 /** What the HTTP layer should do next. */
 export type Outcome =
@@ -72,6 +73,7 @@ export class ChainRunner {
   readonly #ssoFreshness: number;
   readonly #basePath: string;
   readonly #events: FlowEvents | undefined;
+  readonly #enrolment: EnrolmentGate | undefined;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -85,6 +87,8 @@ export class ChainRunner {
     basePath: string;
     /** where logins started, step outcomes and completions are reported (metrics) */
     events?: FlowEvents;
+    /** enrolment at login; absent: never offered */
+    enrolment?: EnrolmentGate;
   }) {
     this.#builtIn = deps.authenticators;
     this.#federated = deps.federated ?? (async () => []);
@@ -96,6 +100,7 @@ export class ChainRunner {
     this.#ssoFreshness = deps.ssoFreshness;
     this.#basePath = deps.basePath;
     this.#events = deps.events;
+    this.#enrolment = deps.enrolment;
   }
 
   get catalog(): AuthenticatorCatalog {
@@ -179,8 +184,23 @@ export class ChainRunner {
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
     const ctx = this.#context(facts.uid, state, current.id, input.fields, clientAddress);
-    const result = await current.resume(ctx);
+    const result = state.enrolling === current.id && current.enrol ? await current.enrol.finish(ctx) : await current.resume(ctx);
     return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, current, result, clientAddress);
+  }
+
+  /**
+   * "I saved them": the recovery codes shown after an enrolment were acknowledged, and the
+   * login goes on. Until then it stays on that page (the step is satisfied, but no further
+   * step is asked and no code is issued).
+   */
+  async acknowledgeRecoveryCodes(facts: InteractionFacts, input: { csrf: string }): Promise<Outcome> {
+    const loaded = await this.#states.load(facts.uid);
+    if (!loaded) return { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
+    if (!safeEqual(input.csrf, loaded.state.csrf)) return { kind: 'error', status: 403, code: 'csrf', message: 'This form is out of date. Reload the page and try again.' };
+    if (!loaded.state.recoveryCodesDue) return { kind: 'redirect', location: this.#url(facts.uid) };
+    const next: FlowState = { ...loaded.state, recoveryCodesDue: undefined, csrf: newCsrf() };
+    if (!(await this.#states.save(facts.uid, next, loaded.version))) return conflict();
+    return next.satisfied.length === this.#parse(next.chain).steps.length ? this.#complete(next) : { kind: 'next-step' };
   }
 
   /**
@@ -365,6 +385,8 @@ export class ChainRunner {
   async #advance(facts: InteractionFacts, state: FlowState, version: number, clientAddress: string): Promise<Outcome> {
     const chain = this.#parse(state.chain);
     const index = state.satisfied.length;
+    // Reloaded after the codes were shown: they are not shown again (the account page makes a new set).
+    if (state.recoveryCodesDue) return this.#recoveryCodesPage(facts.uid, state, chain, undefined);
     if (index >= chain.steps.length) return this.#complete(state);
 
     const step = chain.steps[index]!;
@@ -373,12 +395,7 @@ export class ChainRunner {
       const a = this.#authenticators.get(id)!;
       if (!state.accountId || !a.configuredFor || (await a.configuredFor(state.accountId))) usable.push(id);
     }
-    if (usable.length === 0) {
-      return {
-        kind: 'error', status: 403, code: 'step_unavailable',
-        message: `This application needs ${step.options.map((o) => this.label(o)).join(' or ')} for step ${index + 1}, and your account has none of them set up (an authenticator app not enrolled, or an identity provider not linked). Ask your administrator.`,
-      };
-    }
+    if (usable.length === 0) return this.#offerEnrolment(facts, state, version, chain, index, clientAddress);
     const chosen = state.chosen && usable.includes(state.chosen) ? state.chosen : usable.length === 1 ? usable[0] : undefined;
     const common = this.#locals(facts.uid, state, chain, index, usable);
     if (!chosen) {
@@ -389,6 +406,37 @@ export class ChainRunner {
     const result = await authenticator.start(ctx);
     // A fresh start replaces any earlier trip upstream: its late callback will not be accepted.
     return this.#apply(facts, { ...state, chosen, stepState: ctx.state, awaiting: undefined }, version, authenticator, result, clientAddress);
+  }
+
+  /**
+   * No option of this step is set up for this user. When the policy allows and the account
+   * has no second factor yet, one of the step's enrollable options is set up right here
+   * (the user picks which when there are several); otherwise the dead end is explained.
+   */
+  async #offerEnrolment(facts: InteractionFacts, state: FlowState, version: number, chain: Chain, index: number, clientAddress: string): Promise<Outcome> {
+    const step = chain.steps[index]!;
+    const enrollable = step.options.filter((o) => this.#authenticators.get(o)?.enrol);
+    const policy = this.#enrolment && state.accountId ? await this.#enrolment.policy(state.clientId) : undefined;
+    const allowed = policy === 'at-login' && enrollable.length > 0 && !(await this.#enrolment!.hasSecondFactor(state.accountId!));
+    if (!allowed) {
+      return { kind: 'error', status: 403, code: 'step_unavailable', message: unavailableMessage(step.options.map((o) => this.label(o)).join(' or '), index + 1, policy, enrollable.length > 0) };
+    }
+    const chosen = state.chosen && enrollable.includes(state.chosen) ? state.chosen : enrollable.length === 1 ? enrollable[0] : undefined;
+    const common = this.#locals(facts.uid, state, chain, index, enrollable);
+    if (!chosen) {
+      return { kind: 'render', view: 'views/choose', status: 200, locals: { ...common, enrolment: true, options: enrollable.map((id) => ({ id, label: this.label(id) })) } };
+    }
+    const authenticator = this.#authenticators.get(chosen)!;
+    const ctx = this.#context(facts.uid, state, authenticator.id, {}, clientAddress);
+    const result = await authenticator.enrol!.start(ctx);
+    return this.#apply(facts, { ...state, chosen, enrolling: chosen, stepState: ctx.state, awaiting: undefined }, version, authenticator, result, clientAddress);
+  }
+
+  #recoveryCodesPage(uid: string, state: FlowState, chain: Chain, codes: string[] | undefined): Outcome {
+    return {
+      kind: 'render', view: 'views/recovery-codes', status: 200,
+      locals: { ...this.#locals(uid, state, chain, state.satisfied.length - 1, []), codes, acknowledgeAction: `${this.#url(uid)}/recovery-codes` },
+    };
   }
 
   async #apply(facts: InteractionFacts, leased: FlowState, version: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
@@ -422,12 +470,17 @@ export class ChainRunner {
           return { kind: 'error', status: 403, code: 'subject_mismatch', message: 'That step was completed as a different user. Start again from the application.' };
         }
         const satisfied: SatisfiedStep = { step: index, authenticator: authenticator.id, amr: result.amr, at: epoch(), ...(result.upstream ? { upstream: result.upstream } : {}) };
+        const enrolled = state.enrolling === authenticator.id;
         const next: FlowState = {
           ...state, accountId: result.accountId, satisfied: [...state.satisfied, satisfied],
-          chosen: undefined, stepState: {}, awaiting: undefined, csrf: newCsrf(),
+          chosen: undefined, enrolling: undefined, stepState: {}, awaiting: undefined, csrf: newCsrf(), ...(enrolled && { recoveryCodesDue: true }),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
         this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
+        if (enrolled) {
+          await this.#enrolment!.enrolled({ accountId: result.accountId, clientId: state.clientId, authenticator: authenticator.id, address: clientAddress });
+          return this.#recoveryCodesPage(facts.uid, next, chain, await this.#enrolment!.newRecoveryCodes(result.accountId));
+        }
         if (next.satisfied.length === chain.steps.length) return this.#complete(next);
         return { kind: 'next-step' };
       }

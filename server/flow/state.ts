@@ -20,6 +20,10 @@ export type FlowState = {
   awaiting?: string;
   /** anti-CSRF token for this login's forms; renewed after every completed step */
   csrf: string;
+  /** the current step is being set up (enrolment at login) with this authenticator */
+  enrolling?: string;
+  /** a factor was just set up: the recovery codes page must be acknowledged before the login goes on */
+  recoveryCodesDue?: boolean;
   /** while an answer is being checked: no other answer is taken until then (epoch seconds) */
   busyUntil?: number;
 };

@@ -125,6 +125,13 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }));
   });
 
+  router.post('/recovery-codes', form, async (ctx) => {
+    const d = await details(ctx);
+    if (!d) return;
+    if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
+    return respond(ctx, d, await runner.acknowledgeRecoveryCodes(facts(d), { csrf: field(ctx.request.body, '_csrf') }));
+  });
+
   router.post('/abort', form, async (ctx) => {
     const d = await details(ctx);
     if (!d) return;

@@ -19,6 +19,8 @@ export type ClientSettings = {
   adminApi?: boolean;
   /** names of the trusted SAML IdPs whose assertions this client may exchange (SAML2 bearer grant); none when absent */
   samlIdps?: string[];
+  /** who may set up a user's first second factor for this client's chain (default: config factors.enrolment) */
+  enrolment?: 'at-login' | 'account-only' | 'admin-only';
 };
 
 export type ClientRecord = {

@@ -109,6 +109,32 @@ export class Credentials {
     else await this.#db.sequelize.transaction(write);
   }
 
+  /**
+   * Enrolment at login: stores the first TOTP secret only while the user has no second
+   * factor at all, in one statement (and one TOTP per user is a unique index); false otherwise.
+   * (The casts tell PostgreSQL the types of parameters that appear in a SELECT list.)
+   */
+  async enrolFirstTotp(userId: string, secret: string): Promise<boolean> {
+    return (await this.#db.change(
+      `INSERT INTO credentials (id, user_id, type, label, data, lookup, counter, created_at, last_used_at)
+       SELECT CAST(:id AS VARCHAR(64)), CAST(:userId AS VARCHAR(64)), 'totp', 'Authenticator app', CAST(:sealed AS TEXT), NULL, NULL, CAST(:now AS BIGINT), NULL
+       WHERE NOT EXISTS (SELECT 1 FROM credentials WHERE user_id = :userId AND type IN ('totp', 'passkey'))`,
+      { id: randomUUID(), userId, sealed: this.#keyring.encrypt(secret, `totp:${userId}`), now: epoch() })) === 1;
+  }
+
+  /** A TOTP secret being set up (kept in the login's or account page's state until confirmed), sealed. */
+  sealPending(userId: string, secret: string): string {
+    return this.#keyring.encrypt(secret, `totp-pending:${userId}`);
+  }
+
+  openPending(userId: string, sealed: string): string | undefined {
+    try {
+      return this.#keyring.decrypt(sealed, `totp-pending:${userId}`);
+    } catch {
+      return undefined;
+    }
+  }
+
   async totp(userId: string): Promise<{ secret: string; lastStep: number | null } | undefined> {
     const [row] = await this.#db.select<Row>("SELECT * FROM credentials WHERE user_id = :userId AND type = 'totp'", { userId });
     if (!row) return undefined;

@@ -183,6 +183,8 @@ export const migrations: Migration[] = [
         last_used_at: { type: DataTypes.BIGINT, allowNull: true },
       });
       await q.addIndex('credentials', ['user_id', 'type']);
+      // One TOTP secret per user, whatever races.
+      await q.sequelize.query("CREATE UNIQUE INDEX credentials_one_totp ON credentials (user_id) WHERE type = 'totp'");
       const rows = await q.sequelize.query<{ id: string; totp_secret: string; totp_last_step: number | string | null }>(
         'SELECT id, totp_secret, totp_last_step FROM users WHERE totp_secret IS NOT NULL', { type: QueryTypes.SELECT });
       const at = Math.floor(Date.now() / 1000);
