@@ -15,7 +15,7 @@ export type AuditEvent = {
 
 export type StoredAuditEvent = Required<Omit<AuditEvent, 'details'>> & { id: number; at: number; details: Record<string, unknown> };
 
-export type AuditFilter = { kind?: string; actor?: string; clientId?: string; from?: number; to?: number; before?: number; limit?: number };
+export type AuditFilter = { kind?: string; actor?: string; subject?: string; clientId?: string; from?: number; to?: number; before?: number; limit?: number };
 
 /** Keys whose values are secrets wherever they appear in an event's details. */
 const SECRET_KEYS = /secret|password|hash|^(access_|refresh_|id_)?token$|^code$/i;
@@ -65,6 +65,7 @@ export class Audit {
     const repl: Record<string, unknown> = { limit: Math.min(Math.max(filter.limit ?? 100, 1), 500) };
     if (filter.kind) { where.push("kind LIKE :kind ESCAPE '!'"); repl.kind = `${filter.kind.replace(/[!%_]/g, '!$&')}%`; }
     if (filter.actor) { where.push('actor = :actor'); repl.actor = filter.actor; }
+    if (filter.subject) { where.push('subject = :subject'); repl.subject = filter.subject; }
     if (filter.clientId) { where.push('client_id = :clientId'); repl.clientId = filter.clientId; }
     if (filter.from !== undefined) { where.push('at >= :from'); repl.from = filter.from; }
     if (filter.to !== undefined) { where.push('at <= :to'); repl.to = filter.to; }

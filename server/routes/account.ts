@@ -8,12 +8,19 @@ import type { Views } from '../views.ts';
 import { PendingLinks } from '../federation/pending-links.ts';
 import { UpstreamError } from '../federation/upstream.ts';
 import { rememberFederation } from './federation.ts';
+import { accountFactorRoutes } from './account-factors.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
 const NOTICES: Record<string, string> = {
   linked: 'The account was linked. You can now use it to sign in.',
   unlinked: 'The account was unlinked.',
+  password: 'Your password was changed. Your other sessions were signed out.',
+  sessions: 'Your other sessions were signed out.',
+  totp: 'Your authenticator app was set up.',
+  passkey: 'The passkey was added.',
+  renamed: 'The sign-in method was renamed.',
+  removed: 'The sign-in method was removed.',
 };
 
 /**
@@ -28,7 +35,7 @@ const LINK_FRESHNESS = 600;
 
 export function accountRoutes(deps: { provider: Provider; views: Views; services: Services; csrfKey: string }) {
   const { provider, views, services, csrfKey } = deps;
-  const { idps, links, users, upstream } = services;
+  const { idps, links, users, upstream, credentials } = services;
   const pendingLinks = new PendingLinks(services.db);
   const router = new Router({ prefix: '/account' });
 
@@ -55,7 +62,9 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     const loginTs = typeof session.loginTs === 'number' ? session.loginTs : 0;
     if (Math.floor(Date.now() / 1000) - loginTs > LINK_FRESHNESS) return false;
     if (user?.passwordHash && !amr.has('pwd')) return false;
-    if (user?.hasTotp && !amr.has('otp')) return false;
+    // A second factor of any kind (authenticator app, passkey, recovery code) stands for the
+    // possession factor: someone who lost the phone signs in with a code and replaces it here.
+    if (user && (await credentials.hasSecondFactor(user.id)) && !amr.has('otp') && !amr.has('hwk')) return false;
     return true;
   }
 
@@ -81,13 +90,18 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
+  const factorOverview = accountFactorRoutes(router, services, { signedIn, csrfOk, csrfFor, fail, page, recentEnough: strongEnoughToLink });
+
   router.get('/', async (ctx) => {
     const who = await signedIn(ctx);
     if (!who) return;
     const user = (await users.byId(who.accountId))!;
     const mine = await links.forAccount(who.accountId);
     const providers = (await idps.list()).map((p) => ({ name: p.name, displayName: p.displayName, links: mine.filter((l) => l.idpName === p.name) }));
-    page(ctx, 200, 'views/account', { username: user.username, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')] });
+    page(ctx, 200, 'views/account', {
+      username: user.username, hasPassword: user.passwordHash !== null, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')],
+      ...(await factorOverview(who.accountId, who.uid)),
+    });
   });
 
   router.post('/link/:name', form, async (ctx) => {

@@ -70,6 +70,10 @@ export class Users {
     return (await this.#db.select<Row>(`${SELECT} ORDER BY username`, {})).map((r) => Users.#toUser(r));
   }
 
+  async setPasswordHash(id: string, passwordHash: string): Promise<void> {
+    await this.#db.change('UPDATE users SET password_hash = :passwordHash, updated_at = :now WHERE id = :id', { id, passwordHash, now: new Date() });
+  }
+
   /** An admin's "set up a second factor at the next login"; cleared once the user has one. */
   async setEnrolmentRequired(id: string, required: boolean, transaction?: Transaction): Promise<void> {
     await this.#db.change('UPDATE users SET enrolment_required = :required, updated_at = :now WHERE id = :id', { id, required, now: new Date() }, transaction);
