@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { userInfo } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { generateSecret, generateURI, generate } from 'otplib';
@@ -19,6 +20,7 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
   user unlock <username>                            clear brute-force lockouts of an account
   totp enroll <username>                            new TOTP secret: prints the otpauth URI and a QR code
   totp code <username>                              development only: the current code (for the demo)
+  recovery generate <username>                      10 new single-use recovery codes (the old set stops working)
   client add <client_id> --redirect-uri <uri> [--redirect-uri <uri>...] (--secret-stdin | --public)
              --chain "password,totp" [--grants authorization_code,refresh_token]
   client update <client_id> [--grants a,b] [--scopes "read update"] [--user-token-ttl N] [--app-token-ttl N]
@@ -205,6 +207,13 @@ async function command(
       if (!enrolled) throw new UsageError(`user "${user.username}" has no TOTP enrolled`);
       const code = await generate({ secret: enrolled.secret });
       out.print(code, { code });
+      return 0;
+    }
+    case 'recovery generate': {
+      const user = await needUser(s, rest[0]);
+      const codes = await s.credentials.newRecoveryCodes(user.id);
+      await s.audit.record({ kind: 'admin.user.recovery_codes_generated', actor: `cli:${userInfo().username}`, subject: user.id });
+      out.print(`recovery codes for ${user.username} (each works once; the old set no longer works):\n${codes.join('\n')}`, { codes });
       return 0;
     }
     case 'client add': {
