@@ -27,9 +27,13 @@ export class PasskeyCeremonies {
     this.#uvRequired = userVerification === 'required';
   }
 
-  /** RFC 8176 methods of a verified use: a hardware-bound key, and with user verification also "user". */
+  /**
+   * RFC 8176 methods of a verified use: a hardware-bound key, and with user verification also
+   * "user" and "mfa" — a passkey unlocked by PIN or biometrics is a multi-factor cryptographic
+   * authenticator (NIST SP 800-63B), which plan() honours when a step's amr carries "mfa".
+   */
   static amr(userVerified: boolean): string[] {
-    return userVerified ? ['hwk', 'user'] : ['hwk'];
+    return userVerified ? ['hwk', 'user', 'mfa'] : ['hwk'];
   }
 
   get userVerificationRequired(): boolean {
