@@ -14,6 +14,8 @@ import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
+import { devMailRoutes } from './mail/dev-routes.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
@@ -71,7 +73,9 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
+  routes.push(passwordResetRoutes({ provider, views, services }));
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
+  if (services.mail.kind === 'files') routes.push(devMailRoutes(config, views));
   routes.push(...(await adminRoutes(services, provider, views)));
 
   provider.use(requestLog(logger));
@@ -88,6 +92,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     ...services,
     app: provider,
     async close() {
+      await services.mail.close();
       await db.close();
     },
   };

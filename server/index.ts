@@ -25,6 +25,7 @@ export async function serve(config: Config, options: { handleSignals?: boolean; 
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   stepgate.logger.info({ port, issuer: config.issuer }, 'stepgate listening');
+  stepgate.mail.announce();
 
   const sweeper = setInterval(() => {
     sweepExpired(stepgate.db).catch((err) => stepgate.logger.warn({ err }, 'sweep failed'));

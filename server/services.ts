@@ -18,6 +18,7 @@ import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
 import { UpstreamClients } from './federation/upstream.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
+import { Mailer } from './mail/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -37,6 +38,8 @@ export type Services = {
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
+  /** outgoing mail: codes, links, and `mail.notify(userId, event)` for security notices */
+  mail: Mailer;
 };
 
 /** What an embedding application's own authenticators (e.g. Passport strategies) are built with. */
@@ -61,6 +64,14 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
   }));
   const lockout = new Lockout(db, config.lockout, events);
+  const mail = new Mailer({ config, db, users, keyring, logger });
+  events.on('lockout', ({ key, factor, scope, seconds }) => {
+    // An account lockout is news to its owner (someone is guessing); an address lockout is not theirs.
+    if (scope !== 'account') return;
+    const subject = key.split(':').slice(2).join(':');
+    void (factor === 'password' ? users.byUsername(subject) : users.byId(subject))
+      .then((user) => user && mail.notify(user.id, 'lockout', { minutes: Math.ceil(seconds / 60) }));
+  });
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
@@ -69,7 +80,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const runner = new ChainRunner({
-    authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
+    authenticators: [...createAuthenticators({ users, passwords, lockout, mail }), ...extra],
     federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
@@ -80,6 +91,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     events,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, mail };
 }
 

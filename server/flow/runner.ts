@@ -134,6 +134,11 @@ export class ChainRunner {
     return paths.every((methods) => methods.size >= 2);
   }
 
+  /** A built-in or stored authenticator by id (the password reset page asks second factors through it). */
+  authenticator(id: string): Authenticator | undefined {
+    return this.#authenticators.get(id);
+  }
+
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
   }
