@@ -145,6 +145,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     return await command(services, out, group, action, rest, values);
   } finally {
+    await services.mail.close();
     await services.db.close();
   }
 }
@@ -189,6 +190,7 @@ async function command(
       const user = await needUser(s, rest[0]);
       const secret = generateSecret();
       await s.users.setTotpSecret(user.id, secret);
+      await s.mail.notify(user.id, 'factor_added', { factor: 'authenticator app (TOTP)' });
       const uri = generateURI({ issuer: 'stepgate', label: user.username, secret });
       if (out.json) out.print('', { secret, uri });
       else {

@@ -4,6 +4,7 @@ import { generateSecret, generateURI } from 'otplib';
 import type { Database } from '../storage/database.ts';
 import type { Keyring } from '../security/keyring.ts';
 import type { Passwords } from '../security/passwords.ts';
+import type { Mailer } from '../mail/index.ts';
 import { Lockout } from '../security/lockout.ts';
 import { normaliseUsername } from '../storage/users.ts';
 import type { ClientSettings } from '../storage/clients.ts';
@@ -81,11 +82,15 @@ export class AdminActions {
   readonly #idps: IdentityProviders;
   readonly #links: LinkedIdentities;
   readonly #redirectUri: (idpName: string) => string;
+  readonly #mail: Pick<Mailer, 'notify'> | undefined;
 
   constructor(deps: {
     db: Database; keyring: Keyring; passwords: Passwords; audit: Audit; runner: ChainRunner; issuer: string;
     idps: IdentityProviders; links: LinkedIdentities; redirectUri: (idpName: string) => string;
+    /** security notices to the user (password changed, factor replaced) */
+    mail?: Pick<Mailer, 'notify'>;
   }) {
+    this.#mail = deps.mail;
     this.#db = deps.db;
     this.#idps = deps.idps;
     this.#links = deps.links;
@@ -309,6 +314,7 @@ export class AdminActions {
     const hash = await this.#passwords.hash(chosen);
     const user = await this.#changeUser(id, by, 'admin.user.password_reset',
       (t) => this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id', { id, hash, now: new Date() }, t));
+    await this.#mail?.notify(id, 'password_changed');
     return { user, ...(password === undefined && { password: chosen }) };
   }
 
@@ -317,6 +323,7 @@ export class AdminActions {
     const user = await this.#changeUser(id, by, 'admin.user.totp_reset',
       (t) => this.#db.change('UPDATE users SET totp_secret = :sealed, totp_last_step = NULL, updated_at = :now WHERE id = :id',
         { id, sealed: this.#keyring.encrypt(secret, `totp:${id}`), now: new Date() }, t));
+    await this.#mail?.notify(id, 'factor_added', { factor: 'authenticator app (TOTP), replacing the previous one' });
     return { user, totp: { secret, uri: this.#totpUri(user.username, secret) } };
   }
 

@@ -23,7 +23,7 @@ export function createAdminContext(s: Services, provider: Provider, views: Views
     provider, views, issuer: config.issuer,
     sessions: new AdminSessions(s.db, config.admin.sessionTtl, config.issuer.startsWith('https://')),
     actions: new AdminActions({ db: s.db, keyring: s.keyring, passwords: s.passwords, audit: s.audit, runner, issuer: config.issuer,
-      idps: s.idps, links: s.links, redirectUri: (name) => s.upstream.redirectUri(name) }),
+      idps: s.idps, links: s.links, redirectUri: (name) => s.upstream.redirectUri(name), mail: s.mail }),
     schemas: adminSchemas(runner.catalog),
     authenticatorList: () => runner.authenticatorIds().map((id) => ({ id, label: runner.label(id), requires_user: runner.catalog.requiresUser(id) })),
   };
