@@ -23,7 +23,9 @@ export function mailDirectory(config: Config): string {
 
 export function createTransport(config: Config): Transport {
   if (config.mail.smtpUrl) {
-    const smtp = nodemailer.createTransport(config.mail.smtpUrl);
+    // nodemailer waits 2 minutes for a connection by default: a mail server that drops
+    // packets would keep a send (and shutdown, which waits for sends) hanging that long.
+    const smtp = nodemailer.createTransport({ url: config.mail.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
     return {
       kind: 'smtp',
       async send(mail) {

@@ -276,6 +276,8 @@ describe('email over a real SMTP server', function () {
       const notice = await smtp.take('ivan@example.org', /password was reset/);
       assertWellFormed(notice);
       assert.equal((await browser.go(link)).status, 400, 'the link works once');
+      const audited = await server.stepgate.db.select<{ kind: string }>('SELECT kind FROM audit_events WHERE subject = :id', { id: ivan.id });
+      for (const kind of ['auth.password.reset_requested', 'auth.password.reset']) assert.ok(audited.some((a) => a.kind === kind), `${kind} is audited`);
     });
 
     it('an old link dies when another reset changes the password; requests are limited per account', async () => {
