@@ -163,4 +163,15 @@ export const migrations: Migration[] = [
       }
     },
   },
+  {
+    name: '0006-manage',
+    // The account each provider row (session, grant, code, token) belongs to, so that
+    // disabling or deleting an account can end them all with one indexed statement.
+    async up(q) {
+      await q.addColumn('oidc_payloads', 'account_id', { type: DataTypes.STRING(64), allowNull: true });
+      const accountOf = q.sequelize.getDialect() === 'postgres' ? "(payload::json->>'accountId')" : "json_extract(payload, '$.accountId')";
+      await q.sequelize.query(`UPDATE oidc_payloads SET account_id = ${accountOf}`);
+      await q.sequelize.query('CREATE INDEX oidc_payloads_account_id_set ON oidc_payloads (account_id) WHERE account_id IS NOT NULL');
+    },
+  },
 ];
