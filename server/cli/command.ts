@@ -7,8 +7,18 @@ export class UsageError extends Error {}
 
 export type Option = { type: 'string' | 'boolean'; multiple?: true; help: string; value?: string };
 
+/** Where a run of the CLI reads and writes: the process's, or a test's. */
+export type Io = {
+  env: Record<string, string | undefined>;
+  out(text: string): void;
+  err(text: string): void;
+  /** all of standard input; undefined when it is a terminal */
+  stdin(): Promise<string | undefined>;
+};
+
 /** What a command's `run` works with. */
 export type Cli = {
+  io: Io;
   s: Services;
   manage: Manage;
   by: Actor;

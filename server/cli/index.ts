@@ -6,7 +6,7 @@ import { Manage, ManageError } from '../manage/index.ts';
 import { adminSchemas } from '../manage/schemas.ts';
 import { ChainError } from '../flow/chain.ts';
 import { resealAll } from '../security/reseal.ts';
-import { UsageError, commandHelp, parseCommand, usageLine, type Cli, type Command } from './command.ts';
+import { UsageError, commandHelp, parseCommand, usageLine, type Cli, type Command, type Io } from './command.ts';
 import { clientCommands } from './clients.ts';
 import { userCommands } from './users.ts';
 import { idpCommands } from './idps.ts';
@@ -17,12 +17,12 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 const system: Command[] = [
   {
     name: 'serve', summary: 'run the broker (what npm start runs)', standalone: true,
-    async run(_cli, _args, _v) {
-      const config = loadConfig();
+    async run(cli) {
+      const config = loadConfig(cli.io.env);
       // Loaded only to serve: the other commands need no HTTP stack.
       const { serve } = await import('../index.ts');
       const running = await serve(config, { handleSignals: true });
-      console.log(`stepgate listening on ${config.issuer} (port ${(running.server.address() as { port: number } | null)?.port})`);
+      cli.io.out(`stepgate listening on ${config.issuer} (port ${(running.server.address() as { port: number } | null)?.port})`);
       return -1;
     },
   },
@@ -77,24 +77,15 @@ function refusal(err: ManageError, fields: Record<string, { cli: { flag: string 
   }).join('; ');
 }
 
-async function readStdin(what: string): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError(`expected ${what} on standard input (pipe it in)`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  if (value === '') throw new UsageError('standard input was empty');
-  return value;
-}
-
 /** Runs one command; the exit status (-1: keep running, for serve). */
-export async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], io: Io): Promise<number> {
   if (argv[0] === '--version' || argv[0] === '-v') {
-    console.log(VERSION);
+    io.out(VERSION);
     return 0;
   }
   const listed = commands();
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    console.log(overview(listed));
+    io.out(overview(listed));
     return argv.length === 0 ? 2 : 0;
   }
   const found = find(listed, argv);
@@ -103,18 +94,25 @@ export async function main(argv: string[]): Promise<number> {
   if (!found) throw new UsageError(`unknown command "${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}"; run stepgate --help`);
   const { values, positionals } = parseCommand(found.command, found.rest);
   if (values.help) {
-    console.log(commandHelp(found.command));
+    io.out(commandHelp(found.command));
     return 0;
   }
-  if (found.command.standalone) return (await found.command.run(undefined as unknown as Cli, positionals, values)) ?? 0;
+  if (found.command.standalone) return (await found.command.run({ io } as Cli, positionals, values)) ?? 0;
 
-  const s = await openServices(loadConfig());
+  const s = await openServices(loadConfig(io.env));
   const manage = new Manage(s);
   const json = values.json === true;
   const cli: Cli = {
-    s, manage, json, readStdin,
+    io, s, manage, json,
     by: { actor: `cli:${userInfo().username}`, address: null },
-    print: (human, data) => console.log(json ? JSON.stringify(data) : human),
+    print: (human, data) => io.out(json ? JSON.stringify(data) : human),
+    async readStdin(what) {
+      const value = await io.stdin();
+      if (value === undefined) throw new UsageError(`expected ${what} on standard input (pipe it in)`);
+      const trimmed = value.replace(/\r?\n$/, '');
+      if (trimmed === '') throw new UsageError('standard input was empty');
+      return trimmed;
+    },
   };
   try {
     // the real command, whose client flags validate chains against this broker's authenticators
@@ -128,14 +126,34 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The process entry point: a user mistake is one line on stderr and exit status 2. */
-export async function run(): Promise<void> {
+/**
+ * Runs the CLI on `argv` and returns its exit status (-1: still serving). A user mistake
+ * is one line on stderr and status 2; anything else, status 1.
+ */
+export async function execute(argv: string[], io: Io): Promise<number> {
   try {
-    const code = await main(process.argv.slice(2));
-    if (code >= 0) process.exitCode = code;
+    return await main(argv, io);
   } catch (err) {
     const mistake = err instanceof UsageError || err instanceof ChainError || err instanceof ConfigError;
-    console.error(`stepgate: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
-    process.exitCode = mistake ? 2 : 1;
+    io.err(`stepgate: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    return mistake ? 2 : 1;
   }
+}
+
+const processIo: Io = {
+  env: process.env,
+  out: (text) => console.log(text),
+  err: (text) => console.error(text),
+  async stdin() {
+    if (process.stdin.isTTY) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+};
+
+/** The process entry point. */
+export async function run(): Promise<void> {
+  const code = await execute(process.argv.slice(2), processIo);
+  if (code >= 0) process.exitCode = code;
 }

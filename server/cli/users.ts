@@ -11,9 +11,9 @@ function line(u: UserView): string {
 /** Prints a TOTP secret once: the otpauth URI, a QR code for an authenticator app, and the secret. */
 function showTotp(cli: Cli, username: string, totp: { secret: string; uri: string }, data: unknown): void {
   if (cli.json) return cli.print('', data);
-  console.log(`TOTP enrolled for ${username}. Scan this with an authenticator app:\n`);
-  qrcode.generate(totp.uri, { small: true }, (qr: string) => console.log(qr));
-  console.log(`${totp.uri}\nsecret: ${totp.secret}`);
+  cli.io.out(`TOTP enrolled for ${username}. Scan this with an authenticator app:\n`);
+  qrcode.generate(totp.uri, { small: true }, (qr: string) => cli.io.out(qr));
+  cli.io.out(`${totp.uri}\nsecret: ${totp.secret}`);
 }
 
 const email = { type: 'string', help: 'email address ("" clears it)', value: 'address' } as const;
