@@ -127,6 +127,11 @@ export class Clients {
     return (await this.#db.change(`UPDATE clients SET ${[...sets, 'updated_at = :now'].join(', ')} WHERE client_id = :clientId`, values, transaction)) === 1;
   }
 
+  /** Replaces a client's chain; false when there is no such client. */
+  async setChain(clientId: string, chain: string, transaction?: Transaction): Promise<boolean> {
+    return this.update(clientId, { chain }, transaction);
+  }
+
   async remove(clientId: string, transaction?: Transaction): Promise<boolean> {
     return (await this.#db.change('DELETE FROM clients WHERE client_id = :clientId', { clientId }, transaction)) === 1;
   }
