@@ -143,7 +143,7 @@ describe('chains: text and JSON forms', () => {
     ['level missing from levels', { steps: [{ options: ['password'] }, { options: ['totp'], level: 3 }], levels: { [L1]: 1, [L2]: 2 } }, /^steps\[1\]\.level: level 3 has no name/],
     ['remember on a first step', { steps: [{ options: ['password'], remember: 60 }] }, /^steps\[0\]\.remember: the first step/],
     ['negative seconds', { steps: [{ options: ['password'] }, { options: ['totp'], maxAge: -1 }] }, /^steps\[1\]\.maxAge: must not be negative/],
-    ['role on the first step', { steps: [{ options: ['password'], when: { role: ['admin'] } }] }, /^steps\[0\]\.when\.role/],
+    ['a condition on the first step', { steps: [{ options: ['password'], when: { role: ['admin'] } }] }, /^steps\[0\]\.when: the first step/],
     ['unknown authenticator', { steps: [{ options: ['nope'] }] }, /^steps\[0\]\.options: unknown authenticator "nope"/],
     ['TOTP first', 'totp,password', /cannot be in the first step/],
     ['empty', '  ', /chain is empty/],
