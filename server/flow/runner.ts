@@ -158,6 +158,11 @@ export class ChainRunner {
     return this.#authenticators.get(id)?.label ?? id;
   }
 
+  /** The RFC 8176 methods a success of this authenticator stands for. */
+  amrOf(id: string): string[] {
+    return this.#authenticators.get(id)?.amr ?? [];
+  }
+
   /**
    * Plans a login of `clientId`'s chain (see plan.ts) from what is known: the user once
    * identified, the client address, the browser session's steps and the request. The one

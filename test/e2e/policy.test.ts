@@ -5,6 +5,7 @@ import { startUpstream, type Upstream } from '../support/upstream.ts';
 import { Browser, type Page } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, relyingParty, totpCode, PASSWORD, RP_CALLBACK } from '../support/fixtures.ts';
 import { setClock, restoreClock } from '../token-api/clock.ts';
+import { simulate, type SimulationInput } from '../../server/flow/simulate.ts';
 
 const L1 = 'urn:stepgate:loa:1';
 const L2 = 'urn:stepgate:loa:2';
@@ -231,6 +232,34 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
       assert.deepEqual((await signIn(browser, 'remembering', user, { prompt: 'login' })).asked, ['password', 'totp (remember offered)'], 'revoked: asked again');
     } finally {
       restoreClock();
+    }
+  });
+
+  describe('the simulator says what a real login then asks', () => {
+    const simulated = async (clientId: string, input: SimulationInput) => {
+      const s = server.stepgate;
+      const sim = await simulate({ runner: s.runner, chainOf: async (id) => (await s.clients.get(id))?.chain, userByName: (u) => s.users.byUsername(u) }, clientId, input);
+      return sim.steps.filter((step) => step.outcome === 'ask').map((step) => step.usable![0]!);
+    };
+    const asTyped = (asked: string[]) => asked.map((a) => a.replace(' (remember offered)', '').replace('upstream', 'corp-trusted'));
+
+    const scenarios: { name: string; clientId: string; roles?: string[]; input?: Omit<SimulationInput, 'username'>; headers?: Record<string, string>; extra?: Record<string, string>; before?: string }[] = [
+      { name: 'default level', clientId: 'pay' },
+      { name: 'step-up after a password session', clientId: 'pay', before: 'pay', input: { acr: L2, session: 'password@-0s' }, extra: { acr_values: L2 } },
+      { name: 'inside the office', clientId: 'office', input: { address: '10.1.1.1' }, headers: { 'x-forwarded-for': '10.1.1.1' } },
+      { name: 'outside the office', clientId: 'office', input: { address: '198.51.100.1' }, headers: { 'x-forwarded-for': '198.51.100.1' } },
+      { name: 'an admin', clientId: 'admins', roles: ['admin'] },
+      { name: 'not an admin', clientId: 'admins', roles: [] },
+    ];
+    for (const [i, sc] of scenarios.entries()) {
+      it(sc.name, async () => {
+        const user = await addUser(server, `sim-${i}`, { roles: sc.roles ?? [] });
+        const browser = new Browser(RP_CALLBACK, sc.headers ?? {});
+        if (sc.before) await signIn(browser, sc.before, user);
+        const predicted = await simulated(sc.clientId, { username: user.username, ...sc.input });
+        const real = await signIn(browser, sc.clientId, user, sc.extra ?? {});
+        assert.deepEqual(asTyped(real.asked), predicted);
+      });
     }
   });
 });
