@@ -148,6 +148,8 @@ export function createProvider(deps: Deps): Provider {
       });
     },
   });
-  provider.proxy = config.trustProxy;
+  // Behind trusted proxies X-Forwarded-Proto and -Host are believed (secure cookies, issuer
+  // checks); the client address is read by middleware/client-address.ts, not by Koa.
+  provider.proxy = config.trustedProxies !== '' && config.trustedProxies !== '0';
   return provider;
 }

@@ -44,7 +44,7 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     // Both upstreams report a password and an OTP; only one is trusted to say so.
     trusted = await startUpstream({ host: '127.0.0.3', users: [corpUser], redirectUris: [`${broker}/federation/corp-trusted/callback`], amr: ['pwd', 'otp'] });
     untrusted = await startUpstream({ host: '127.0.0.4', users: [corpUser], redirectUris: [`${broker}/federation/corp-untrusted/callback`], amr: ['pwd', 'otp'] });
-    server = await startStepgate({ port, overrides: { trustProxy: true } });
+    server = await startStepgate({ port, overrides: { trustedProxies: '1' } });
     const s = server.stepgate;
     for (const [name, up] of [['corp-trusted', trusted], ['corp-untrusted', untrusted]] as const) {
       await s.idps.add({ name, issuer: up.issuer, clientId: up.clientId, clientSecret: up.clientSecret, scopes: ['openid'], displayName: name, claimMapping: {}, jit: false });
