@@ -9,6 +9,7 @@ import { SamlIdps } from './storage/saml-idps.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
+import { RememberedDevices } from './storage/remembered-devices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
@@ -38,6 +39,8 @@ export type Services = {
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
+  /** browsers users chose to remember: list/revoke for /account and admins, revokeAllFor on password change */
+  devices: RememberedDevices;
   /** outgoing mail: codes, links, and `mail.notify(userId, event)` for security notices */
   mail: Mailer;
 };
@@ -79,6 +82,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
+  const devices = new RememberedDevices(db);
   const runner = new ChainRunner({
     authenticators: [...createAuthenticators({ users, passwords, lockout, mail }), ...extra],
     federated: storedIdentityProviders(idps, { users, links, upstream }),
@@ -90,8 +94,9 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     ssoFreshness: config.ssoFreshness,
     basePath: '',
     events,
+    devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, mail };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, devices, mail };
 }
 

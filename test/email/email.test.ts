@@ -5,7 +5,7 @@ import { Browser, type Page } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK, PASSWORD, totpCode } from '../support/fixtures.ts';
 import { startSmtp, codeIn, linkIn, type TestSmtp } from '../support/smtp.ts';
 import { defaults } from '../../config/defaults.ts';
-import { AdminActions } from '../../server/admin/actions.ts';
+import { Manage } from '../../server/manage/index.ts';
 
 const epoch = () => Math.floor(Date.now() / 1000);
 const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
@@ -306,24 +306,26 @@ describe('email over a real SMTP server', function () {
   });
 
   describe('notifications', () => {
-    it('an admin password reset and TOTP replacement are told to the verified address only', async () => {
+    it('an admin password reset and TOTP replacement are told to the verified address only; an admin-set address is unverified', async () => {
       const ken = await confirmedUser('ken');
       const lou = await addUser(server, 'lou');
       const s = server.stepgate;
-      const actions = new AdminActions({
-        db: s.db, keyring: s.keyring, passwords: s.passwords, audit: s.audit, runner: s.runner, issuer: server.issuer,
-        idps: s.idps, links: s.links, redirectUri: (n) => s.upstream.redirectUri(n), mail: s.mail,
-      });
+      const manage = new Manage(s);
       const by = { actor: 'test', address: '127.0.0.1' };
-      await actions.resetPassword(ken.id, 'an admin chose this', by);
-      await actions.resetTotp(ken.id, by);
-      await actions.resetPassword(lou.id, 'an admin chose this', by);
+      await manage.users.resetPassword(ken.id, 'an admin chose this', by);
+      await manage.users.resetTotp(ken.id, by);
+      await manage.users.resetPassword(lou.id, 'an admin chose this', by);
       assertWellFormed(await smtp.take('ken@example.org', /Your password was changed/));
       const factor = await smtp.take('ken@example.org', /sign-in method was added/);
       assert.match(factor.text, /TOTP/);
       await s.mail.idle();
       assert.equal(smtp.untaken('lou@example.org').length, 0, 'an unverified address gets no notice');
       assert.ok(smtp.mails.every((m) => !m.text.includes('an admin chose this')), 'no secret in any mail');
+
+      await manage.users.update(ken.id, { email: 'ken@example.org' }, by);
+      assert.equal((await s.users.byId(ken.id))!.emailVerified, true, 'saving the same address keeps it verified');
+      await manage.users.update(ken.id, { email: 'ken@elsewhere.example' }, by);
+      assert.equal((await s.users.byId(ken.id))!.emailVerified, false, 'an address an admin sets is not verified');
     });
   });
 });
