@@ -9,7 +9,7 @@ import { SamlIdps } from './storage/saml-idps.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
-import { RememberedDevices } from './storage/remembered-devices.ts';
+import { RememberedDevices, deviceLabel } from './storage/remembered-devices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
@@ -75,6 +75,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     void (factor === 'password' ? users.byUsername(subject) : users.byId(subject))
       .then((user) => user && mail.notify(user.id, 'lockout', { minutes: Math.ceil(seconds / 60) }));
   });
+  events.on('device.remembered', ({ accountId, userAgent, address }) => void mail.notify(accountId, 'new_remembered_device', { device: deviceLabel(userAgent), address }));
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({

@@ -306,6 +306,26 @@ describe('email over a real SMTP server', function () {
   });
 
   describe('notifications', () => {
+    it('a browser remembered for the first time is told; the same browser again is not', async () => {
+      const max = await confirmedUser('max');
+      await addClient(server, 'remembering', JSON.stringify({ steps: [{ options: ['password'] }, { options: ['totp'], remember: 30 * 86400 }] }));
+      const rp = await relyingParty(server, { clientId: 'remembering', secret: 'remembering-secret-0123456789' });
+      const browser = new Browser(RP_CALLBACK);
+      let page = await browser.go((await beginLogin(rp)).url.href);
+      page = await browser.submit(page, { username: 'max', password: PASSWORD });
+      assert.equal(page.$('input[name=remember_device]').length, 1, 'remembering is offered');
+      page = await browser.submit(page, { code: await totpCode(max.totpSecret), remember_device: '1' });
+      const notice = await smtp.take('max@example.org', /new device is remembered/);
+      assertWellFormed(notice);
+      page = await browser.go((await beginLogin(rp, { prompt: 'login' })).url.href);
+      page = await browser.submit(page, { username: 'max', password: PASSWORD });
+      // Asked again (prompt=login) and remembered again, or skipped as remembered: either way no news.
+      if (page.$('input[name=code]').length) page = await browser.submit(page, { code: await totpCode(max.totpSecret, 1), remember_device: '1' });
+      assert.ok(page.location?.startsWith(RP_CALLBACK) || page.$('button[value=allow]').length === 1, `signed in again: ${page.status}`);
+      await server.stepgate.mail.idle();
+      assert.equal(smtp.untaken('max@example.org').length, 0, 'no second notice for a browser already remembered');
+    });
+
     it('an admin password reset and TOTP replacement are told to the verified address only; an admin-set address is unverified', async () => {
       const ken = await confirmedUser('ken');
       const lou = await addUser(server, 'lou');
