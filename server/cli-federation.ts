@@ -3,7 +3,7 @@ import { DEFAULT_SCOPES, type ClaimMapping } from './federation/identity-provide
 import { CLAIM_FIELDS, idpNameProblem, nameTakenProblem, resolveSource, scopesProblem, clientsNaming, inUseProblem } from './federation/idp-rules.ts';
 
 export type IdpFlags = {
-  preset?: string; issuer?: string; 'client-id'?: string; 'client-secret-stdin': boolean; jit: boolean;
+  preset?: string; issuer?: string; 'client-id'?: string; 'client-secret-stdin': boolean; jit: boolean; 'allow-private-network': boolean;
   scopes?: string; 'display-name'?: string; claim?: string[];
 };
 
@@ -41,11 +41,11 @@ export async function federationCommand(
       }
       const clientSecret = await readStdin();
       const displayName = values['display-name'] ?? source.displayName ?? name;
-      if (!(await s.idps.add({ name, issuer, clientId, clientSecret, scopes, displayName, claimMapping, jit: values.jit }))) {
+      if (!(await s.idps.add({ name, issuer, clientId, clientSecret, scopes, displayName, claimMapping, jit: values.jit, allowPrivateNetwork: values['allow-private-network'] }))) {
         throw new usage(`identity provider "${name}" already exists`);
       }
       out.print(`identity provider ${name} added (${issuer}); register this redirect URI with it: ${s.upstream.redirectUri(name)}`,
-        { name, issuer, client_id: clientId, scopes, display_name: displayName, claim_mapping: claimMapping, jit: values.jit, redirect_uri: s.upstream.redirectUri(name) });
+        { name, issuer, client_id: clientId, scopes, display_name: displayName, claim_mapping: claimMapping, jit: values.jit, allow_private_network: values['allow-private-network'], redirect_uri: s.upstream.redirectUri(name) });
       return 0;
     }
     case 'idp list': {

@@ -33,6 +33,7 @@ const USAGE = `usage: stepgate <command> [options]   (add --json to any command 
                                                     re-encrypt everything under it (then drop the old key)
   idp add <name> (--preset yahoo|google|microsoft | --issuer <url>) --client-id <id> --client-secret-stdin
           [--jit] [--scopes "openid profile email"] [--display-name <text>] [--claim username=<claim>] [--claim email=<claim>]
+          [--allow-private-network]                 an on-premise provider on a loopback/private/link-local address
   idp list
   idp remove <name>                                 refused while a client's chain names it
   user link <username> <idp> <subject>              link an external identity (the IdP's "sub") to a user
@@ -109,6 +110,7 @@ async function run(argv: string[]): Promise<number> {
       'client-id': { type: 'string' },
       'client-secret-stdin': { type: 'boolean', default: false },
       jit: { type: 'boolean', default: false },
+      'allow-private-network': { type: 'boolean', default: false },
       scopes: { type: 'string' },
       'display-name': { type: 'string' },
       claim: { type: 'string', multiple: true },

@@ -53,6 +53,8 @@ export type UserView = {
 export type IdpView = {
   name: string; issuer: string; client_id: string; display_name: string; scopes: string[];
   claim_mapping: { username?: string; email?: string }; jit: boolean;
+  /** may the provider's addresses be loopback, private or link-local (on-premise) */
+  allow_private_network: boolean;
   /** the one redirect URI to register at the provider */
   redirect_uri: string;
   /** clients whose chains name this provider */
@@ -346,7 +348,7 @@ export class AdminActions {
   #idpView(idp: IdentityProvider, clients: { client_id: string; chain: string }[]): IdpView {
     return {
       name: idp.name, issuer: idp.issuer, client_id: idp.clientId, display_name: idp.displayName, scopes: idp.scopes,
-      claim_mapping: idp.claimMapping, jit: idp.jit, redirect_uri: this.#redirectUri(idp.name),
+      claim_mapping: idp.claimMapping, jit: idp.jit, allow_private_network: idp.allowPrivateNetwork, redirect_uri: this.#redirectUri(idp.name),
       used_by: clientsNaming(idp.name, clients.map((c) => ({ clientId: c.client_id, chain: c.chain }))),
     };
   }
@@ -375,7 +377,7 @@ export class AdminActions {
     const idp = {
       name: input.name, issuer: source.issuer, clientId: input.client_id, clientSecret: input.client_secret,
       displayName: input.display_name ?? source.displayName ?? input.name, scopes: input.scopes ?? DEFAULT_SCOPES,
-      claimMapping: input.claim_mapping, jit: input.jit,
+      claimMapping: input.claim_mapping, jit: input.jit, allowPrivateNetwork: input.allow_private_network,
     };
     return this.#tx(async (t) => {
       if (!(await this.#idps.add(idp, t))) throw duplicate('name', `identity provider "${input.name}" already exists`);
@@ -396,6 +398,7 @@ export class AdminActions {
         name, issuer: source?.issuer ?? before.issuer, clientId: patch.client_id ?? before.clientId,
         displayName: patch.display_name ?? before.displayName, scopes: patch.scopes ?? before.scopes,
         claimMapping: patch.claim_mapping ?? before.claimMapping, jit: patch.jit ?? before.jit,
+        allowPrivateNetwork: patch.allow_private_network ?? before.allowPrivateNetwork,
         ...(patch.client_secret !== undefined && { clientSecret: patch.client_secret }),
       };
       await this.#idps.update(after, t);

@@ -163,4 +163,11 @@ export const migrations: Migration[] = [
       }
     },
   },
+  {
+    name: '0008-hardening',
+    async up(q) {
+      // Off for every provider already stored: an admin allows an on-premise provider explicitly.
+      await q.addColumn('identity_providers', 'allow_private_network', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+    },
+  },
 ];
