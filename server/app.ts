@@ -70,7 +70,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   const metrics = createMetrics(provider, events);
 
   const routes = [
-    basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
+    basicRoutes(db), interactionRoutes(provider, runner, views, { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! }, cookieOptions(config)),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));

@@ -61,7 +61,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
     details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
   }));
-  const lockout = new Lockout(db, config.lockout, events);
+  const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({

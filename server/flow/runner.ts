@@ -4,6 +4,7 @@ import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from '.
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
 import type { FlowEvents } from '../observability/events.ts';
+import type { KnownDevice } from '../security/known-devices.ts';
 
 /** What the HTTP layer should do next. */
 export type Outcome =
@@ -162,7 +163,7 @@ export class ChainRunner {
   }
 
   /** A form POST answering step `input.step`. */
-  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string, device?: KnownDevice): Promise<Outcome> {
     await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf);
     if ('kind' in loaded) return loaded;
@@ -178,7 +179,7 @@ export class ChainRunner {
     // they can consume a code or count an attempt. Saving the outcome ends the lease.
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
-    const ctx = this.#context(facts.uid, state, current.id, input.fields, clientAddress);
+    const ctx = { ...this.#context(facts.uid, state, current.id, input.fields, clientAddress), device };
     const result = await current.resume(ctx);
     return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, current, result, clientAddress);
   }
@@ -401,7 +402,7 @@ export class ChainRunner {
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId, address: clientAddress });
+          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
