@@ -59,7 +59,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   events.on('lockout', ({ key, seconds }) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   events.on('login.step', (e) => audit.note({
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
-    details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
+    details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
   const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const idps = new IdentityProviders(db, keyring);

@@ -3,7 +3,7 @@ import type { Authenticator, StepContext, StepResult, UpstreamLogin } from './co
 import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
-import type { FlowEvents } from '../observability/events.ts';
+import type { Door, FlowEvents } from '../observability/events.ts';
 import type { KnownDevice } from '../security/known-devices.ts';
 
 /** What the HTTP layer should do next. */
@@ -249,7 +249,8 @@ export class ChainRunner {
     clientId: string,
     inputs: Record<string, Record<string, string> | undefined>,
     clientAddress: string,
-    identified?: { accountId: string; amr: string[]; by: string },
+    identified: { accountId: string; amr: string[]; by: string } | undefined,
+    door: Exclude<Door, 'browser'>,
   ): Promise<DirectOutcome> {
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return { kind: 'refused', code: 'unknown_client', message: 'unknown client' };
@@ -297,11 +298,16 @@ export class ChainRunner {
         return { kind: 'refused', code: 'step_unavailable', message: `step ${index + 1} needs ${options.map((o) => this.label(o)).join(' or ')}, and this account has none set up` };
       }
       const result = await chosen.resume({ input: inputs[chosen.id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
-      if (result.kind === 'failure') return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: chosen.id };
+      const reported = { clientId, authenticator: chosen.id, step: index, address: clientAddress, door };
+      if (result.kind === 'failure') {
+        this.#events?.authStep({ ...reported, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted });
+        return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: chosen.id };
+      }
       if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(chosen.id)} needs a browser` };
       if (state.accountId !== undefined && result.accountId !== state.accountId) {
         return { kind: 'refused', code: 'subject_mismatch', message: 'the steps were satisfied by different users' };
       }
+      this.#events?.authStep({ ...reported, outcome: 'success', accountId: result.accountId });
       state.accountId = result.accountId;
       state.satisfied.push({ step: index, authenticator: chosen.id, amr: result.amr, at: epoch() });
     }
@@ -402,7 +408,7 @@ export class ChainRunner {
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress });
+          this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress, door: 'browser' });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
@@ -428,7 +434,7 @@ export class ChainRunner {
           chosen: undefined, stepState: {}, awaiting: undefined, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
+        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
         if (next.satisfied.length === chain.steps.length) return this.#complete(next);
         return { kind: 'next-step' };
       }
