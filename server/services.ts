@@ -18,6 +18,7 @@ import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
 import { UpstreamClients } from './federation/upstream.ts';
+import { Outbound } from './security/outbound.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
 import { Mailer } from './mail/index.ts';
 
@@ -64,9 +65,9 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   events.on('lockout', ({ key, seconds }) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   events.on('login.step', (e) => audit.note({
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
-    details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
+    details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
-  const lockout = new Lockout(db, config.lockout, events);
+  const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const mail = new Mailer({ config, db, users, keyring, logger });
   events.on('lockout', ({ key, factor, scope, seconds }) => {
     // An account lockout is news to its owner (someone is guessing); an address lockout is not theirs.
@@ -79,7 +80,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
-    issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    issuer: config.issuer, outbound: new Outbound({ timeoutSeconds: config.federation.timeoutSeconds }), timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
     log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];

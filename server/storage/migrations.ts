@@ -198,6 +198,13 @@ export const migrations: Migration[] = [
     },
   },
   {
+    name: '0008-hardening',
+    async up(q) {
+      // Off for every provider already stored: an admin allows an on-premise provider explicitly.
+      await q.addColumn('identity_providers', 'allow_private_network', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+    },
+  },
+  {
     name: '0013-email',
     async up(q) {
       // Whether the user proved they read mail at `email` (a verification link): only a
