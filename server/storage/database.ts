@@ -49,6 +49,10 @@ function bindValues(sql: string, values: Record<string, unknown>): Record<string
   return out;
 }
 
+let statementsRun = 0;
+/** Statements run through any Database of this process so far: what the benchmark counts per request. */
+export const statementCount = () => statementsRun;
+
 /**
  * Opens the database named by `url` (`sqlite:<path>` or `postgres://...`) and brings its
  * schema up to date. SQLite runs in WAL mode with a busy timeout so that several
@@ -91,12 +95,14 @@ export async function openDatabase(url: string): Promise<Database> {
     sequelize,
     dialect,
     async change(sql, values, transaction) {
+      statementsRun++;
       if (statements && !transaction) return statements.change(sql, values);
       // QueryTypes.UPDATE makes both dialects report the affected row count.
       const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
       return count;
     },
     async select(sql, values, transaction) {
+      statementsRun++;
       if (statements && !transaction) return statements.select(sql, values);
       if (hasNul(values)) return [];
       // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
