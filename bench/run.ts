@@ -73,8 +73,8 @@ async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> 
   return { url: url.href, drop: () => withAdmin(async (c) => { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); }) };
 }
 
-/** One scenario: a function that measures one round against one server. */
-type Scenario = { name: string; measure(server: BenchServer, estimate: number | undefined): Promise<Measure> };
+/** One scenario: a function that measures one round against one server; `loading` is called just before the load starts. */
+type Scenario = { name: string; measure(server: BenchServer, estimate: number | undefined, loading?: () => Promise<void>): Promise<Measure> };
 
 const cc = form({ grant_type: 'client_credentials' });
 
@@ -82,9 +82,10 @@ const cc = form({ grant_type: 'client_credentials' });
 function singleUse(name: string, op: 'codes' | 'refreshTokens', toBody: (v: string) => string): Scenario {
   return {
     name,
-    async measure(server, estimate) {
+    async measure(server, estimate, loading) {
       const n = Math.min(6000, Math.max(200, Math.round((estimate ?? 100) * ROUND_SECONDS)));
       const values = await server.call<string[]>(op, { n });
+      await loading?.();
       return cannon({ port: server.port, path: '/token', bodies: values.map(toBody), cpuMs: server.cpuMs });
     },
   };
@@ -92,14 +93,15 @@ function singleUse(name: string, op: 'codes' | 'refreshTokens', toBody: (v: stri
 
 const tokens = new Map<BenchServer, string>();
 const scenarios: Scenario[] = [
-  { name: 'client_credentials', measure: (server) => cannon({ port: server.port, path: '/token', body: cc, seconds: ROUND_SECONDS, cpuMs: server.cpuMs }) },
+  { name: 'client_credentials', measure: async (server, _, loading) => (await loading?.(), cannon({ port: server.port, path: '/token', body: cc, seconds: ROUND_SECONDS, cpuMs: server.cpuMs })) },
   {
     name: 'introspection',
-    async measure(server) {
+    async measure(server, _, loading) {
       if (!tokens.has(server)) {
         const res = await fetch(`http://127.0.0.1:${server.port}/token`, { method: 'POST', body: cc, headers: { ...PROXY_HEADERS, authorization: BASIC, 'content-type': 'application/x-www-form-urlencoded' } });
         tokens.set(server, ((await res.json()) as { access_token: string }).access_token);
       }
+      await loading?.();
       return cannon({ port: server.port, path: '/introspect', body: form({ token: tokens.get(server)! }), seconds: ROUND_SECONDS, cpuMs: server.cpuMs });
     },
   },
@@ -152,8 +154,10 @@ async function main() {
       const statements = new Map<Target, number[]>(targets.map((t) => [t, []]));
       for (let r = 0; r < ROUNDS; r++) {
         for (const t of targets) {
-          const before = t.db === 'memory' ? 0 : await t.server.call<number>('statements');
-          const m = await scenario.measure(t.server, estimate.get(t));
+          let before = 0;
+          const m = await scenario.measure(t.server, estimate.get(t), async () => {
+            if (t.db !== 'memory') before = await t.server.call<number>('statements');
+          });
           if (t.db !== 'memory') statements.get(t)!.push((await t.server.call<number>('statements') - before) / m.requests);
           if (m.non2xx) log(`  WARNING ${scenario.name} on ${t.db}: ${m.non2xx} of ${m.requests} responses not 2xx`);
           estimate.set(t, m.rps);

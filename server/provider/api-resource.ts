@@ -1,5 +1,6 @@
 import { errors, type Configuration } from 'oidc-provider';
 import { apiScopesOf } from '../grants/scopes.ts';
+import { metadataOf } from './client-metadata.ts';
 
 type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
 
@@ -23,7 +24,7 @@ export function apiResource(issuer: string): ResourceIndicators {
     },
     async getResourceServerInfo(_ctx, resource, client) {
       if (resource !== identifier) throw new errors.InvalidTarget(`the only resource is ${identifier}`);
-      const format = client.metadata().app_token_format === 'jwt' ? 'jwt' : 'opaque';
+      const format = metadataOf(client).app_token_format === 'jwt' ? 'jwt' : 'opaque';
       return { scope: apiScopesOf(client).join(' '), audience: identifier, accessTokenFormat: format };
     },
   };

@@ -1,5 +1,6 @@
 import type { Database } from './database.ts';
 import type { Keyring } from '../security/keyring.ts';
+import type { TableCache } from './table-caches.ts';
 
 /** Per-client settings that are not protocol metadata. */
 export type ClientSettings = {
@@ -42,6 +43,7 @@ export class Clients {
   constructor(db: Database, keyring: Keyring) {
     this.#db = db;
     this.#keyring = keyring;
+    this.#cache = db.cache('clients');
   }
 
   /**
@@ -74,9 +76,14 @@ export class Clients {
     };
   }
 
+  /** Every protocol request reads its client: kept in memory, emptied on any change (server/storage/table-caches.ts). */
+  readonly #cache: TableCache<ClientRecord | undefined>;
+
   async get(clientId: string): Promise<ClientRecord | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId });
-    return row && this.#toRecord(row);
+    return this.#cache.get(clientId, async () => {
+      const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId });
+      return row && this.#toRecord(row);
+    });
   }
 
   async list(): Promise<ClientRecord[]> {

@@ -9,6 +9,14 @@ const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', '
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
+/**
+ * Introspection (without a token type hint) looks a token up as each of these at once;
+ * the lookups of one id share one statement.
+ */
+const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
+
+type PayloadRow = { model?: string; payload: string; consumed_at: number | null; expires_at: number | null };
+
 /** oidc-provider's view of one of our clients. */
 export function clientMetadata(client: ClientRecord): AdapterPayload {
   return {
@@ -39,6 +47,21 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
  * the keyring. Clients come from the clients table.
  */
 export function createAdapter(db: Database, keyring: Keyring, clients: Clients) {
+  /** Token lookups in flight by stored id: the ones started together share the statement. */
+  const tokenLookups = new Map<string, Promise<PayloadRow[]>>();
+  const tokenRows = (id: string) => {
+    let rows = tokenLookups.get(id);
+    if (!rows) {
+      rows = db.select<PayloadRow>(
+        `SELECT model, payload, consumed_at, expires_at FROM oidc_payloads
+         WHERE model IN ('AccessToken', 'ClientCredentials', 'RefreshToken') AND id = :id`, { id });
+      tokenLookups.set(id, rows);
+      const forget = () => tokenLookups.delete(id);
+      rows.then(forget, forget);
+    }
+    return rows;
+  };
+
   class ClientAdapter implements Adapter {
     async find(id: string) {
       const client = await clients.get(id);
@@ -81,9 +104,11 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const [row] = await db.select<{ payload: string; consumed_at: number | null; expires_at: number | null }>(
-        `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
-        { model: this.#model, value });
+      const [row] = column === 'id' && TOKEN_MODELS.has(this.#model)
+        ? (await tokenRows(value)).filter((r) => r.model === this.#model)
+        : await db.select<PayloadRow>(
+          `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
+          { model: this.#model, value });
       if (!row || (row.expires_at !== null && row.expires_at <= epoch())) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload & { sealedJti?: string };
       if (row.consumed_at !== null) payload.consumed = row.consumed_at;

@@ -14,6 +14,8 @@ import pg from 'pg';
  */
 export type Statements = {
   change(sql: string, values: Record<string, unknown>): Promise<number>;
+  /** SQLite: changes whenever another connection (or process) commits (PRAGMA data_version) */
+  dataVersion?(): number;
   select<T extends object>(sql: string, values: Record<string, unknown>): Promise<T[]>;
   close(): Promise<void>;
 };
@@ -168,8 +170,10 @@ function sqliteStatements(file: string): Statements {
     drain();
   });
 
+  const dataVersion = db.prepare('PRAGMA data_version');
   return {
     change: (sql, values) => write<number>(sql, values, false),
+    dataVersion: () => Number((dataVersion.get() as { data_version: number }).data_version),
     select<T extends object>(sql: string, values: Record<string, unknown>) {
       if (hasNul(values)) return Promise.resolve([]);
       return READ_ONLY.test(sql) ? read<T>(sql, values) : write<T[]>(sql, values, true);
