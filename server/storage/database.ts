@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
@@ -118,12 +119,26 @@ export async function openDatabase(url: string): Promise<Database> {
     lastVersion = version;
     return true;
   }));
-  const listener = dialect === 'postgres' ? await listen(url, caches) : undefined;
+  const echoes = new Map<string, () => void>();
+  const listener = dialect === 'postgres' ? await listen(url, caches, echoes) : undefined;
 
-  /** After a committed write to a cached table: empty its caches here, and (PostgreSQL) in the other processes. */
+  /**
+   * After a committed write to a cached table: empty its caches here, and (PostgreSQL) in
+   * the other processes. NOTIFY reaches them asynchronously; waiting (up to a second) for
+   * our own listener to hear it back means PostgreSQL has delivered it, so in practice the
+   * others have it before whoever made the change can ask them anything.
+   */
   const written = async (table: string) => {
     caches.invalidate(table);
-    if (dialect === 'postgres') await sequelize.query('SELECT pg_notify(:channel, :table)', { replacements: { channel: CACHE_CHANNEL, table } });
+    if (dialect !== 'postgres') return;
+    const nonce = randomUUID();
+    const heard = new Promise<void>((resolve) => {
+      echoes.set(nonce, resolve);
+      setTimeout(resolve, 1000).unref();
+    });
+    await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: CACHE_CHANNEL, payload: `${table} ${nonce}` } });
+    await heard;
+    echoes.delete(nonce);
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
   const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
@@ -174,10 +189,13 @@ export async function openDatabase(url: string): Promise<Database> {
  * PostgreSQL: hears the other processes' writes to cached tables. If this connection
  * fails, caching stops (every lookup reads the database) rather than risk a stale row.
  */
-async function listen(url: string, caches: TableCaches): Promise<pg.Client> {
+async function listen(url: string, caches: TableCaches, echoes: Map<string, () => void>): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
   client.on('notification', (message) => {
-    if (message.channel === CACHE_CHANNEL && message.payload) caches.invalidate(message.payload);
+    if (message.channel !== CACHE_CHANNEL || !message.payload) return;
+    const [table, nonce] = message.payload.split(' ');
+    caches.invalidate(table!);
+    if (nonce) echoes.get(nonce)?.();
   });
   client.on('error', () => caches.broken());
   client.on('end', () => caches.broken());
