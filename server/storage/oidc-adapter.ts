@@ -47,7 +47,10 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
  * the keyring. Clients come from the clients table.
  */
 export function createAdapter(db: Database, keyring: Keyring, clients: Clients) {
-  /** Token lookups in flight by stored id: the ones started together share the statement. */
+  /**
+   * Token lookups by stored id made in one synchronous burst (introspection's Promise.all)
+   * share the statement; a later lookup, even while that one is in flight, reads afresh.
+   */
   const tokenLookups = new Map<string, Promise<PayloadRow[]>>();
   const tokenRows = (id: string) => {
     let rows = tokenLookups.get(id);
@@ -56,8 +59,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
         `SELECT model, payload, consumed_at, expires_at FROM oidc_payloads
          WHERE model IN ('AccessToken', 'ClientCredentials', 'RefreshToken') AND id = :id`, { id });
       tokenLookups.set(id, rows);
-      const forget = () => tokenLookups.delete(id);
-      rows.then(forget, forget);
+      queueMicrotask(() => tokenLookups.delete(id));
     }
     return rows;
   };
