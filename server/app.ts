@@ -95,6 +95,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     ...services,
     app: provider,
     async close() {
+      await services.audit.flush();
       await db.close();
     },
   };
