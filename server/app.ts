@@ -8,6 +8,8 @@ import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
 import { openServices, type Services, type StepgateOptions } from './services.ts';
 import securityHeaders from './middleware/security-headers.ts';
+import { clientAddressMiddleware } from './middleware/client-address.ts';
+import { parseTrustedProxies } from '../config/trusted-proxies.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
@@ -66,17 +68,19 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
-  registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
+  registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
   const metrics = createMetrics(provider, events);
 
   const routes = [
-    basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
+    basicRoutes(db), interactionRoutes(provider, runner, views, { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! }, cookieOptions(config)),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
   routes.push(...(await adminRoutes(services, provider, views)));
 
+  // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
+  provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
   provider.use(rememberReadsPerRequest);
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
