@@ -63,13 +63,17 @@ export class Audit {
 
   /**
    * For event hooks on the login path: a failed audit write is logged, never fails the
-   * login. The events of one event-loop turn (concurrent requests) are written as one
-   * multi-row INSERT at the end of the turn: at most one turn's events are lost if the
-   * process dies, and `flush` (on shutdown) writes them.
+   * login. Events noted together are written as one multi-row INSERT — on PostgreSQL those
+   * of one event-loop turn (concurrent requests), at its end: at most one turn's events
+   * are lost if the process dies, and `flush` (on shutdown) writes them.
    */
   note(event: AuditEvent): void {
     this.#pending.push({ ...event, at: Date.now() });
-    if (this.#pending.length === 1) this.#flushing = new Promise((resolve) => setImmediate(() => this.#write().then(resolve)));
+    if (this.#pending.length !== 1) return;
+    // SQLite: at once (after this task), into the write transaction of the turn, so the row is as
+    // visible as the change that caused it; PostgreSQL: at the end of the turn, one round trip for all.
+    const later = this.#db.dialect === 'postgres' ? setImmediate : queueMicrotask;
+    this.#flushing = new Promise((resolve) => later(() => this.#write().then(resolve)));
   }
 
   /** Writes what `note` still holds. */
