@@ -10,6 +10,7 @@ import { createPolicy } from './policy.ts';
 import type { CookieOptions } from './rotate-interaction.ts';
 import { findAccountIn } from './accounts.ts';
 import { apiResource } from './api-resource.ts';
+import { introspection, nameRefreshTokenType } from './introspection.ts';
 import { OIDC_SCOPES } from '../grants/scopes.ts';
 import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
 
@@ -80,14 +81,11 @@ export function createProvider(deps: Deps): Provider {
       clientCredentials: { enabled: true },
       // application tokens carry the client's API scopes (server/provider/api-resource.ts)
       resourceIndicators: apiResource(config.issuer),
-      introspection: {
-        enabled: true,
-        // Resource servers (confidential clients) may introspect any token; a public
-        // client only its own.
-        async allowedPolicy(ctx, client, token) {
-          return client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId;
-        },
-      },
+      introspection,
+      // `claims` request parameter (OIDC Core 5.5), e.g. {"id_token":{"sid":null}}
+      claimsParameter: { enabled: true },
+      // single logout: clients register backchannel_logout_uri (server/provider/logout.ts)
+      backchannelLogout: { enabled: true },
       revocation: {
         enabled: true,
         // RFC 7009: a client may revoke only its own tokens; another client's token is
@@ -125,6 +123,11 @@ export function createProvider(deps: Deps): Provider {
         return config.ttl.refreshToken;
       },
     },
+    // Application tokens name their client as subject, as the JWT form does (`sub` =
+    // client_id): gateways such as mod_oauth2 need a subject to accept a token.
+    async extraTokenClaims(_ctx, token) {
+      return token.kind === 'ClientCredentials' ? { sub: token.clientId } : undefined;
+    },
     // Every client allowed the refresh_token grant gets one, rotated on each use.
     async issueRefreshToken(_ctx, client) {
       return client.grantTypeAllowed('refresh_token');
@@ -145,6 +148,7 @@ export function createProvider(deps: Deps): Provider {
       });
     },
   });
+  provider.use(nameRefreshTokenType);
   provider.proxy = config.trustProxy;
   return provider;
 }
