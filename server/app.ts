@@ -16,6 +16,7 @@ import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
+import { logLogoutEvents } from './provider/logout.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
@@ -65,6 +66,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   });
   registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
+  logLogoutEvents(provider, logger);
   const metrics = createMetrics(provider, events);
 
   const routes = [

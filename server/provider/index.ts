@@ -11,6 +11,8 @@ import type { CookieOptions } from './rotate-interaction.ts';
 import { findAccountIn } from './accounts.ts';
 import { apiResource } from './api-resource.ts';
 import { introspection, nameRefreshTokenType } from './introspection.ts';
+import { explainLogoutError, isLogoutRoute, logoutHint } from './logout.ts';
+import { TOKEN_ENDPOINT_AUTH_METHODS } from '../storage/clients.ts';
 import { OIDC_SCOPES } from '../grants/scopes.ts';
 import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
 
@@ -66,6 +68,8 @@ export function createProvider(deps: Deps): Provider {
       jwks: '/jwks',
     },
     responseTypes: ['code'],
+    // exactly the methods a client can be registered with (server/storage/clients.ts)
+    clientAuthMethods: ['none', ...TOKEN_ENDPOINT_AUTH_METHODS],
     extraClientMetadata: clientTokenMetadata,
     // "admin": the admin API's scope; holding it is not enough (see server/admin/principal.ts)
     scopes: [...OIDC_SCOPES, 'admin'],
@@ -128,6 +132,12 @@ export function createProvider(deps: Deps): Provider {
     async extraTokenClaims(_ctx, token) {
       return token.kind === 'ClientCredentials' ? { sub: token.clientId } : undefined;
     },
+    // A login's tokens end with its browser session (at sign-out, its grant is revoked)
+    // unless offline_access was asked for, or always when the client is set to end its
+    // grants at sign-out (--logout-ends-grants).
+    async expiresWithSession(ctx, code) {
+      return ctx.oidc.client?.metadata().logout_ends_grants === true || !code.scopes.has('offline_access');
+    },
     // Every client allowed the refresh_token grant gets one, rotated on each use.
     async issueRefreshToken(_ctx, client) {
       return client.grantTypeAllowed('refresh_token');
@@ -138,8 +148,23 @@ export function createProvider(deps: Deps): Provider {
       policy: createPolicy(runner),
     },
     findAccount: findAccountIn(users),
+    // oidc-provider calls out only to addresses an admin registered on a client (jwks_uri,
+    // backchannel_logout_uri; dynamic registration and request_uri are off), so no
+    // outsider can aim it at an internal address, and intranet applications must stay
+    // reachable: its special-use address filter is not applied. Its 2.5 s timeout stays.
+    async fetch(url, options) {
+      const { dispatcher: _filter, ...rest } = options as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, rest);
+    },
     async renderError(ctx: KoaContextWithOIDC, out, _error) {
       ctx.type = 'html';
+      if (isLogoutRoute(ctx)) {
+        ctx.body = views.render('views/error', {
+          title: 'Sign-out failed', heading: 'We could not sign you out',
+          message: explainLogoutError(String(out.error), out.error_description), code: out.error, hint: logoutHint(config.issuer),
+        });
+        return;
+      }
       ctx.body = views.render('views/error', {
         title: 'Something went wrong',
         message: explain(String(out.error)),
