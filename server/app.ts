@@ -8,6 +8,8 @@ import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
 import { openServices, type Services, type StepgateOptions } from './services.ts';
 import securityHeaders from './middleware/security-headers.ts';
+import { clientAddressMiddleware } from './middleware/client-address.ts';
+import { parseTrustedProxies } from '../config/trusted-proxies.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { demoRoutes } from './routes/demo.ts';
@@ -76,6 +78,8 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
   routes.push(...(await adminRoutes(services, provider, views)));
 
+  // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
+  provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);

@@ -74,6 +74,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     states: new FlowStates(db),
     sso: new SessionSteps(db),
     chainOf: async (clientId) => (await clients.get(clientId))?.chain,
+    rolesOf: async (accountId) => (await users.byId(accountId))?.roles ?? [],
     interactionTtl: config.ttl.interaction,
     ssoFreshness: config.ssoFreshness,
     basePath: '',

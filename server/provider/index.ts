@@ -4,7 +4,7 @@ import type { Config } from '../../config/index.ts';
 import type { Keyring } from '../security/keyring.ts';
 import type { Users } from '../storage/users.ts';
 import type { ChainRunner } from '../flow/runner.ts';
-import { ACR_MULTI, ACR_SINGLE } from '../flow/runner.ts';
+import { ACR_MULTI, ACR_SINGLE } from '../flow/plan.ts';
 import type { Views } from '../views.ts';
 import { createPolicy } from './policy.ts';
 import type { CookieOptions } from './rotate-interaction.ts';
@@ -86,8 +86,6 @@ export function createProvider(deps: Deps): Provider {
       // application tokens carry the client's API scopes (server/provider/api-resource.ts)
       resourceIndicators: apiResource(config.issuer),
       introspection,
-      // `claims` request parameter (OIDC Core 5.5), e.g. {"id_token":{"sid":null}}
-      claimsParameter: { enabled: true },
       // single logout: clients register backchannel_logout_uri (server/provider/logout.ts)
       backchannelLogout: { enabled: true },
       revocation: {
@@ -99,6 +97,10 @@ export function createProvider(deps: Deps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // lets a relying party demand an acr ({"id_token":{"acr":{"essential":true,"value":…}}}):
+      // the chain's plan raises its target level, or the login ends in unmet_authentication_requirements;
+      // and asks for sid ({"id_token":{"sid":null}})
+      claimsParameter: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -147,7 +149,7 @@ export function createProvider(deps: Deps): Provider {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
       policy: createPolicy(runner),
     },
-    findAccount: findAccountIn(users),
+    findAccount: findAccountIn(users, runner),
     // oidc-provider calls out only to addresses an admin registered on a client (jwks_uri,
     // backchannel_logout_uri; dynamic registration and request_uri are off), so no
     // outsider can aim it at an internal address, and intranet applications must stay
@@ -174,6 +176,8 @@ export function createProvider(deps: Deps): Provider {
     },
   });
   provider.use(nameRefreshTokenType);
-  provider.proxy = config.trustProxy;
+  // Behind trusted proxies X-Forwarded-Proto and -Host are believed (secure cookies, issuer
+  // checks); the client address is read by middleware/client-address.ts, not by Koa.
+  provider.proxy = config.trustedProxies !== '' && config.trustedProxies !== '0';
   return provider;
 }

@@ -7,6 +7,7 @@ import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
+import { requestFacts } from '../flow/request.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -59,12 +60,11 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
   }
 
   function facts(d: Details): InteractionFacts {
-    const reasons = d.prompt.reasons ?? [];
     return {
       uid: d.uid,
       clientId: String(d.params.client_id),
       session: d.session?.accountId ? { uid: d.session.uid, accountId: d.session.accountId } : undefined,
-      forceFresh: reasons.includes('login_prompt') || reasons.includes('max_age'),
+      request: requestFacts(d.params),
     };
   }
 
@@ -83,6 +83,12 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
         return ctx.redirect(`/interaction/${next}`);
       }
       case 'error': return fail(ctx, outcome.status, outcome.code, outcome.message);
+      case 'deny': {
+        const location = await provider.interactionResult(ctx.req, ctx.res, { error: outcome.error, error_description: outcome.description }, { mergeWithLastSubmission: false });
+        await runner.discard(d.uid);
+        ctx.status = 303;
+        return ctx.redirect(location);
+      }
       case 'complete': {
         const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
         await runner.discard(d.uid);
@@ -122,7 +128,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }));
+    return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }, ctx.ip));
   });
 
   router.post('/abort', form, async (ctx) => {

@@ -163,4 +163,27 @@ export const migrations: Migration[] = [
       }
     },
   },
+  {
+    name: '0007-policy',
+    async up(q) {
+      // a trusted upstream's amr, kept with the session's step so single sign-on reuses it
+      await q.addColumn('session_steps', 'upstream_amr', { type: DataTypes.TEXT, allowNull: true });
+      // identity providers whose amr an admin trusts, and how their method names map to RFC 8176
+      await q.addColumn('identity_providers', 'trust_upstream_amr', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+      await q.addColumn('identity_providers', 'amr_map', { type: DataTypes.TEXT, allowNull: false, defaultValue: '{}' });
+      // browsers a user chose to remember; the device id is stored only as a hash
+      await q.createTable('remembered_devices', {
+        id: { type: DataTypes.STRING(64), primaryKey: true },
+        device_hash: { type: DataTypes.STRING(128), allowNull: false },
+        account_id: { type: DataTypes.STRING(64), allowNull: false },
+        label: { type: DataTypes.STRING(255), allowNull: false },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        last_used_at: { type: DataTypes.BIGINT, allowNull: false },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await q.addIndex('remembered_devices', ['device_hash', 'account_id'], { unique: true });
+      await q.addIndex('remembered_devices', ['account_id']);
+      await q.addIndex('remembered_devices', ['expires_at']);
+    },
+  },
 ];
