@@ -49,6 +49,14 @@ describe('protocol: introspection a gateway cannot misread', function () {
     assert.equal(info.token_type, 'Bearer');
   });
 
+  it('revoking an access token ends its whole grant, refresh token included (oidc-provider; RFC 7009 section 2.1)', async () => {
+    const tokens = await login();
+    assert.equal((await tokenRequest(server, 'app', { token: String(tokens.body.access_token) }, { path: '/revoke' })).status, 200);
+    assert.deepEqual(await introspect(server, 'app', String(tokens.body.refresh_token)), { active: false });
+    const refreshed = await tokenRequest(server, 'app', { grant_type: 'refresh_token', refresh_token: String(tokens.body.refresh_token) });
+    assert.equal(refreshed.body.error, 'invalid_grant');
+  });
+
   it('a public client cannot introspect another client\'s access token', async () => {
     const tokens = await login();
     const res = await fetch(`${server.issuer}/introspect`, {
