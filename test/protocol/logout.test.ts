@@ -6,6 +6,7 @@ import { startStepgate, type TestServer } from '../support/server.ts';
 import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK } from '../support/fixtures.ts';
 import type { ClientSettings } from '../../server/storage/clients.ts';
+import { signOutEverywhere } from '../../server/provider/sign-out-everywhere.ts';
 
 const SIGNED_OUT = 'http://127.0.0.1:9/signed-out';
 
@@ -53,10 +54,10 @@ describe('protocol: sign-out (RP-initiated, back-channel single logout)', functi
   };
 
   /** Logs `browser` in to `clientId` (password step; SSO on later clients) and returns its tokens. */
-  const login = async (browser: Browser, clientId: string, extra: Record<string, string> = {}) => {
+  const login = async (browser: Browser, clientId: string, extra: Record<string, string> = {}, user = alice) => {
     const rp = await relyingParty(server, { clientId, secret: `${clientId}-secret-0123456789` });
     const start = await beginLogin(rp, extra);
-    const back = await completeLogin(browser, start.url, alice);
+    const back = await completeLogin(browser, start.url, user);
     return { rp, tokens: await oidc.authorizationCodeGrant(rp, new URL(back.location!), { pkceCodeVerifier: start.verifier, expectedState: start.state }) };
   };
 
@@ -130,5 +131,26 @@ describe('protocol: sign-out (RP-initiated, back-channel single logout)', functi
 
     const next = await browser.go((await beginLogin(mail.rp)).url.href);
     assert.equal(next.$('input[name=password]').length, 1, 'the next visit asks for the password again');
+  });
+
+  it('sign-out everywhere from the admin side: logout tokens to the signed-in clients, sessions and grants ended', async () => {
+    const dora = await addUser(server, 'dora', { totp: false });
+    const browser = new Browser(RP_CALLBACK);
+    const mail = await login(browser, 'mail', { scope: 'openid offline_access', prompt: 'consent' }, dora);
+    const other = new Browser(RP_CALLBACK);
+    const wiki = await login(other, 'wiki', {}, dora);
+    const before = receiver.received.length;
+
+    const ended = await signOutEverywhere(server.stepgate.app, server.stepgate.db, dora.id);
+    assert.deepEqual(ended, { sessions: 2, notified: 2, failed: 0 });
+    const tokens = receiver.received.slice(before);
+    assert.deepEqual(tokens.map((t) => t.clientId).sort(), ['mail', 'wiki']);
+    assert.equal(tokens.find((t) => t.clientId === 'mail')!.claims.sid, mail.tokens.claims()!.sid);
+    assert.equal((await oidc.tokenIntrospection(mail.rp, mail.tokens.refresh_token!)).active, false, 'grants end too');
+    assert.equal((await oidc.tokenIntrospection(wiki.rp, wiki.tokens.access_token)).active, false);
+    for (const b of [browser, other]) {
+      const next = await b.go((await beginLogin(mail.rp)).url.href);
+      assert.equal(next.$('input[name=password]').length, 1, 'each browser must sign in again');
+    }
   });
 });
