@@ -26,7 +26,7 @@ describe('protocol: upstream providers (JIT usernames, userinfo, configuration e
     const logger = server.stepgate.logger as unknown as { warn: (obj: Record<string, unknown>, msg: string) => void };
     logger.warn = (obj, msg) => { warnings.push({ ...obj, msg }); };
     const s = server.stepgate;
-    const idp = { issuer: corp.issuer, clientId: corp.clientId, scopes: ['openid', 'profile', 'email'], claimMapping: { username: 'email' }, jit: true };
+    const idp = { issuer: corp.issuer, clientId: corp.clientId, scopes: ['openid', 'profile', 'email'], claimMapping: { username: 'email' }, jit: true, allowPrivateNetwork: true };
     await s.idps.add({ ...idp, name: 'corp', clientSecret: corp.clientSecret, displayName: 'Corp' });
     await s.idps.add({ ...idp, name: 'broken', clientSecret: 'not-our-secret-at-corp', displayName: 'Broken Corp' });
     await addClient(server, 'corp-app', 'corp');
