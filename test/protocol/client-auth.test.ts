@@ -5,6 +5,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { addClient } from '../support/fixtures.ts';
 import type { ClientSettings } from '../../server/storage/clients.ts';
+import { stepgateCli } from '../token-api/cli.ts';
 
 /**
  * Every client authentication method discovery lists works for a client registered with
@@ -86,5 +87,20 @@ describe('protocol: client authentication methods', function () {
     await refused('signed', undefined, oidc.PrivateKeyJwt(remoteKey));
     await refused('signed-remote', undefined, oidc.PrivateKeyJwt(inlineKey));
     await refused('hmac', 'hmac-secret-0123456789', oidc.ClientSecretJwt('not-the-secret-000000000'));
+  });
+
+  it('the method and keys are set through the management service (CLI), which refuses combinations that cannot work', async function () {
+    this.timeout(120_000); // three CLI processes
+    await register('cli-signed', {});
+    const keys = JSON.stringify({ keys: [{ ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)) }] });
+    const missingKeys = await stepgateCli(server, ['client', 'update', 'cli-signed', '--token-endpoint-auth-method', 'private_key_jwt']);
+    assert.equal(missingKeys.code, 2);
+    assert.match(missingKeys.stderr, /jwks or jwks_uri/);
+    const both = await stepgateCli(server, ['client', 'update', 'cli-signed', '--jwks', keys, '--jwks-uri', keysUrl]);
+    assert.equal(both.code, 2);
+    const set = await stepgateCli(server, ['client', 'update', 'cli-signed', '--token-endpoint-auth-method', 'private_key_jwt', '--jwks-uri', keysUrl, '--json']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(JSON.parse(set.stdout).token_endpoint_auth_method, 'private_key_jwt');
+    assert.ok((await appToken('cli-signed', undefined, oidc.PrivateKeyJwt(remoteKey))).access_token);
   });
 });
