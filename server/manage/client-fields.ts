@@ -153,6 +153,8 @@ export function clientFields(catalog: AuthenticatorCatalog) {
     }),
     jwks: setting('jwks', jwks.describe('its public keys for private_key_jwt'), { flag: 'jwks', kind: 'text', help: 'its public keys (JSON Web Key Set) for private_key_jwt' }),
     jwks_uri: setting('jwksUri', httpsUrl.describe('where it publishes its public keys for private_key_jwt'), { flag: 'jwks-uri', kind: 'text', help: 'URL of its public keys for private_key_jwt' }),
+    allow_private_network: setting('allowPrivateNetwork', z.boolean().describe('its jwks_uri and back-channel logout URI may be loopback, private or link-local addresses'),
+      { flag: 'allow-private-network', kind: 'bool', help: 'its jwks_uri and back-channel logout URI may be on a private network' }, false),
     backchannel_logout_uri: setting('backchannelLogoutUri', httpsUrl.describe('where logout tokens are POSTed at sign-out (back-channel logout)'),
       { flag: 'backchannel-logout-uri', kind: 'text', help: 'where logout tokens are POSTed at sign-out' }),
     backchannel_logout_session_required: setting('backchannelLogoutSessionRequired', z.boolean().describe('logout tokens and id_tokens carry sid'),

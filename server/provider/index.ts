@@ -12,12 +12,22 @@ import { findAccountIn } from './accounts.ts';
 import { apiResource } from './api-resource.ts';
 import { introspection, nameRefreshTokenType } from './introspection.ts';
 import { explainLogoutError, isLogoutRoute, logoutHint } from './logout.ts';
-import { TOKEN_ENDPOINT_AUTH_METHODS } from '../storage/clients.ts';
+import { TOKEN_ENDPOINT_AUTH_METHODS, type Clients } from '../storage/clients.ts';
+import type { Outbound } from '../security/outbound.ts';
+
+/** Whether a client that registered `url` (its jwks_uri or back-channel logout URI) may be reached on a private network. */
+async function privateNetworkAllowed(clients: Clients, url: string): Promise<boolean> {
+  const href = (value: string | undefined) => (value && URL.canParse(value) ? new URL(value).href : undefined);
+  return (await clients.list()).some((c) => c.settings.allowPrivateNetwork === true
+    && [href(c.settings.jwksUri), href(c.settings.backchannelLogoutUri)].includes(url));
+}
 import { OIDC_SCOPES } from '../grants/scopes.ts';
 import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
 
 type Deps = {
   config: Config;
+  clients: Clients;
+  outbound: Outbound;
   keyring: Keyring;
   adapter: NonNullable<Configuration['adapter']>;
   jwks: { keys: JWK[] };
@@ -51,7 +61,7 @@ export function cookieOptions(config: Config): CookieOptions {
 }
 
 export function createProvider(deps: Deps): Provider {
-  const { config, keyring, adapter, jwks, users, runner, views } = deps;
+  const { config, keyring, adapter, jwks, users, runner, views, clients, outbound } = deps;
   const cookies = cookieOptions(config);
 
   const provider = new Provider(config.issuer, {
@@ -151,12 +161,15 @@ export function createProvider(deps: Deps): Provider {
     },
     findAccount: findAccountIn(users, runner),
     // oidc-provider calls out only to addresses an admin registered on a client (jwks_uri,
-    // backchannel_logout_uri; dynamic registration and request_uri are off), so no
-    // outsider can aim it at an internal address, and intranet applications must stay
-    // reachable: its special-use address filter is not applied. Its 2.5 s timeout stays.
+    // backchannel_logout_uri; dynamic registration and request_uri are off). Those calls go
+    // through the outbound policy (server/security/outbound.ts): public addresses only,
+    // unless the client registering the URL is allowed private networks (intranet apps).
     async fetch(url, options) {
-      const { dispatcher: _filter, ...rest } = options as RequestInit & { dispatcher?: unknown };
-      return globalThis.fetch(url, rest);
+      const init = options as RequestInit;
+      const target = { allowPrivateNetwork: await privateNetworkAllowed(clients, String(url)) };
+      return outbound.fetch(target)(String(url), {
+        method: init.method ?? 'GET', headers: Object.fromEntries(new Headers(init.headers)), body: init.body, ...(init.signal ? { signal: init.signal } : {}),
+      });
     },
     async renderError(ctx: KoaContextWithOIDC, out, _error) {
       ctx.type = 'html';

@@ -39,6 +39,8 @@ export type ClientSettings = {
   requirePushedAuthorizationRequests?: boolean;
   /** access tokens must be DPoP-bound (RFC 9449) */
   dpopBoundAccessTokens?: boolean;
+  /** its jwks_uri and back-channel logout URI may be on loopback, private or link-local addresses */
+  allowPrivateNetwork?: boolean;
   /** user access tokens as opaque strings (default) or RFC 9068 JWTs for the client's API resource */
   userTokenFormat?: 'opaque' | 'jwt';
 };

@@ -34,7 +34,7 @@ describe('peers: Apache mod_auth_openidc as relying party, through Chromium', fu
       grantTypes: ['authorization_code', 'refresh_token'],
       settings: {
         name: 'Apache', postLogoutRedirectUris: [`${base}/bye.html`],
-        backchannelLogoutUri: `${base}/protected/redirect_uri?logout=backchannel`, backchannelLogoutSessionRequired: true,
+        backchannelLogoutUri: `${base}/protected/redirect_uri?logout=backchannel`, backchannelLogoutSessionRequired: true, allowPrivateNetwork: true,
       },
     });
     apache = await startApache({ port, issuer: server.issuer, clientId: 'apache', clientSecret: 'apache-secret-0123456789' });

@@ -44,7 +44,8 @@ describe('protocol: client authentication methods', function () {
     await register('post', { tokenEndpointAuthMethod: 'client_secret_post' });
     await register('hmac', { tokenEndpointAuthMethod: 'client_secret_jwt' });
     await register('signed', { tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(inline.publicKey)), alg: 'ES256', use: 'sig' }] } }, null);
-    await register('signed-remote', { tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: keysUrl }, null);
+    await register('signed-remote', { tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: keysUrl, allowPrivateNetwork: true }, null);
+    await register('signed-private', { tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: `${keysUrl}?not-allowed` }, null);
   });
   after(async () => {
     await server.stop();
@@ -86,6 +87,8 @@ describe('protocol: client authentication methods', function () {
     await refused('basic', 'basic-secret-0123456789', oidc.ClientSecretJwt('basic-secret-0123456789'));
     await refused('signed', undefined, oidc.PrivateKeyJwt(remoteKey));
     await refused('signed-remote', undefined, oidc.PrivateKeyJwt(inlineKey));
+    // its keys are on loopback, and it is not allowed private networks: the outbound policy refuses the fetch
+    await refused('signed-private', undefined, oidc.PrivateKeyJwt(remoteKey));
     await refused('hmac', 'hmac-secret-0123456789', oidc.ClientSecretJwt('not-the-secret-000000000'));
   });
 
@@ -98,7 +101,7 @@ describe('protocol: client authentication methods', function () {
     assert.match(missingKeys.stderr, /jwks or jwks_uri/);
     const both = await stepgateCli(server, ['client', 'update', 'cli-signed', '--jwks', keys, '--jwks-uri', keysUrl]);
     assert.equal(both.code, 2);
-    const set = await stepgateCli(server, ['client', 'update', 'cli-signed', '--token-endpoint-auth-method', 'private_key_jwt', '--jwks-uri', keysUrl, '--json']);
+    const set = await stepgateCli(server, ['client', 'update', 'cli-signed', '--token-endpoint-auth-method', 'private_key_jwt', '--jwks-uri', keysUrl, '--allow-private-network', '--json']);
     assert.equal(set.code, 0, set.stderr);
     assert.equal(JSON.parse(set.stdout).token_endpoint_auth_method, 'private_key_jwt');
     assert.ok((await appToken('cli-signed', undefined, oidc.PrivateKeyJwt(remoteKey))).access_token);

@@ -68,8 +68,10 @@ describe('protocol: sign-out (RP-initiated, back-channel single logout)', functi
     receiver = await logoutReceiver(server.issuer);
     alice = await addUser(server, 'alice', { totp: false });
     for (const id of ['mail', 'wiki', 'chat']) await addClient(server, id, 'password');
-    await configure('mail', { postLogoutRedirectUris: [SIGNED_OUT], backchannelLogoutUri: receiver.url('mail'), backchannelLogoutSessionRequired: true, logoutEndsGrants: true });
-    await configure('wiki', { backchannelLogoutUri: receiver.url('wiki') });
+    await configure('mail', { postLogoutRedirectUris: [SIGNED_OUT], backchannelLogoutUri: receiver.url('mail'), backchannelLogoutSessionRequired: true, logoutEndsGrants: true, allowPrivateNetwork: true });
+    await configure('wiki', { backchannelLogoutUri: receiver.url('wiki'), allowPrivateNetwork: true });
+    // the same receiver, but this client is not allowed private networks: the outbound policy refuses it
+    await configure('chat', { backchannelLogoutUri: receiver.url('chat') });
   });
   after(async () => {
     await server.stop();
@@ -109,6 +111,7 @@ describe('protocol: sign-out (RP-initiated, back-channel single logout)', functi
     const browser = new Browser('http://127.0.0.1:9/');
     const mail = await login(browser, 'mail', { scope: 'openid offline_access', prompt: 'consent' });
     const wiki = await login(browser, 'wiki', { scope: 'openid offline_access', prompt: 'consent' });
+    await login(browser, 'chat');
     assert.ok(mail.tokens.refresh_token && wiki.tokens.refresh_token);
     const before = receiver.received.length;
 
@@ -119,7 +122,8 @@ describe('protocol: sign-out (RP-initiated, back-channel single logout)', functi
 
     const tokens = receiver.received.slice(before);
     assert.deepEqual(receiver.rejected, []);
-    assert.deepEqual(tokens.map((t) => t.clientId).sort(), ['mail', 'wiki']);
+    assert.deepEqual(tokens.map((t) => t.clientId).sort(), ['mail', 'wiki'], 'chat\'s loopback URI is refused by the outbound policy');
+    assert.ok(warnings.some((w) => w.msg === 'back-channel logout not delivered' && w.client_id === 'chat'));
     const forMail = tokens.find((t) => t.clientId === 'mail')!.claims;
     assert.equal(forMail.sub, alice.id);
     assert.equal(forMail.sid, mail.tokens.claims()!.sid, 'the logout token names the session the id_token did');
