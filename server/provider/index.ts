@@ -98,6 +98,10 @@ export function createProvider(deps: Deps): Provider {
       introspection,
       // single logout: clients register backchannel_logout_uri (server/provider/logout.ts)
       backchannelLogout: { enabled: true },
+      // RFC 9126 at /request, required for a client set --require-par
+      pushedAuthorizationRequests: { enabled: true },
+      // RFC 9449, required for a client set --require-dpop
+      dPoP: { enabled: true },
       revocation: {
         enabled: true,
         // RFC 7009: a client may revoke only its own tokens; another client's token is
