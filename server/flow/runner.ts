@@ -300,12 +300,15 @@ export class ChainRunner {
    * policy's question. An unmet essential acr is "no": the runner then ends the login with
    * the error.
    */
-  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string }, request: RequestFacts, address: string): Promise<boolean> {
+  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string; acr?: string }, request: RequestFacts, address: string): Promise<'yes' | 'no' | 'claims-differ'> {
     await this.refresh();
     const chain = await this.#chain(clientId);
-    if (!chain) return false;
+    if (!chain) return 'no';
     const p = await this.plan(chain, { accountId: session.accountId, session, request, address });
-    return p.complete && !p.unmet && p.accountId === session.accountId;
+    if (!p.complete || p.unmet || p.accountId !== session.accountId) return 'no';
+    // Nothing to ask, but the session's acr is another login's (another client's level
+    // names): a pass through the runner, without a page, gives this client its own.
+    return p.acr === session.acr ? 'yes' : 'claims-differ';
   }
 
   /**

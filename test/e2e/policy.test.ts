@@ -109,6 +109,16 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     assert.deepEqual(up.amr, ['mfa', 'otp', 'pwd']);
   });
 
+  it('single sign-on gives each client its own acr: a password login at a level-less client, then the payments client says loa:1 without a page', async () => {
+    const user = await addUser(server, 'roamer');
+    const browser = new Browser(RP_CALLBACK);
+    assert.equal((await signIn(browser, 'blog', user)).claims.acr, SINGLE);
+    const reused = await signIn(browser, 'pay', user);
+    assert.deepEqual(reused.asked, []);
+    assert.equal(reused.claims.acr, L1);
+    assert.deepEqual(reused.amr, ['pwd']);
+  });
+
   it('an essential acr raises the level; one the application cannot reach ends in unmet_authentication_requirements', async () => {
     const user = await addUser(server, 'essential');
     const browser = new Browser(RP_CALLBACK);
