@@ -164,6 +164,17 @@ export const migrations: Migration[] = [
     },
   },
   {
+    name: '0006-manage',
+    // The account each provider row (session, grant, code, token) belongs to, so that
+    // disabling or deleting an account can end them all with one indexed statement.
+    async up(q) {
+      await q.addColumn('oidc_payloads', 'account_id', { type: DataTypes.STRING(64), allowNull: true });
+      const accountOf = q.sequelize.getDialect() === 'postgres' ? "(payload::json->>'accountId')" : "json_extract(payload, '$.accountId')";
+      await q.sequelize.query(`UPDATE oidc_payloads SET account_id = ${accountOf}`);
+      await q.sequelize.query('CREATE INDEX oidc_payloads_account_id_set ON oidc_payloads (account_id) WHERE account_id IS NOT NULL');
+    },
+  },
+  {
     name: '0007-policy',
     async up(q) {
       // a trusted upstream's amr, kept with the session's step so single sign-on reuses it
