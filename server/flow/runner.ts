@@ -314,10 +314,13 @@ export class ChainRunner {
   /**
    * Whether a refresh token may still mint tokens under the client's *current* chain: its
    * login reached at least the chain's default level, and the methods it used (its amr)
-   * are still a way through every step that applies now (conditions read for this user and
-   * address, as a new device). A chain made stronger since then refuses: sign in again.
+   * are still a way through every step that always applies now. A chain made stronger
+   * since then refuses: sign in again. Steps that depend on the browser (network and
+   * device conditions, remember) are left out: the refresh comes from the relying party,
+   * not from the browser that signed in, and the login may rightly have skipped them.
+   * Conditions on roles are read for the user as they are now.
    */
-  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }, address: string): Promise<string | undefined> {
+  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }): Promise<string | undefined> {
     await this.refresh();
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return 'the client is unknown';
@@ -337,7 +340,9 @@ export class ChainRunner {
       .filter((a) => a.amr.length > 0 && a.amr.every((m) => methods.has(m)))
       .map((a) => ({ authenticator: a.id, at }));
     const done = (grant.gty ?? '').includes('saml2-bearer') ? [{ step: 0, authenticator: 'saml2-bearer', amr: ['fed'], at }] : [];
-    const p = await this.plan(chain, { accountId: grant.accountId, address, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
+    const browserBound = (s: Chain['steps'][number]) => s.remember !== undefined || [s.when, s.unless].some((c) => c?.network || c?.device);
+    const always: Chain = { ...chain, steps: chain.steps.filter((s, i) => i === 0 || !browserBound(s)) };
+    const p = await this.plan(always, { accountId: grant.accountId, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
     if (!p.complete) return `the application's sign-in now also needs ${p.next!.options.map((o) => this.label(o)).join(' or ')}`;
     return undefined;
   }

@@ -204,6 +204,11 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     await assert.rejects(oidc.refreshTokenGrant(rps.get('app')!, refreshed.refresh_token!),
       (err: oidc.ResponseBodyError) => err.error === 'invalid_grant' && /sign in again/.test(err.error_description ?? ''));
 
+    // A step the browser's network let the login skip does not bar a refresh from the relying party's server.
+    const fromOffice = await signIn(new Browser(RP_CALLBACK, { 'x-forwarded-for': '10.9.9.9' }), 'office', user);
+    assert.deepEqual(fromOffice.asked, ['password']);
+    assert.ok((await oidc.refreshTokenGrant(rps.get('office')!, fromOffice.tokens.refresh_token!)).access_token, 'refreshed from outside the office network');
+
     const levelled = await signIn(new Browser(RP_CALLBACK), 'levelled', user);
     assert.equal(levelled.claims.acr, L1);
     await server.stepgate.clients.setChain('levelled', JSON.stringify({ ...JSON.parse(chains.levelled!), defaultLevel: 2 }));
