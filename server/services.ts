@@ -17,7 +17,8 @@ import { FlowEvents } from './observability/events.ts';
 import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
-import { UpstreamClients } from './federation/upstream.ts';
+import { UpstreamClients, upstreamLogFields } from './federation/upstream.ts';
+import { Outbound } from './security/outbound.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
@@ -61,14 +62,14 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   events.on('lockout', ({ key, seconds }) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   events.on('login.step', (e) => audit.note({
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
-    details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
+    details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
-  const lockout = new Lockout(db, config.lockout, events);
+  const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
-    issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
-    log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
+    issuer: config.issuer, outbound: new Outbound({ timeoutSeconds: config.federation.timeoutSeconds }), timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    log: (idp, err) => logger.warn({ idp, err: upstreamLogFields(err) }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const devices = new RememberedDevices(db);

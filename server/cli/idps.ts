@@ -17,6 +17,7 @@ const idpOptions: Record<string, Option> = {
   jit: { type: 'boolean', help: 'create an account on the first sign-in (--no-jit: only linked identities)' },
   'trust-upstream-amr': { type: 'boolean', help: 'its amr counts: upstream otp/mfa satisfies a later TOTP step (--no-trust-upstream-amr: only "fed")' },
   'amr-map': { type: 'string', multiple: true, help: 'its method name to an RFC 8176 one, e.g. password=pwd', value: 'name=method' },
+  'allow-private-network': { type: 'boolean', help: 'an on-premise provider on a loopback, private or link-local address (--no-allow-private-network: public only)' },
 };
 
 /** The flags given, as API input (create and update take the same). */
@@ -34,7 +35,7 @@ async function idpInput(v: Values, readStdin: (what: string) => Promise<string>)
     (amrMap ??= {})[from] = to;
   }
   return {
-    preset: v.preset, issuer: v.issuer, client_id: v['client-id'], display_name: v['display-name'], jit: v.jit,
+    preset: v.preset, issuer: v.issuer, client_id: v['client-id'], display_name: v['display-name'], jit: v.jit, allow_private_network: v['allow-private-network'],
     scopes: typeof v.scopes === 'string' ? v.scopes.split(/[\s,]+/).filter(Boolean) : undefined,
     claim_mapping: claimMapping,
     trust_upstream_amr: v['trust-upstream-amr'], amr_map: amrMap,

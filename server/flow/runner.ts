@@ -4,7 +4,8 @@ import { parseChain, ChainError, duration, type Chain, type AuthenticatorCatalog
 import { RememberedDevices } from '../storage/remembered-devices.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
-import type { FlowEvents } from '../observability/events.ts';
+import type { Door, FlowEvents } from '../observability/events.ts';
+import type { KnownDevice } from '../security/known-devices.ts';
 import { plan, factorCategories, type Plan, type PlanContext, type AuthenticatorFacts, type Satisfaction } from './plan.ts';
 import type { RequestFacts } from './request.ts';
 
@@ -229,7 +230,7 @@ export class ChainRunner {
   }
 
   /** A form POST answering step `input.step`. */
-  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string, device?: KnownDevice): Promise<Outcome> {
     await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf, clientAddress);
     if ('kind' in loaded) return loaded;
@@ -245,7 +246,7 @@ export class ChainRunner {
     // they can consume a code or count an attempt. Saving the outcome ends the lease.
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
-    const ctx = this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress);
+    const ctx = { ...this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress), device };
     const result = await current.resume(ctx);
     return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, next.step, current, result, clientAddress, input.fields.remember_device === '1');
   }
@@ -360,7 +361,8 @@ export class ChainRunner {
     clientId: string,
     inputs: Record<string, Record<string, string> | undefined>,
     clientAddress: string,
-    identified?: { accountId: string; amr: string[]; by: string },
+    identified: { accountId: string; amr: string[]; by: string } | undefined,
+    door: Exclude<Door, 'browser'>,
   ): Promise<DirectOutcome> {
     await this.refresh();
     const chainText = await this.#chainOf(clientId);
@@ -405,11 +407,16 @@ export class ChainRunner {
       }
       const chosen = this.#authenticators.get(id)!;
       const result = await chosen.resume({ input: inputs[id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
-      if (result.kind === 'failure') return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      const reported = { clientId, authenticator: id, step: next.step, address: clientAddress, door };
+      if (result.kind === 'failure') {
+        this.#events?.authStep({ ...reported, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted });
+        return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      }
       if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(id)} needs a browser` };
       if (state.accountId !== undefined && result.accountId !== state.accountId) {
         return { kind: 'refused', code: 'subject_mismatch', message: 'the steps were satisfied by different users' };
       }
+      this.#events?.authStep({ ...reported, outcome: 'success', accountId: result.accountId });
       state.accountId = result.accountId;
       state.satisfied.push({ step: next.step, authenticator: id, amr: result.amr, at: epoch() });
     }
@@ -513,7 +520,7 @@ export class ChainRunner {
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId, address: clientAddress });
+          this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress, door: 'browser' });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
@@ -539,7 +546,7 @@ export class ChainRunner {
           chosen: undefined, stepState: {}, awaiting: undefined, awaitingStep: undefined, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
+        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
         // The person asked to remember this browser, on a step that allows it.
         const seconds = chain.steps[index]!.remember;
         let device: string | undefined;

@@ -88,6 +88,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     trust_upstream_amr: z.boolean().describe('the provider\'s amr counts: its otp (or mfa) satisfies a later TOTP step and can make a login mfa'),
     amr_map: z.record(z.string().min(1).max(64), z.string().regex(/^[a-z]{2,16}$/, 'an RFC 8176 method name, e.g. "pwd"')).refine((m) => Object.keys(m).length <= 20, 'at most 20 names')
       .describe('the provider\'s method names to RFC 8176 ones, e.g. {"password":"pwd"}'),
+    allow_private_network: z.boolean().describe('let the provider be on a loopback, private or link-local address (on-premise); off by default'),
   };
   const source = (value: { preset?: string; issuer?: string }, ctx: z.core.$RefinementCtx) => {
     const found = resolveSource(value);
@@ -108,6 +109,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     jit: idpFields.jit.default(false),
     trust_upstream_amr: idpFields.trust_upstream_amr.default(false),
     amr_map: idpFields.amr_map.default({}),
+    allow_private_network: idpFields.allow_private_network.default(false),
   }).superRefine(source);
   const idpUpdate = z.strictObject({
     preset: idpFields.preset.optional(),
@@ -120,6 +122,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     jit: idpFields.jit.optional(),
     trust_upstream_amr: idpFields.trust_upstream_amr.optional(),
     amr_map: idpFields.amr_map.optional(),
+    allow_private_network: idpFields.allow_private_network.optional(),
   }).superRefine((value, ctx) => {
     if (value.preset !== undefined || value.issuer !== undefined) source(value, ctx);
   });

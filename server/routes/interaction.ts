@@ -8,6 +8,7 @@ import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
 import { requestFacts } from '../flow/request.ts';
+import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -35,7 +36,8 @@ function fields(body: unknown): Record<string, string> {
  * oidc-provider set in this browser must name the same uid: a URL copied to another
  * browser, or a form posted against another browser's login, is refused.
  */
-export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, csrfKey: string, cookies: CookieOptions) {
+export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, keys: { csrf: string; device: string }, cookies: CookieOptions) {
+  const csrfKey = keys.csrf;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   function render(ctx: Context, view: string, status: number, locals: Record<string, unknown>) {
@@ -124,7 +126,12 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.answer(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip));
+    const device = new KnownDevice(keys.device, ctx.cookies.get(KNOWN_COOKIE));
+    const outcome = await runner.answer(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip, device);
+    if (device.cookie) {
+      ctx.cookies.set(KNOWN_COOKIE, device.cookie, { ...cookies, path: '/interaction', maxAge: KNOWN_COOKIE_DAYS * 86_400_000, signed: false, overwrite: true });
+    }
+    return respond(ctx, d, outcome);
   });
 
   // An upstream provider's answer, routed here by /federation/:name/callback.
