@@ -6,6 +6,7 @@ import { Browser, type Page } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, relyingParty, totpCode, PASSWORD, RP_CALLBACK } from '../support/fixtures.ts';
 import { setClock, restoreClock } from '../token-api/clock.ts';
 import { simulate, type SimulationInput } from '../../server/flow/simulate.ts';
+import { tokenRequest } from '../token-api/support.ts';
 
 const L1 = 'urn:stepgate:loa:1';
 const L2 = 'urn:stepgate:loa:2';
@@ -54,6 +55,7 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     await s.links.link({ idpName: 'corp-trusted', issuer: trusted.issuer, subject: corpUser.sub }, carol.id);
     await s.links.link({ idpName: 'corp-untrusted', issuer: untrusted.issuer, subject: corpUser.sub }, carol.id);
     for (const [clientId, chain] of Object.entries(chains)) rps.set(clientId, await relyingParty(server, await addClient(server, clientId, chain)));
+    await addClient(server, 'admins-api', chains.admins!, { grants: ['password'] });
   });
   after(async () => {
     restoreClock();
@@ -181,6 +183,19 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     const staff = await addUser(server, 'role-staff', { roles: ['staff'] });
     assert.deepEqual((await signIn(new Browser(RP_CALLBACK), 'admins', admin)).asked, ['password', 'totp']);
     assert.deepEqual((await signIn(new Browser(RP_CALLBACK), 'admins', staff)).asked, ['password']);
+  });
+
+  it('the password grant runs the same plan: the role condition is read once the password names the user', async () => {
+    const admin = await addUser(server, 'grant-admin', { roles: ['admin'] });
+    await addUser(server, 'grant-staff', { roles: ['staff'] });
+    const grant = (username: string, extra: Record<string, string> = {}) => tokenRequest(server, 'admins-api', { grant_type: 'password', username, password: PASSWORD, scope: 'openid', ...extra });
+    const staff = await grant('grant-staff');
+    assert.equal(staff.status, 200, JSON.stringify(staff.body));
+    const missing = await grant('grant-admin');
+    assert.equal(missing.status, 400);
+    assert.match(String(missing.body.error_description), /TOTP/);
+    const ok = await grant('grant-admin', { totp: await totpCode(admin.totpSecret) });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
   });
 
   it('a trusted upstream reporting otp satisfies the TOTP step; an untrusted one does not, and yields no mfa', async () => {
