@@ -76,6 +76,9 @@ export function adminApi(a: AdminContext) {
   router.patch('/clients/:id', jsonBody, async (ctx) => {
     ctx.body = await a.manage.clients.update(ctx.params.id!, parse(a.manage.schemas.clientUpdate, ctx.request.body), by(ctx));
   });
+  router.post('/clients/:id/simulate', jsonBody, async (ctx) => {
+    ctx.body = await a.manage.clients.simulate(ctx.params.id!, parse(a.manage.schemas.simulate, ctx.request.body ?? {}));
+  });
   router.delete('/clients/:id', async (ctx) => {
     await a.manage.clients.remove(ctx.params.id!, by(ctx));
     ctx.status = 204;

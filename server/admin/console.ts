@@ -11,6 +11,7 @@ import { resolvePrincipal } from './principal.ts';
 import { csrfMatches, type AdminSession } from './sessions.ts';
 import editChain, { ChainEditError, type ChainEdit } from './chain-edit.ts';
 import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
+import { describeSimulation } from '../flow/simulate.ts';
 import { GRANT_TYPES, SIGNING_ALGS } from '../manage/client-fields.ts';
 import { PRESETS } from '../federation/identity-providers.ts';
 import { CLAIM_FIELDS } from '../federation/idp-rules.ts';
@@ -185,7 +186,7 @@ export function adminConsole(a: AdminContext) {
 
   // ---- the chain editor --------------------------------------------------------------
 
-  async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string } = {}, status = 200) {
+  async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string; tried?: Record<string, string>; simulation?: string; simulationError?: string } = {}, status = 200) {
     const client = await a.manage.clients.get(clientId);
     render(ctx, 'chain', {
       title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, ...extra,
@@ -193,6 +194,28 @@ export function adminConsole(a: AdminContext) {
   }
 
   router.get('/clients/:id/chain', page(async (ctx) => chainPage(ctx, ctx.params.id!)));
+
+  // "Try it": what a user would face, and why (the simulator; changes nothing).
+  router.post('/clients/:id/simulate', form, page(async (ctx, _me, body) => {
+    const client = await a.manage.clients.get(ctx.params.id!);
+    const tried = Object.fromEntries(['user', 'address', 'acr', 'max_age', 'session', 'remembered_device'].map((n) => [n, text(body, n)]));
+    const input = {
+      user: tried.user,
+      remembered_device: tried.remembered_device === '1',
+      ...(tried.address && { address: tried.address }),
+      ...(tried.acr && { acr: tried.acr }),
+      ...(tried.max_age && { max_age: /^\d{1,9}$/.test(tried.max_age) ? Number(tried.max_age) : -1 }),
+      ...(tried.session && { session: tried.session }),
+    };
+    try {
+      const simulation = await a.manage.clients.simulate(client.client_id, parse(a.manage.schemas.simulate, input));
+      return chainPage(ctx, client.client_id, { tried, simulation: describeSimulation(simulation, labels) });
+    } catch (err) {
+      if (!(err instanceof ManageError) || err.status === 404) throw err;
+      const issue = err.issues[0];
+      return chainPage(ctx, client.client_id, { tried, simulationError: issue ? `${issue.path}: ${issue.message}` : err.message }, 400);
+    }
+  }));
 
   router.post('/clients/:id/chain', form, page(async (ctx, me, body) => {
     const client = await a.manage.clients.get(ctx.params.id!);
@@ -238,6 +261,8 @@ export function adminConsole(a: AdminContext) {
       scopes: scopes.length ? scopes : undefined,
       claim_mapping: Object.fromEntries(CLAIM_FIELDS.map((f) => [f, text(body, `claim_${f}`).trim()]).filter(([, claim]) => claim)),
       jit: text(body, 'jit') === 'on',
+      trust_upstream_amr: text(body, 'trust_upstream_amr') === 'on',
+      amr_map: Object.fromEntries(text(body, 'amr_map').split(/[\s,]+/).filter(Boolean).map((pair) => pair.split('=') as [string, string])),
     };
   }
   // A secret typed into a refused form is not sent back to the browser.

@@ -60,6 +60,24 @@ const refusals = {
 };
 const param = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
+/** The simulator's answer (server/flow/simulate.ts). */
+const simulation = {
+  type: 'object',
+  properties: {
+    steps: {
+      type: 'array', items: {
+        type: 'object', properties: {
+          step: { type: 'integer' }, options: { type: 'array', items: { type: 'string' } },
+          outcome: { enum: ['ask', 'satisfied', 'skip', 'unavailable'] }, reason: { type: 'string' },
+          usable: { type: 'array', items: { type: 'string' } }, by: { type: 'string' }, enrol: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    complete: { type: 'boolean' }, acr: { type: 'string' }, amr: { type: 'array', items: { type: 'string' } },
+    unmet: { type: 'string', description: 'set when an essential acr cannot be reached' },
+  },
+};
+
 /** The OpenAPI 3.1 description of /admin/api, built from the same zod schemas that validate requests. */
 export function openApiDocument(schemas: AdminSchemas, issuer: string) {
   // A client as shown: every field of the table (server/manage/client-fields.ts), plus what is derived.
@@ -93,7 +111,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       },
       schemas: {
         Error: error, Client: client, User: user, Totp: totp,
-        ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate),
+        ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate), Simulate: json(schemas.simulate), Simulation: simulation,
         UserCreate: json(schemas.userCreate), UserUpdate: json(schemas.userUpdate), PasswordReset: json(schemas.passwordReset),
         SamlIdp: samlIdp, SamlIdpCreate: json(schemas.samlIdpCreate),
         IdentityProvider: identityProvider, IdentityProviderCreate: json(schemas.idpCreate), IdentityProviderUpdate: json(schemas.idpUpdate),
@@ -117,6 +135,12 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
           responses: { 200: ok('changed', { type: 'object', properties: { client: ref('Client'), client_secret: { type: 'string' } } }), 404: ok('no such client', ref('Error')), ...refusals },
         },
         delete: { summary: 'delete a client', operationId: 'deleteClient', parameters: [param('id')], responses: { 204: { description: 'deleted' }, 404: ok('no such client', ref('Error')), 409: ok('the console client is protected', ref('Error')), ...refusals } },
+      },
+      '/clients/{id}/simulate': {
+        post: {
+          summary: 'what a user would face signing in at this client, and why (changes nothing)', operationId: 'simulateLogin', parameters: [param('id')], requestBody: body('Simulate'),
+          responses: { 200: ok('each step with its outcome, then acr and amr', ref('Simulation')), 404: ok('no such client', ref('Error')), ...refusals },
+        },
       },
       '/users': {
         get: {

@@ -1,6 +1,8 @@
 import { parse, type AdminSchemas } from '../manage/schemas.ts';
 import type { ClientView } from '../manage/clients.ts';
+import { readFileSync } from 'node:fs';
 import { UsageError, type Command, type Option } from './command.ts';
+import { describeSimulation } from '../flow/simulate.ts';
 
 type Values = Record<string, string | string[] | boolean | undefined>;
 
@@ -96,10 +98,47 @@ export function clientCommands(fields: AdminSchemas['fields']): Command[] {
       },
     },
     {
-      name: 'client chain', args: '<client_id> <chain>', summary: 'replace the chain; applies to the next login',
-      async run(cli, [id, chain]) {
+      name: 'client chain', args: '<client_id> [<chain>]', summary: 'replace the chain (text, or JSON with levels and conditions); applies to the next login',
+      options: { file: { type: 'string', help: 'read the chain from a file (JSON form: README "Policies")', value: 'path' } },
+      notes: 'examples: stepgate client chain shop "password,totp"\n          stepgate client chain shop --file chain.json',
+      async run(cli, [id, text], values) {
+        if ((text === undefined) === (values.file === undefined)) throw new UsageError('client chain: give the chain as an argument or --file <path>, not both');
+        let chain = text;
+        if (values.file !== undefined) {
+          try {
+            chain = readFileSync(values.file as string, 'utf8');
+          } catch (err) {
+            throw new UsageError(`--file: cannot read ${values.file as string} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+          }
+        }
         const { client } = await cli.manage.clients.update(id!, parse(cli.manage.schemas.clientUpdate, { chain }), cli.by);
         cli.print(`client ${client.client_id}: ${client.chain_description}`, client);
+      },
+    },
+    {
+      name: 'simulate', args: '<client_id>', summary: 'what a user would face signing in at a client, and why (changes nothing)',
+      options: {
+        user: { type: 'string', help: 'the username', value: 'username' },
+        address: { type: 'string', help: 'the client address (network conditions)', value: 'ip' },
+        acr: { type: 'string', help: 'an acr_values value (step-up)', value: 'acr' },
+        'max-age': { type: 'string', help: 'the request\'s max_age', value: 'seconds' },
+        'remembered-device': { type: 'boolean', help: 'this browser is remembered for the user' },
+        session: { type: 'string', help: 'steps the browser session satisfied, e.g. "password@-10m,totp@-3h"', value: 'steps' },
+      },
+      notes: 'example: stepgate simulate shop --user alice --acr urn:stepgate:loa:2 --session "password@-10m"',
+      async run(cli, [id], values) {
+        if (typeof values.user !== 'string') throw new UsageError('simulate needs --user <username>');
+        const maxAge = values['max-age'];
+        if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge as string)) throw new UsageError('--max-age must be a whole number of seconds');
+        const input = {
+          user: values.user, remembered_device: values['remembered-device'] === true,
+          ...(values.address !== undefined && { address: values.address }),
+          ...(values.acr !== undefined && { acr: values.acr }),
+          ...(maxAge !== undefined && { max_age: Number(maxAge) }),
+          ...(values.session !== undefined && { session: values.session }),
+        };
+        const simulation = await cli.manage.clients.simulate(id!, parse(cli.manage.schemas.simulate, input));
+        cli.print(describeSimulation(simulation, (a) => cli.s.runner.label(a)), simulation);
       },
     },
     {

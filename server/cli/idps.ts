@@ -15,6 +15,8 @@ const idpOptions: Record<string, Option> = {
   scopes: { type: 'string', help: 'asked for upstream (default "openid profile email")', value: 'scopes' },
   claim: { type: 'string', multiple: true, help: `${CLAIM_FIELDS.map((f) => `${f}=<claim>`).join(' or ')}: the upstream claim that fills it`, value: 'field=claim' },
   jit: { type: 'boolean', help: 'create an account on the first sign-in (--no-jit: only linked identities)' },
+  'trust-upstream-amr': { type: 'boolean', help: 'its amr counts: upstream otp/mfa satisfies a later TOTP step (--no-trust-upstream-amr: only "fed")' },
+  'amr-map': { type: 'string', multiple: true, help: 'its method name to an RFC 8176 one, e.g. password=pwd', value: 'name=method' },
   'allow-private-network': { type: 'boolean', help: 'an on-premise provider on a loopback, private or link-local address (--no-allow-private-network: public only)' },
 };
 
@@ -26,10 +28,17 @@ async function idpInput(v: Values, readStdin: (what: string) => Promise<string>)
     if (!CLAIM_FIELDS.some((f) => f === field) || !claim) throw new UsageError(`--claim "${pair}": expected ${CLAIM_FIELDS.map((f) => `${f}=<claim>`).join(' or ')}`);
     (claimMapping ??= {})[field!] = claim;
   }
+  let amrMap: Record<string, string> | undefined;
+  for (const pair of (v['amr-map'] as string[] | undefined) ?? []) {
+    const [from, to] = pair.split('=');
+    if (!from || !to) throw new UsageError(`--amr-map "${pair}": expected <upstream name>=<RFC 8176 method>, e.g. password=pwd`);
+    (amrMap ??= {})[from] = to;
+  }
   return {
     preset: v.preset, issuer: v.issuer, client_id: v['client-id'], display_name: v['display-name'], jit: v.jit, allow_private_network: v['allow-private-network'],
     scopes: typeof v.scopes === 'string' ? v.scopes.split(/[\s,]+/).filter(Boolean) : undefined,
     claim_mapping: claimMapping,
+    trust_upstream_amr: v['trust-upstream-amr'], amr_map: amrMap,
     client_secret: v['client-secret-stdin'] ? await readStdin('the client secret') : undefined,
   };
 }

@@ -306,21 +306,27 @@ export class ChainRunner {
    * policy's question. An unmet essential acr is "no": the runner then ends the login with
    * the error.
    */
-  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string }, request: RequestFacts, address: string): Promise<boolean> {
+  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string; acr?: string }, request: RequestFacts, address: string): Promise<'yes' | 'no' | 'claims-differ'> {
     await this.refresh();
     const chain = await this.#chain(clientId);
-    if (!chain) return false;
+    if (!chain) return 'no';
     const p = await this.plan(chain, { accountId: session.accountId, session, request, address });
-    return p.complete && !p.unmet && p.accountId === session.accountId;
+    if (!p.complete || p.unmet || p.accountId !== session.accountId) return 'no';
+    // Nothing to ask, but the session's acr is another login's (another client's level
+    // names): a pass through the runner, without a page, gives this client its own.
+    return p.acr === session.acr ? 'yes' : 'claims-differ';
   }
 
   /**
    * Whether a refresh token may still mint tokens under the client's *current* chain: its
    * login reached at least the chain's default level, and the methods it used (its amr)
-   * are still a way through every step that applies now (conditions read for this user and
-   * address, as a new device). A chain made stronger since then refuses: sign in again.
+   * are still a way through every step that always applies now. A chain made stronger
+   * since then refuses: sign in again. Steps that depend on the browser (network and
+   * device conditions, remember) are left out: the refresh comes from the relying party,
+   * not from the browser that signed in, and the login may rightly have skipped them.
+   * Conditions on roles are read for the user as they are now.
    */
-  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }, address: string): Promise<string | undefined> {
+  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }): Promise<string | undefined> {
     await this.refresh();
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return 'the client is unknown';
@@ -340,7 +346,9 @@ export class ChainRunner {
       .filter((a) => a.amr.length > 0 && a.amr.every((m) => methods.has(m)))
       .map((a) => ({ authenticator: a.id, at }));
     const done = (grant.gty ?? '').includes('saml2-bearer') ? [{ step: 0, authenticator: 'saml2-bearer', amr: ['fed'], at }] : [];
-    const p = await this.plan(chain, { accountId: grant.accountId, address, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
+    const browserBound = (s: Chain['steps'][number]) => s.remember !== undefined || [s.when, s.unless].some((c) => c?.network || c?.device);
+    const always: Chain = { ...chain, steps: chain.steps.filter((s, i) => i === 0 || !browserBound(s)) };
+    const p = await this.plan(always, { accountId: grant.accountId, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
     if (!p.complete) return `the application's sign-in now also needs ${p.next!.options.map((o) => this.label(o)).join(' or ')}`;
     return undefined;
   }

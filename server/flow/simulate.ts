@@ -37,7 +37,15 @@ export type SimulatedStep = {
 
 export type Simulation = { steps: SimulatedStep[]; complete: boolean; acr: string; amr: string[]; unmet?: string };
 
-export class SimulationError extends Error {}
+/** A simulation that cannot run: `field` names the input at fault. */
+export class SimulationError extends Error {
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
@@ -45,7 +53,7 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 export function parseSessionSpec(spec: string, now: number): Satisfaction[] {
   return spec.split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
     const match = /^([a-z0-9][a-z0-9_-]{0,63})@-(\d{1,9})([smhd])$/.exec(item);
-    if (!match) throw new SimulationError(`--session "${item}": expected <authenticator>@-<age> with s, m, h or d, e.g. "password@-10m"`);
+    if (!match) throw new SimulationError('session', `"${item}": expected <authenticator>@-<age> with s, m, h or d, e.g. "password@-10m"`);
     return { authenticator: match[1]!, at: now - Number(match[2]) * UNITS[match[3]!]! };
   });
 }
@@ -56,17 +64,17 @@ export async function simulate(
   input: SimulationInput,
 ): Promise<Simulation> {
   const chainText = await deps.chainOf(clientId);
-  if (chainText === undefined) throw new SimulationError(`no client "${clientId}"`);
+  if (chainText === undefined) throw new SimulationError('client', `no client "${clientId}"`);
   const user = await deps.userByName(input.username);
-  if (!user) throw new SimulationError(`no user "${input.username}"`);
-  if (user.disabled) throw new SimulationError(`user "${input.username}" is disabled and cannot sign in`);
-  if (input.maxAge !== undefined && (!Number.isInteger(input.maxAge) || input.maxAge < 0)) throw new SimulationError('max-age must be a whole number of seconds, 0 or more');
+  if (!user) throw new SimulationError('user', `no user "${input.username}"`);
+  if (user.disabled) throw new SimulationError('user', `user "${input.username}" is disabled and cannot sign in`);
+  if (input.maxAge !== undefined && (!Number.isInteger(input.maxAge) || input.maxAge < 0)) throw new SimulationError('max_age', 'must be a whole number of seconds, 0 or more');
   await deps.runner.refresh();
   const chain: Chain = parseChain(chainText, deps.runner.catalog);
   const now = Math.floor(Date.now() / 1000);
   const sessionSteps = parseSessionSpec(input.session ?? '', now);
   for (const s of sessionSteps) {
-    if (!deps.runner.catalog.has(s.authenticator)) throw new SimulationError(`--session: unknown authenticator "${s.authenticator}"`);
+    if (!deps.runner.catalog.has(s.authenticator)) throw new SimulationError('session', `unknown authenticator "${s.authenticator}"`);
   }
   const request = { ...(input.acr ? { acrValues: [input.acr] } : {}), ...(input.maxAge !== undefined ? { maxAge: input.maxAge } : {}) };
   const run = (done: SatisfiedStep[]): Promise<Plan> => deps.runner.plan(chain, {

@@ -55,9 +55,13 @@ const unique = <T>(list: T[]) => new Set(list).size === list.length;
 /** "saml2-bearer" is short for RFC 7522's URN. */
 const grantType = z.string().transform((g) => (g === 'saml2-bearer' ? SAML2_BEARER_GRANT : g)).pipe(z.enum(GRANT_TYPES));
 
-/** A chain in its text form, checked against the authenticators this broker has. */
+/**
+ * A chain in either form — text ("password,totp") or JSON (a string or an object:
+ * levels, conditions, maxAge, remember; README "Policies") — checked against the
+ * authenticators this broker has, and stored as text whenever text can say it.
+ */
 export function chainText(catalog: AuthenticatorCatalog) {
-  return z.string().max(1000).superRefine((value, ctx) => {
+  return z.union([z.string().max(8000), z.record(z.string(), z.unknown())]).superRefine((value, ctx) => {
     try {
       parseChain(value, catalog);
     } catch (err) {
@@ -65,7 +69,7 @@ export function chainText(catalog: AuthenticatorCatalog) {
       ctx.addIssue({ code: 'custom', message: err.message });
     }
   }).transform((value) => formatChain(parseChain(value, catalog)))
-    .describe('steps separated by ",", alternatives inside a step by "|", e.g. "password,totp"');
+    .describe('steps separated by ",", alternatives inside a step by "|", e.g. "password,totp"; or the JSON form {"steps":[{"options":["password"]},{"options":["totp"],"level":2}],"levels":{...}}');
 }
 
 /** How the CLI takes a field: a text, a list (repeatable, and comma or space separated), --x/--no-x, or a whole number. */

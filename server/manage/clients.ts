@@ -6,6 +6,8 @@ import { SAML2_BEARER_GRANT } from '../grants/saml2-bearer.ts';
 import type { ClientFields, ClientCreate, ClientUpdate, ClientFieldName } from './client-fields.ts';
 import { ManageError, duplicate, invalid, notFound, type Actor } from './errors.ts';
 import type { Changes } from './changes.ts';
+import type { SimulateRequest } from './schemas.ts';
+import { simulate, SimulationError, type Simulation } from '../flow/simulate.ts';
 
 /** The console's own client at this broker. */
 export const ADMIN_CLIENT_ID = 'stepgate-admin';
@@ -94,6 +96,24 @@ export class ManageClients {
       return afterView;
     });
     return { client: view, ...(rotated && { client_secret: rotated }) };
+  }
+
+  /** What `user` would face signing in at this client, and why (the same plan a login runs). Changes nothing. */
+  async simulate(clientId: string, input: SimulateRequest): Promise<Simulation> {
+    const client = await this.#s.clients.get(clientId);
+    if (!client) throw notFound('client', clientId);
+    try {
+      return await simulate({ runner: this.#s.runner, chainOf: async () => client.chain, userByName: (u) => this.#s.users.byUsername(u) }, clientId, {
+        username: input.user, rememberedDevice: input.remembered_device,
+        ...(input.address !== undefined && { address: input.address }),
+        ...(input.acr !== undefined && { acr: input.acr }),
+        ...(input.max_age !== undefined && { maxAge: input.max_age }),
+        ...(input.session !== undefined && { session: input.session }),
+      });
+    } catch (err) {
+      if (err instanceof SimulationError) throw invalid(err.field, err.message);
+      throw err;
+    }
   }
 
   async remove(clientId: string, by: Actor): Promise<void> {

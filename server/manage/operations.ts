@@ -13,6 +13,7 @@ export const OPERATIONS: Operation[] = [
   { manage: 'clients.update', what: 'change a client (every field)', cli: 'client update', api: 'PATCH /clients/:id', console: 'POST /clients/:id/edit' },
   { manage: 'clients.update', what: 'change a chain', cli: 'client chain', api: 'PATCH /clients/:id', console: 'POST /clients/:id/chain' },
   { manage: 'clients.update', what: 'issue a new client secret', cli: 'client secret', api: 'PATCH /clients/:id', console: 'POST /clients/:id/secret' },
+  { manage: 'clients.simulate', what: 'simulate a login: what a user will face, and why', cli: 'simulate', api: 'POST /clients/:id/simulate', console: 'POST /clients/:id/simulate' },
   { manage: 'clients.remove', what: 'delete a client', cli: 'client remove', api: 'DELETE /clients/:id', console: 'POST /clients/:id/delete' },
   { manage: 'users.list', what: 'list users (search, role, disabled)', cli: 'user list', api: 'GET /users', console: 'GET /users' },
   { manage: 'users.get', what: 'show a user', cli: 'user show', api: 'GET /users/:id', console: 'GET /users/:id' },

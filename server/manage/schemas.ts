@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { AuthenticatorCatalog } from '../flow/chain.ts';
 import { CLAIM_FIELDS, idpNameProblem, resolveSource, scopesProblem } from '../federation/idp-rules.ts';
@@ -84,6 +85,9 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     claim_mapping: z.strictObject(Object.fromEntries(CLAIM_FIELDS.map((f) => [f, claim.optional()])) as Record<(typeof CLAIM_FIELDS)[number], z.ZodOptional<typeof claim>>)
       .describe('which upstream claim fills the local username and email on just-in-time provisioning'),
     jit: z.boolean().describe('create a local account on the first sign-in of an identity not linked yet'),
+    trust_upstream_amr: z.boolean().describe('the provider\'s amr counts: its otp (or mfa) satisfies a later TOTP step and can make a login mfa'),
+    amr_map: z.record(z.string().min(1).max(64), z.string().regex(/^[a-z]{2,16}$/, 'an RFC 8176 method name, e.g. "pwd"')).refine((m) => Object.keys(m).length <= 20, 'at most 20 names')
+      .describe('the provider\'s method names to RFC 8176 ones, e.g. {"password":"pwd"}'),
     allow_private_network: z.boolean().describe('let the provider be on a loopback, private or link-local address (on-premise); off by default'),
   };
   const source = (value: { preset?: string; issuer?: string }, ctx: z.core.$RefinementCtx) => {
@@ -103,6 +107,8 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     scopes: idpFields.scopes.optional().describe('defaults to openid profile email'),
     claim_mapping: idpFields.claim_mapping.default({}),
     jit: idpFields.jit.default(false),
+    trust_upstream_amr: idpFields.trust_upstream_amr.default(false),
+    amr_map: idpFields.amr_map.default({}),
     allow_private_network: idpFields.allow_private_network.default(false),
   }).superRefine(source);
   const idpUpdate = z.strictObject({
@@ -114,6 +120,8 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     scopes: idpFields.scopes.optional(),
     claim_mapping: idpFields.claim_mapping.optional(),
     jit: idpFields.jit.optional(),
+    trust_upstream_amr: idpFields.trust_upstream_amr.optional(),
+    amr_map: idpFields.amr_map.optional(),
     allow_private_network: idpFields.allow_private_network.optional(),
   }).superRefine((value, ctx) => {
     if (value.preset !== undefined || value.issuer !== undefined) source(value, ctx);
@@ -129,7 +137,15 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     certificate: z.string().max(20_000).describe('the PEM certificate that signs its assertions'),
   });
 
-  return { fields, clientCreate, clientUpdate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
+  const simulate = z.strictObject({
+    user: z.string().trim().min(1).max(255).describe('the username'),
+    address: z.string().refine((v) => isIP(v) !== 0, 'is not an IPv4 or IPv6 address').optional().describe('the client address'),
+    acr: z.string().min(1).max(255).optional().describe('an acr_values value'),
+    max_age: z.number().int().min(0).max(10 * 365 * 24 * 3600).optional().describe('the request\'s max_age, in seconds'),
+    remembered_device: z.boolean().default(false).describe('this browser is remembered for the user'),
+    session: z.string().max(1000).optional().describe('steps the browser session satisfied, e.g. "password@-10m,totp@-3h"'),
+  });
+  return { fields, clientCreate, clientUpdate, simulate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
 }
 
 export type AdminSchemas = ReturnType<typeof adminSchemas>;
@@ -159,3 +175,4 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<
   }
   return result.data;
 }
+export type SimulateRequest = z.output<AdminSchemas['simulate']>;

@@ -109,7 +109,11 @@ export class ManageUsers {
   async resetPassword(idOrUsername: string, password: string | undefined, by: Actor): Promise<{ user: UserView; password?: string }> {
     const chosen = password ?? newSecret().slice(0, 20);
     const passwordHash = await this.#s.passwords.hash(chosen);
-    const user = await this.#change(idOrUsername, by, 'admin.user.password_reset', (u, t) => this.#s.users.update(u.id, { passwordHash }, t));
+    // A new password forgets the browsers the account remembered (they skipped steps on the old one's say).
+    const user = await this.#change(idOrUsername, by, 'admin.user.password_reset', async (u, t) => {
+      await this.#s.users.update(u.id, { passwordHash }, t);
+      await this.#s.devices.revokeAllFor(u.id, t);
+    });
     await this.#s.mail.notify(user.id, 'password_changed');
     return { user, ...(password === undefined && { password: chosen }) };
   }

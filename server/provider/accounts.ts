@@ -10,12 +10,12 @@ import { invalidGrant } from '../grants/errors.ts';
  * `email_verified` is true only after the user followed a link mailed to that address.
  */
 export function findAccountIn(users: Users, runner?: ChainRunner) {
-  return async function findAccount(ctx: KoaContextWithOIDC, sub: string, token?: unknown): Promise<Account | undefined> {
+  return async function findAccount(_ctx: KoaContextWithOIDC, sub: string, token?: unknown): Promise<Account | undefined> {
     const user = await users.byId(sub);
     if (!user || user.disabled) return undefined;
     const refresh = token as { kind?: string; clientId?: string; acr?: string; amr?: string[]; authTime?: number; gty?: string } | undefined;
     if (runner && refresh?.kind === 'RefreshToken' && refresh.clientId) {
-      const refused = await runner.refreshAllowed(refresh.clientId, { accountId: sub, acr: refresh.acr, amr: refresh.amr, authTime: refresh.authTime, gty: refresh.gty }, ctx.ip);
+      const refused = await runner.refreshAllowed(refresh.clientId, { accountId: sub, acr: refresh.acr, amr: refresh.amr, authTime: refresh.authTime, gty: refresh.gty });
       if (refused) throw invalidGrant(`${refused}: sign in again`);
     }
     return {

@@ -66,7 +66,7 @@ describe('admin API: identity providers and linked identities', function () {
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.deepEqual(res.body, {
       name: 'corp', issuer: corp.issuer, client_id: corp.clientId, display_name: 'Corp', scopes: ['openid', 'profile', 'email'],
-      claim_mapping: { username: 'nickname' }, jit: true, allow_private_network: true, redirect_uri: `${server.issuer}/federation/corp/callback`, used_by: [],
+      claim_mapping: { username: 'nickname' }, jit: true, trust_upstream_amr: false, amr_map: {}, allow_private_network: true, redirect_uri: `${server.issuer}/federation/corp/callback`, used_by: [],
     });
     assert.equal((await server.stepgate.idps.get('corp'))!.clientSecret, corp.clientSecret);
     const [row] = await server.stepgate.db.select<{ client_secret: string }>('SELECT client_secret FROM identity_providers WHERE name = :n', { n: 'corp' });

@@ -6,6 +6,7 @@ import { Browser, type Page } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, relyingParty, totpCode, PASSWORD, RP_CALLBACK } from '../support/fixtures.ts';
 import { setClock, restoreClock } from '../token-api/clock.ts';
 import { simulate, type SimulationInput } from '../../server/flow/simulate.ts';
+import { tokenRequest } from '../token-api/support.ts';
 
 const L1 = 'urn:stepgate:loa:1';
 const L2 = 'urn:stepgate:loa:2';
@@ -54,6 +55,7 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     await s.links.link({ idpName: 'corp-trusted', issuer: trusted.issuer, subject: corpUser.sub }, carol.id);
     await s.links.link({ idpName: 'corp-untrusted', issuer: untrusted.issuer, subject: corpUser.sub }, carol.id);
     for (const [clientId, chain] of Object.entries(chains)) rps.set(clientId, await relyingParty(server, await addClient(server, clientId, chain)));
+    await addClient(server, 'admins-api', chains.admins!, { grants: ['password'] });
   });
   after(async () => {
     restoreClock();
@@ -107,6 +109,16 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     assert.deepEqual(up.asked, ['totp']);
     assert.equal(up.claims.acr, L2);
     assert.deepEqual(up.amr, ['mfa', 'otp', 'pwd']);
+  });
+
+  it('single sign-on gives each client its own acr: a password login at a level-less client, then the payments client says loa:1 without a page', async () => {
+    const user = await addUser(server, 'roamer');
+    const browser = new Browser(RP_CALLBACK);
+    assert.equal((await signIn(browser, 'blog', user)).claims.acr, SINGLE);
+    const reused = await signIn(browser, 'pay', user);
+    assert.deepEqual(reused.asked, []);
+    assert.equal(reused.claims.acr, L1);
+    assert.deepEqual(reused.amr, ['pwd']);
   });
 
   it('an essential acr raises the level; one the application cannot reach ends in unmet_authentication_requirements', async () => {
@@ -173,6 +185,19 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     assert.deepEqual((await signIn(new Browser(RP_CALLBACK), 'admins', staff)).asked, ['password']);
   });
 
+  it('the password grant runs the same plan: the role condition is read once the password names the user', async () => {
+    const admin = await addUser(server, 'grant-admin', { roles: ['admin'] });
+    await addUser(server, 'grant-staff', { roles: ['staff'] });
+    const grant = (username: string, extra: Record<string, string> = {}) => tokenRequest(server, 'admins-api', { grant_type: 'password', username, password: PASSWORD, scope: 'openid', ...extra });
+    const staff = await grant('grant-staff');
+    assert.equal(staff.status, 200, JSON.stringify(staff.body));
+    const missing = await grant('grant-admin');
+    assert.equal(missing.status, 400);
+    assert.match(String(missing.body.error_description), /TOTP/);
+    const ok = await grant('grant-admin', { totp: await totpCode(admin.totpSecret) });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
   it('a trusted upstream reporting otp satisfies the TOTP step; an untrusted one does not, and yields no mfa', async () => {
     const carol = { username: 'carol', totpSecret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' };
     const viaTrusted = await signIn(new Browser(RP_CALLBACK), 'via-trusted', carol);
@@ -193,6 +218,11 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     await server.stepgate.clients.setChain('app', 'password,totp');
     await assert.rejects(oidc.refreshTokenGrant(rps.get('app')!, refreshed.refresh_token!),
       (err: oidc.ResponseBodyError) => err.error === 'invalid_grant' && /sign in again/.test(err.error_description ?? ''));
+
+    // A step the browser's network let the login skip does not bar a refresh from the relying party's server.
+    const fromOffice = await signIn(new Browser(RP_CALLBACK, { 'x-forwarded-for': '10.9.9.9' }), 'office', user);
+    assert.deepEqual(fromOffice.asked, ['password']);
+    assert.ok((await oidc.refreshTokenGrant(rps.get('office')!, fromOffice.tokens.refresh_token!)).access_token, 'refreshed from outside the office network');
 
     const levelled = await signIn(new Browser(RP_CALLBACK), 'levelled', user);
     assert.equal(levelled.claims.acr, L1);

@@ -6,7 +6,7 @@ import { addUser, RP_CALLBACK, PASSWORD } from '../support/fixtures.ts';
 import { api, clientToken, consoleLogin, adminSnapshot } from '../support/admin.ts';
 import type { Browser, Page } from '../support/browser.ts';
 import { KEYS } from '../token-api/saml-assertions.ts';
-import { execute } from '../../server/cli/index.ts';
+import { inProcessCli } from '../support/cli.ts';
 
 /**
  * The regressions of issue 10: three doors (CLI, admin API, console) wrote the same tables
@@ -29,16 +29,7 @@ describe('management: the same rules and audit through the CLI, the API and the 
   });
   after(async () => server?.stop());
 
-  async function cli(args: string[], stdin?: string) {
-    let stdout = '';
-    let stderr = '';
-    const code = await execute(args, {
-      env: { DATABASE_URL: server.config.databaseUrl, STEPGATE_SECRET_KEYS: secretKey, ISSUER: server.issuer, STEPGATE_DATA_DIR: server.dir, STEPGATE_DEMO: '0', LOG_LEVEL: 'silent' },
-      out: (t) => (stdout += `${t}\n`), err: (t) => (stderr += `${t}\n`),
-      stdin: async () => stdin,
-    });
-    return { code, stdout, stderr, json: () => JSON.parse(stdout) as any };
-  }
+  const cli = (args: string[], stdin?: string) => inProcessCli(server, secretKey)(args, stdin);
 
   /** A CLI refusal: exit 2, one line on stderr matching `message`, nothing written. */
   async function cliRefused(args: string[], message: RegExp, stdin?: string) {
