@@ -8,6 +8,7 @@ import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
 import { KnownDevice, DEVICE_COOKIE, DEVICE_COOKIE_DAYS } from '../security/known-devices.ts';
+import { allowFormTarget } from '../middleware/security-headers.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -57,6 +58,8 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
       fail(ctx, 400, 'interaction_mismatch', 'This page belongs to another sign-in in progress. Go back to the application and start again.');
       return undefined;
     }
+    // The forms of this login end, through redirects, at the client's redirect URI (checked by oidc-provider).
+    allowFormTarget(ctx, d.params.redirect_uri);
     return d;
   }
 
