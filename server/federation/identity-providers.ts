@@ -18,6 +18,10 @@ export type IdentityProvider = {
   claimMapping: ClaimMapping;
   /** create a local account on first login when the external identity is not linked */
   jit: boolean;
+  /** an admin trusts this provider's amr: its methods count (RFC 8176 names, after amrMap) */
+  trustUpstreamAmr?: boolean;
+  /** this provider's method names to RFC 8176 ones (Glewlwyd's "password" → "pwd") */
+  amrMap?: Record<string, string>;
   /**
    * may its addresses be loopback, private or link-local (an on-premise provider, a test
    * stand-in)? Off by default: an issuer URL must not reach into the broker's own network.
@@ -66,6 +70,7 @@ export function isLoopback(url: URL): boolean {
 
 type Row = {
   name: string; issuer: string; client_id: string; client_secret: string; scopes: string;
+  trust_upstream_amr?: boolean | number; amr_map?: string;
   display_name: string; claim_mapping: string; jit: boolean | number; allow_private_network: boolean | number; updated_at: Date | string;
 };
 
@@ -85,6 +90,7 @@ export class IdentityProviders {
       clientSecret: this.#keyring.decrypt(row.client_secret, `idp:${row.name}`),
       scopes: row.scopes.split(' ').filter(Boolean), displayName: row.display_name,
       claimMapping: JSON.parse(row.claim_mapping) as ClaimMapping, jit: Boolean(row.jit),
+      trustUpstreamAmr: Boolean(row.trust_upstream_amr), amrMap: JSON.parse(row.amr_map ?? '{}') as Record<string, string>,
       allowPrivateNetwork: Boolean(row.allow_private_network),
       updatedAt: new Date(row.updated_at).getTime(),
     };
@@ -117,6 +123,17 @@ export class IdentityProviders {
         name: idp.name, issuer: idp.issuer, clientId: idp.clientId, ...secret, scopes: idp.scopes.join(' '), displayName: idp.displayName,
         mapping: JSON.stringify(idp.claimMapping), jit: idp.jit, allowPrivate: idp.allowPrivateNetwork ?? false, now: new Date(),
       }, transaction)) === 1;
+  }
+
+  /**
+   * Whether this provider's amr counts (and how its names map to RFC 8176): a trusted
+   * provider's `otp` satisfies a later TOTP step and can make a login `mfa`. False when
+   * there is no provider by that name.
+   */
+  async setAmrTrust(name: string, trust: boolean, amrMap: Record<string, string>, transaction?: Transaction): Promise<boolean> {
+    return (await this.#db.change(
+      'UPDATE identity_providers SET trust_upstream_amr = :trust, amr_map = :map, updated_at = :now WHERE name = :name',
+      { name, trust, map: JSON.stringify(amrMap), now: new Date() }, transaction)) === 1;
   }
 
   async get(name: string, transaction?: Transaction): Promise<IdentityProvider | undefined> {

@@ -19,7 +19,11 @@ export type StepResult =
   };
 
 /** What a federated step learned from the upstream provider, kept with the satisfied step. */
-export type UpstreamLogin = { idp: string; issuer: string; subject: string; acr?: string; amr?: string[] };
+export type UpstreamLogin = {
+  idp: string; issuer: string; subject: string; acr?: string; amr?: string[];
+  /** the upstream's amr (mapped to RFC 8176 names), present only when an admin trusts this provider's amr */
+  trustedAmr?: string[];
+};
 
 export type StepContext = {
   /** parsed form fields (resume) or callback query parameters */

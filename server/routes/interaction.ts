@@ -7,10 +7,15 @@ import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
-import { KnownDevice, DEVICE_COOKIE, DEVICE_COOKIE_DAYS } from '../security/known-devices.ts';
+import { requestFacts } from '../flow/request.ts';
+import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
 import { allowFormTarget } from '../middleware/security-headers.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The remembered-device cookie; it outlives any `remember` (the stored row decides), within browsers' 400-day cap. */
+const DEVICE_COOKIE = 'stepgate.device';
+const DEVICE_COOKIE_DAYS = 400;
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
@@ -63,14 +68,21 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     return d;
   }
 
-  function facts(d: Details): InteractionFacts {
-    const reasons = d.prompt.reasons ?? [];
+  function facts(ctx: Context, d: Details): InteractionFacts {
+    const device = ctx.cookies.get(DEVICE_COOKIE, { signed: true });
     return {
       uid: d.uid,
       clientId: String(d.params.client_id),
       session: d.session?.accountId ? { uid: d.session.uid, accountId: d.session.accountId } : undefined,
-      forceFresh: reasons.includes('login_prompt') || reasons.includes('max_age'),
+      request: requestFacts(d.params),
+      ...(device ? { device } : {}),
+      ...(ctx.get('user-agent') ? { userAgent: ctx.get('user-agent') } : {}),
     };
+  }
+
+  /** A browser remembered at a step keeps its device id (only a hash is stored) in a long-lived cookie. */
+  function keepDevice(ctx: Context, device: string | undefined) {
+    if (device) ctx.cookies.set(DEVICE_COOKIE, device, { ...cookies, path: '/interaction', maxAge: DEVICE_COOKIE_DAYS * 86400 * 1000, overwrite: true });
   }
 
   async function respond(ctx: Context, d: Details, outcome: Outcome) {
@@ -81,6 +93,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
         ctx.status = 303;
         return ctx.redirect(outcome.location);
       case 'next-step': {
+        keepDevice(ctx, outcome.device);
         // A new id for the rest of the login: whatever was captured before this step is stale.
         const next = await rotateInteraction(provider, ctx, d.uid, cookies);
         if (!next || !(await runner.rename(d.uid, next))) return fail(ctx, 400, 'expired', 'This sign-in has expired. Go back to the application and start again.');
@@ -88,7 +101,14 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
         return ctx.redirect(`/interaction/${next}`);
       }
       case 'error': return fail(ctx, outcome.status, outcome.code, outcome.message);
+      case 'deny': {
+        const location = await provider.interactionResult(ctx.req, ctx.res, { error: outcome.error, error_description: outcome.description }, { mergeWithLastSubmission: false });
+        await runner.discard(d.uid);
+        ctx.status = 303;
+        return ctx.redirect(location);
+      }
       case 'complete': {
+        keepDevice(ctx, outcome.device);
         const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
         await runner.discard(d.uid);
         ctx.status = 303;
@@ -101,7 +121,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     const d = await details(ctx);
     if (!d) return;
     if (d.prompt.name === 'consent') return showConsent(ctx, d);
-    return respond(ctx, d, await runner.show(facts(d), ctx.ip));
+    return respond(ctx, d, await runner.show(facts(ctx, d), ctx.ip));
   });
 
   router.post('/step/:step', form, async (ctx) => {
@@ -109,10 +129,10 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    const device = new KnownDevice(keys.device, ctx.cookies.get(DEVICE_COOKIE));
-    const outcome = await runner.answer(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip, device);
+    const device = new KnownDevice(keys.device, ctx.cookies.get(KNOWN_COOKIE));
+    const outcome = await runner.answer(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip, device);
     if (device.cookie) {
-      ctx.cookies.set(DEVICE_COOKIE, device.cookie, { ...cookies, path: '/interaction', maxAge: DEVICE_COOKIE_DAYS * 86_400_000, signed: false, overwrite: true });
+      ctx.cookies.set(KNOWN_COOKIE, device.cookie, { ...cookies, path: '/interaction', maxAge: KNOWN_COOKIE_DAYS * 86_400_000, signed: false, overwrite: true });
     }
     return respond(ctx, d, outcome);
   });
@@ -124,7 +144,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const query: Record<string, string> = {};
     for (const [k, v] of new URL(ctx.href).searchParams) query[k] = v;
-    return respond(ctx, d, await runner.callback(facts(d), { authenticator: ctx.params.name!, query }, ctx.ip));
+    return respond(ctx, d, await runner.callback(facts(ctx, d), { authenticator: ctx.params.name!, query }, ctx.ip));
   });
 
   router.post('/choose/:step', form, async (ctx) => {
@@ -132,7 +152,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }));
+    return respond(ctx, d, await runner.choose(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }, ctx.ip));
   });
 
   router.post('/abort', form, async (ctx) => {

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** The browser cookie naming this device; readable only by the login pages. */
-export const DEVICE_COOKIE = 'stepgate.device';
+export const DEVICE_COOKIE = 'stepgate.known';
 /** How long a browser stays known after its last successful sign-in. */
 export const DEVICE_COOKIE_DAYS = 180;
 /** Accounts one browser is known for (a shared family computer); the oldest is forgotten first. */

@@ -1,4 +1,5 @@
 import type { Database } from '../storage/database.ts';
+import type { Transaction } from 'sequelize';
 import type { Config } from '../../config/index.ts';
 import { createHmac } from 'node:crypto';
 import type { FlowEvents } from '../observability/events.ts';
@@ -79,16 +80,16 @@ export class Lockout {
   }
 
   /** Admin unlock: clears every counter of an account (any factor). */
-  async unlock(account: string): Promise<number> {
+  async unlock(account: string, transaction?: Transaction): Promise<number> {
     let n = 0;
     for (const factor of ['password', 'otp'] satisfies Factor[]) {
-      n += await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: Lockout.keys(factor, account, '').account });
+      n += await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: Lockout.keys(factor, account, '').account }, transaction);
     }
     return n;
   }
 
-  async lockedUntil(key: string): Promise<number | null> {
-    const [row] = await this.#db.select<{ locked_until: number | null }>('SELECT locked_until FROM login_failures WHERE key = :key', { key });
+  async lockedUntil(key: string, transaction?: Transaction): Promise<number | null> {
+    const [row] = await this.#db.select<{ locked_until: number | null }>('SELECT locked_until FROM login_failures WHERE key = :key', { key }, transaction);
     return row?.locked_until ?? null;
   }
 

@@ -78,7 +78,7 @@ describe('admin API: identity providers and linked identities', function () {
     assert.deepEqual(all.body.map((i: { name: string }) => i.name), ['corp']);
     const [event] = (await api(server, 'GET', '/audit?kind=admin.idp.created', { token })).body.events;
     assert.equal(event.subject, 'corp');
-    assert.equal(event.actor, 'client:automation');
+    assert.equal(event.actor, 'api:automation');
     assert.equal(event.details.after.issuer, corp.issuer);
     assert.ok(!JSON.stringify(await server.stepgate.db.select('SELECT * FROM audit_events', {})).includes(corp.clientSecret), 'no secret in the audit log');
   });

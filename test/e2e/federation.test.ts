@@ -87,15 +87,15 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     assert.doesNotMatch(page.html, /at .*\.(js|ts):\d+/, 'no stack trace');
   }
 
-  it('seed 000: local password, then the user\'s own Yahoo identity → code → tokens (amr pwd+fed+mfa)', async () => {
+  it('seed 000: local password, then the user\'s own Yahoo identity → code → tokens (amr pwd+fed, not mfa: the upstream login was a password too)', async () => {
     const login = await start('seed000');
     const last = await federatedLogin(login.browser, login.url.href, { username: 'alice', upstream: yahooAlice });
     assert.ok(last.location?.startsWith(RP_CALLBACK), `reached the application (${last.status} ${last.html.slice(0, 300)})`);
     const tokens = await redeem('seed000', login, last.location!);
     const claims = tokens.claims()!;
     assert.equal(claims.sub, alice.id);
-    assert.deepEqual([...(claims.amr as string[])].sort(), ['fed', 'mfa', 'pwd']);
-    assert.equal(claims.acr, 'urn:stepgate:acr:multi-step');
+    assert.deepEqual([...(claims.amr as string[])].sort(), ['fed', 'pwd']);
+    assert.equal(claims.acr, 'urn:stepgate:acr:single-step');
   });
 
   it('password,yahoo: a Yahoo identity not linked to the user fails the step, even with the user\'s email', async () => {
