@@ -92,6 +92,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     ...services,
     app: provider,
     async close() {
+      await services.outbound.close();
       await db.close();
     },
   };

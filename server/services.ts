@@ -39,6 +39,8 @@ export type Services = {
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
+  /** the one way to fetch from other servers (server/security/outbound.ts): caps, deadline, target policy */
+  outbound: Outbound;
   /** browsers users chose to remember: list/revoke for /account and admins, revokeAllFor on password change */
   devices: RememberedDevices;
 };
@@ -67,8 +69,9 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
+  const outbound = new Outbound({ timeoutSeconds: config.federation.timeoutSeconds });
   const upstream = new UpstreamClients({
-    issuer: config.issuer, outbound: new Outbound({ timeoutSeconds: config.federation.timeoutSeconds }), timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    issuer: config.issuer, outbound, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
     log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
@@ -87,6 +90,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, devices };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, outbound, devices };
 }
 
