@@ -18,6 +18,7 @@ import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
+import { logLogoutEvents } from './provider/logout.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
@@ -58,15 +59,17 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
   const services = await openServices(config, options);
-  const { keyring, db, users, clients, samlIdps, runner, logger, events } = services;
+  // outbound: oidc-provider's own calls out (client jwks_uri, back-channel logout) go under the outbound policy too
+  const { keyring, db, users, clients, samlIdps, runner, logger, events, outbound } = services;
   const views = createViews(config.production);
   const provider = createProvider({
-    config, keyring, users, runner, views,
+    config, keyring, users, runner, views, clients, outbound,
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
   registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
+  logLogoutEvents(provider, logger);
   const metrics = createMetrics(provider, events);
 
   const routes = [
@@ -92,7 +95,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     ...services,
     app: provider,
     async close() {
-      await services.outbound.close();
+      await outbound.close();
       await db.close();
     },
   };
