@@ -21,7 +21,6 @@ import { devMailRoutes } from './mail/dev-routes.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
 import { logLogoutEvents } from './provider/logout.ts';
-import { Outbound } from './security/outbound.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
@@ -65,10 +64,9 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
   const services = await openServices(config, options);
-  const { keyring, db, users, clients, samlIdps, runner, logger, events } = services;
+  // outbound: oidc-provider's own calls out (client jwks_uri, back-channel logout) go under the outbound policy too
+  const { keyring, db, users, clients, samlIdps, runner, logger, events, outbound } = services;
   const views = createViews(config.production);
-  // oidc-provider's own calls out (client jwks_uri, back-channel logout) under the outbound policy
-  const outbound = new Outbound({ timeoutSeconds: config.federation.timeoutSeconds });
   const provider = createProvider({
     config, keyring, users, runner, views, clients, outbound,
     adapter: createAdapter(db, keyring, clients),

@@ -40,6 +40,8 @@ export type Services = {
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
+  /** the one way to fetch from other servers (server/security/outbound.ts): caps, deadline, target policy */
+  outbound: Outbound;
   /** browsers users chose to remember: list/revoke for /account and admins, revokeAllFor on password change */
   devices: RememberedDevices;
   /** outgoing mail: codes, links, and `mail.notify(userId, event)` for security notices */
@@ -79,8 +81,9 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   events.on('device.remembered', ({ accountId, userAgent, address }) => void mail.notify(accountId, 'new_remembered_device', { device: deviceLabel(userAgent), address }));
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
+  const outbound = new Outbound({ timeoutSeconds: config.federation.timeoutSeconds });
   const upstream = new UpstreamClients({
-    issuer: config.issuer, outbound: new Outbound({ timeoutSeconds: config.federation.timeoutSeconds }), timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    issuer: config.issuer, outbound, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
     log: (idp, err) => logger.warn({ idp, err: upstreamLogFields(err) }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
@@ -99,6 +102,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, devices, mail };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, outbound, devices, mail };
 }
 

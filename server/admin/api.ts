@@ -17,6 +17,9 @@ export function adminApi(a: AdminContext) {
   const document = openApiDocument(a.manage.schemas, a.issuer);
 
   router.use(async (ctx: Context, next: Next) => {
+    // Answers carry generated secrets (client secrets, passwords, TOTP secrets) and personal
+    // data: no cache, shared or private, may keep any of them.
+    ctx.set('Cache-Control', 'no-store');
     try {
       await next();
     } catch (err) {

@@ -9,6 +9,7 @@ import { rotateInteraction, type CookieOptions } from '../provider/rotate-intera
 import { rememberFederation } from './federation.ts';
 import { requestFacts } from '../flow/request.ts';
 import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
+import { allowFormTarget } from '../middleware/security-headers.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -62,6 +63,8 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
       fail(ctx, 400, 'interaction_mismatch', 'This page belongs to another sign-in in progress. Go back to the application and start again.');
       return undefined;
     }
+    // The forms of this login end, through redirects, at the client's redirect URI (checked by oidc-provider).
+    allowFormTarget(ctx, d.params.redirect_uri);
     return d;
   }
 
