@@ -64,6 +64,21 @@ export const defaults = {
     /** how long a console session lasts, in seconds */
     sessionTtl: 8 * 3600,
   },
+  /** Outgoing mail (verification links, email codes, password resets, security notices). */
+  mail: {
+    /**
+     * SMTP_URL — e.g. smtp://user:pass@mail.example:587 (STARTTLS when the server offers it)
+     * or smtps://user:pass@mail.example:465 (implicit TLS). Empty outside production: mails
+     * go to <dataDir>/mail/*.eml and /dev/mail. Empty in production: mail features are off.
+     */
+    smtpUrl: '',
+    /** MAIL_FROM — the sender address. */
+    from: 'stepgate <no-reply@localhost>',
+    /** the broker's name as mails show it */
+    brokerName: 'stepgate',
+    /** attempts per mail before it is given up (logged), 1 s apart doubling */
+    sendAttempts: 3,
+  },
   /** Brute-force protection, per factor, per account and per client address. */
   lockout: {
     /** failures allowed per account before a temporary lockout */

@@ -39,13 +39,19 @@ const schema = z.object({
   federation: z.object({ timeoutSeconds: seconds, discoveryCacheSeconds: seconds }),
   argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
   admin: z.object({ chain: z.string().regex(/,/, 'needs at least two steps (a password and a second factor)'), sessionTtl: seconds }),
+  mail: z.object({
+    smtpUrl: z.union([z.literal(''), z.url({ protocol: /^smtps?$/ })]),
+    from: z.string().min(3),
+    brokerName: z.string().min(1),
+    sendAttempts: z.number().int().min(1).max(10),
+  }),
   lockout: z.object({ maxFailures: z.number().int().min(1), maxFailuresPerAddress: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
 });
 
 const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
   production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustedProxies: 'STEPGATE_TRUSTED_PROXIES',
-  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL',
+  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', mail: 'SMTP_URL / MAIL_FROM',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
@@ -84,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trustedProxies: trustedProxiesFrom(env),
     demo: flag(env.STEPGATE_DEMO, !production) && !production,
     logLevel: env.LOG_LEVEL || defaults.logLevel,
+    mail: { ...defaults.mail, smtpUrl: env.SMTP_URL ?? '', from: env.MAIL_FROM || defaults.mail.from },
     ...overrides,
   };
   const parsed = schema.safeParse(merged);

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { createAdapter } from './storage/oidc-adapter.ts';
+import { createAdapter, rememberReadsPerRequest } from './storage/oidc-adapter.ts';
 import { loadSigningKeys } from './provider/signing-keys.ts';
 import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
@@ -16,6 +16,8 @@ import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
+import { devMailRoutes } from './mail/dev-routes.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
 import { logLogoutEvents } from './provider/logout.ts';
@@ -23,6 +25,9 @@ import { Outbound } from './security/outbound.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
+
+/** oidc-provider's own API endpoints (server/provider/index.ts routes): requests there skip our routers. */
+const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
@@ -78,25 +83,33 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     basicRoutes(db), interactionRoutes(provider, runner, views, { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! }, cookieOptions(config)),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
+  routes.push(passwordResetRoutes({ provider, views, services }));
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
+  if (services.mail.kind === 'files') routes.push(devMailRoutes(config, views));
   routes.push(...(await adminRoutes(services, provider, views)));
 
   // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
   provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
+  provider.use(rememberReadsPerRequest);
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
   provider.use(wso2Compat);
-  for (const r of routes) {
-    provider.use(r.routes());
-    provider.use(r.allowedMethods());
-  }
+  // Each router tries to match every path; oidc-provider's API endpoints are none of ours.
+  const ours = routes.flatMap((r) => [r.routes(), r.allowedMethods()]);
+  provider.use((ctx, next) => {
+    if (PROTOCOL_ONLY.has(ctx.path)) return next();
+    const run = (i: number): Promise<void> => (i === ours.length ? next() : Promise.resolve(ours[i]!(ctx as never, () => run(i + 1))));
+    return run(0);
+  });
 
   return {
     ...services,
     app: provider,
     async close() {
+      await services.mail.close();
+      await services.audit.flush();
       await outbound.close();
       await db.close();
     },

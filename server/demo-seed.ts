@@ -16,6 +16,8 @@ export async function seedDemo(s: Services): Promise<string | undefined> {
   const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org', roles: ['admin'] });
   const totp = generateSecret();
   await s.users.setTotpSecret(user.id, totp);
+  // Confirmed, so the quick start can try email codes and password resets (mails at /dev/mail).
+  await s.users.setEmail(user.id, 'demo@example.org', true);
   await s.clients.create({
     clientId: 'demo-app', secret: clientSecret, redirectUris: [`${s.config.issuer}/demo/callback`],
     grantTypes: ['authorization_code', 'refresh_token'], chain: 'password,totp', settings: { name: 'Demo application' },

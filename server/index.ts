@@ -24,6 +24,7 @@ export async function serve(config: Config, options: { handleSignals?: boolean; 
   await new Promise<void>((resolve) => server.listen(config.port, resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  stepgate.mail.announce();
   stepgate.logger.info({ port, issuer: config.issuer }, 'stepgate listening');
 
   const sweeper = setInterval(() => {

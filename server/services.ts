@@ -9,7 +9,7 @@ import { SamlIdps } from './storage/saml-idps.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
-import { RememberedDevices } from './storage/remembered-devices.ts';
+import { RememberedDevices, deviceLabel } from './storage/remembered-devices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
@@ -20,6 +20,7 @@ import { LinkedIdentities } from './federation/linked-identities.ts';
 import { UpstreamClients, upstreamLogFields } from './federation/upstream.ts';
 import { Outbound } from './security/outbound.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
+import { Mailer } from './mail/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -41,6 +42,8 @@ export type Services = {
   upstream: UpstreamClients;
   /** browsers users chose to remember: list/revoke for /account and admins, revokeAllFor on password change */
   devices: RememberedDevices;
+  /** outgoing mail: codes, links, and `mail.notify(userId, event)` for security notices */
+  mail: Mailer;
 };
 
 /** What an embedding application's own authenticators (e.g. Passport strategies) are built with. */
@@ -65,6 +68,15 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
   const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
+  const mail = new Mailer({ config, db, users, keyring, logger });
+  events.on('lockout', ({ key, factor, scope, seconds }) => {
+    // An account lockout is news to its owner (someone is guessing); an address lockout is not theirs.
+    if (scope !== 'account') return;
+    const subject = key.split(':').slice(2).join(':');
+    void (factor === 'password' ? users.byUsername(subject) : users.byId(subject))
+      .then((user) => user && mail.notify(user.id, 'lockout', { minutes: Math.ceil(seconds / 60) }));
+  });
+  events.on('device.remembered', ({ accountId, userAgent, address }) => void mail.notify(accountId, 'new_remembered_device', { device: deviceLabel(userAgent), address }));
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
@@ -74,7 +86,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const devices = new RememberedDevices(db);
   const runner = new ChainRunner({
-    authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
+    authenticators: [...createAuthenticators({ users, passwords, lockout, mail }), ...extra],
     federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
@@ -87,6 +99,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, devices };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, devices, mail };
 }
 

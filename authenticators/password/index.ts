@@ -17,8 +17,10 @@ export function lockedMessage(seconds: number) {
  * Username and password, argon2id. Identifies the user when first in a chain; later in a
  * chain it must be the same user as before.
  */
-export function createPasswordAuthenticator(deps: { users: Users; passwords: Passwords; lockout: Lockout }): Authenticator {
+export function createPasswordAuthenticator(deps: { users: Users; passwords: Passwords; lockout: Lockout; mail?: { enabled: boolean } }): Authenticator {
   const { users, passwords, lockout } = deps;
+  /** "Forgot your password?" is offered only where a reset link can be mailed. */
+  const forgot = () => (deps.mail?.enabled ? { forgotUrl: '/password/forgot' } : {});
   return {
     id: 'password',
     label: 'Password',
@@ -26,13 +28,13 @@ export function createPasswordAuthenticator(deps: { users: Users; passwords: Pas
     amr: ['pwd'],
 
     async start(): Promise<StepResult> {
-      return { kind: 'challenge', view: VIEW };
+      return { kind: 'challenge', view: VIEW, locals: forgot() };
     },
 
     async resume(step: StepContext): Promise<StepResult> {
       const username = (step.input.username ?? '').slice(0, 256);
       const password = (step.input.password ?? '').slice(0, 1024);
-      const locals = { username };
+      const locals = { username, ...forgot() };
       if (!username || !password) {
         return { kind: 'failure', error: { code: 'missing_input', message: 'Enter your username and password.' }, view: VIEW, locals };
       }

@@ -122,6 +122,7 @@ async function main(argv: string[], io: Io): Promise<number> {
     if (err instanceof ManageError) throw new UsageError(refusal(err, manage.schemas.fields));
     throw err;
   } finally {
+    await s.mail.close();
     await s.db.close();
   }
 }

@@ -155,6 +155,11 @@ export class ChainRunner {
     return paths.every((methods) => factorCategories(methods).size >= 2);
   }
 
+  /** A built-in or stored authenticator by id (the password reset page asks second factors through it). */
+  authenticator(id: string): Authenticator | undefined {
+    return this.#authenticators.get(id);
+  }
+
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
   }
@@ -543,8 +548,10 @@ export class ChainRunner {
         const seconds = chain.steps[index]!.remember;
         let device: string | undefined;
         if (rememberDevice && seconds !== undefined && this.#devices) {
+          const known = facts.device !== undefined && (await this.#devices.since(facts.device, result.accountId)) !== undefined;
           device = facts.device ?? RememberedDevices.newDeviceId();
           await this.#devices.remember(device, result.accountId, facts.userAgent, seconds);
+          if (!known) this.#events?.emit('device.remembered', { accountId: result.accountId, userAgent: facts.userAgent, address: clientAddress });
         }
         // Re-planned with the user now known: conditions on roles, their set-up factors
         // and the session's steps for this subject decide what is left.

@@ -110,6 +110,7 @@ export class ManageUsers {
     const chosen = password ?? newSecret().slice(0, 20);
     const passwordHash = await this.#s.passwords.hash(chosen);
     const user = await this.#change(idOrUsername, by, 'admin.user.password_reset', (u, t) => this.#s.users.update(u.id, { passwordHash }, t));
+    await this.#s.mail.notify(user.id, 'password_changed');
     return { user, ...(password === undefined && { password: chosen }) };
   }
 
@@ -117,6 +118,7 @@ export class ManageUsers {
   async resetTotp(idOrUsername: string, by: Actor): Promise<{ user: UserView; totp: Totp }> {
     const secret = generateSecret();
     const user = await this.#change(idOrUsername, by, 'admin.user.totp_reset', (u, t) => this.#s.users.setTotpSecret(u.id, secret, t));
+    await this.#s.mail.notify(user.id, 'factor_added', { factor: 'authenticator app (TOTP), replacing any previous one' });
     return { user, totp: this.#totp(user.username, secret) };
   }
 

@@ -22,6 +22,8 @@ export type FlowEventMap = {
   'login.step': [AuthStepEvent];
   'login.completed': [{ clientId: string }];
   'lockout': [{ key: string; factor: string; scope: string; seconds: number }];
+  /** a browser is remembered for an account it was not remembered for (its owner is told) */
+  'device.remembered': [{ accountId: string; userAgent: string | undefined; address: string }];
 };
 
 export class FlowEvents extends EventEmitter<FlowEventMap> {

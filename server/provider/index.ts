@@ -83,7 +83,7 @@ export function createProvider(deps: Deps): Provider {
     extraClientMetadata: clientTokenMetadata,
     // "admin": the admin API's scope; holding it is not enough (see server/admin/principal.ts)
     scopes: [...OIDC_SCOPES, 'admin'],
-    claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email'] },
+    claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email', 'email_verified'] },
     acrValues: [ACR_SINGLE, ACR_MULTI],
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'] },
     enabledJWA: {

@@ -8,12 +8,14 @@ import type { Views } from '../views.ts';
 import { PendingLinks } from '../federation/pending-links.ts';
 import { UpstreamError } from '../federation/upstream.ts';
 import { rememberFederation } from './federation.ts';
+import { accountEmailRoutes } from './account-email.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
 const NOTICES: Record<string, string> = {
   linked: 'The account was linked. You can now use it to sign in.',
   unlinked: 'The account was unlinked.',
+  verification_sent: 'We sent a confirmation link to the new address. The address is used once you follow that link.',
 };
 
 /**
@@ -87,7 +89,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     const user = (await users.byId(who.accountId))!;
     const mine = await links.forAccount(who.accountId);
     const providers = (await idps.list()).map((p) => ({ name: p.name, displayName: p.displayName, links: mine.filter((l) => l.idpName === p.name) }));
-    page(ctx, 200, 'views/account', { username: user.username, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')] });
+    page(ctx, 200, 'views/account', { username: user.username, email: user.email, emailVerified: user.emailVerified, mailEnabled: services.mail.enabled, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')] });
   });
 
   router.post('/link/:name', form, async (ctx) => {
@@ -145,6 +147,8 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     ctx.status = 303;
     ctx.redirect('/account?done=unlinked');
   });
+
+  accountEmailRoutes(router, { services, views, page: { signedIn, csrfOk, recentFullLogin: strongEnoughToLink, fail } });
 
   return router;
 }

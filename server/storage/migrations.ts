@@ -204,4 +204,35 @@ export const migrations: Migration[] = [
       await q.addColumn('identity_providers', 'allow_private_network', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
     },
   },
+  {
+    name: '0013-email',
+    async up(q) {
+      // Whether the user proved they read mail at `email` (a verification link): only a
+      // verified address receives codes, reset links and notices, and backs email_verified.
+      await q.addColumn('users', 'email_verified', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+      // Mailed secrets (verification and reset links, one-time codes), stored only as hashes,
+      // single use (used_at), expiring; `bound` ties a reset link to the password it replaces.
+      await q.createTable('email_tokens', {
+        id: { type: DataTypes.STRING(128), primaryKey: true },
+        purpose: { type: DataTypes.STRING(16), allowNull: false },
+        account_id: { type: DataTypes.STRING(64), allowNull: false },
+        email: { type: DataTypes.STRING(320), allowNull: false },
+        code_hash: { type: DataTypes.STRING(128), allowNull: true },
+        bound: { type: DataTypes.STRING(128), allowNull: true },
+        tries: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+        data: { type: DataTypes.TEXT, allowNull: false, defaultValue: '{}' },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+        used_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.addIndex('email_tokens', ['expires_at']);
+      // Mails sent per account and per address, for the resend limits; rows older than an hour go.
+      await q.createTable('mail_sends', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        key: { type: DataTypes.STRING(400), allowNull: false },
+        at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await q.addIndex('mail_sends', ['key', 'at']);
+      await q.addIndex('mail_sends', ['at']);
+    },
+  },
 ];

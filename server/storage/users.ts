@@ -7,6 +7,8 @@ export type User = {
   id: string;
   username: string;
   email: string | null;
+  /** the user proved they read mail at `email` */
+  emailVerified: boolean;
   passwordHash: string | null;
   hasTotp: boolean;
   roles: string[];
@@ -14,7 +16,7 @@ export type User = {
 };
 
 type Row = {
-  id: string; username: string; email: string | null; password_hash: string | null;
+  id: string; username: string; email: string | null; email_verified: boolean | number | null; password_hash: string | null;
   totp_secret: string | null; roles: string; disabled: boolean | number;
 };
 
@@ -35,7 +37,7 @@ export class Users {
 
   static #toUser(row: Row): User {
     return {
-      id: row.id, username: row.username, email: row.email, passwordHash: row.password_hash,
+      id: row.id, username: row.username, email: row.email, emailVerified: Boolean(row.email_verified) && row.email !== null, passwordHash: row.password_hash,
       hasTotp: row.totp_secret !== null, roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
     };
   }
@@ -63,6 +65,28 @@ export class Users {
     return row && Users.#toUser(row);
   }
 
+  /** The one user whose verified address this is (case-insensitive); none when several share it. */
+  async byVerifiedEmail(email: string): Promise<User | undefined> {
+    const rows = await this.#db.select<Row>('SELECT * FROM users WHERE LOWER(email) = :e AND email_verified = :yes', { e: email.trim().toLowerCase(), yes: true });
+    return rows.length === 1 ? Users.#toUser(rows[0]!) : undefined;
+  }
+
+  /** Sets the address; `verified` only after the user followed a link mailed to it. */
+  async setEmail(id: string, email: string | null, verified: boolean): Promise<void> {
+    await this.#db.change('UPDATE users SET email = :email, email_verified = :verified, updated_at = :now WHERE id = :id', { id, email, verified, now: new Date() });
+  }
+
+  /**
+   * Replaces the password only if it is still `previousHash`: of two resets racing, or a
+   * reset racing a change, exactly one wins.
+   */
+  async replacePassword(id: string, previousHash: string | null, hash: string): Promise<boolean> {
+    const changed = previousHash === null
+      ? await this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id AND password_hash IS NULL', { id, hash, now: new Date() })
+      : await this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id AND password_hash = :previousHash', { id, hash, previousHash, now: new Date() });
+    return changed === 1;
+  }
+
   /** Ordered by username; `search` matches a part of the username or email, `role` one of the roles. */
   async list(filter: { search?: string; role?: string; disabled?: boolean } = {}, transaction?: Transaction): Promise<User[]> {
     const rows = await this.#db.select<Row>('SELECT * FROM users ORDER BY username', {}, transaction);
@@ -80,7 +104,8 @@ export class Users {
   async update(id: string, changes: { email?: string | null; passwordHash?: string | null; roles?: string[]; disabled?: boolean }, transaction?: Transaction): Promise<boolean> {
     const sets: string[] = [];
     const values: Record<string, unknown> = { id, now: new Date() };
-    if (changes.email !== undefined) { sets.push('email = :email'); values.email = changes.email; }
+    // A new address is unverified until its owner follows a link mailed to it (server/routes/account-email.ts).
+    if (changes.email !== undefined) { sets.push('email_verified = CASE WHEN email = :email THEN email_verified ELSE :unverified END', 'email = :email'); values.email = changes.email; values.unverified = false; }
     if (changes.passwordHash !== undefined) { sets.push('password_hash = :passwordHash'); values.passwordHash = changes.passwordHash; }
     if (changes.roles !== undefined) { sets.push('roles = :roles'); values.roles = JSON.stringify(changes.roles); }
     if (changes.disabled !== undefined) { sets.push('disabled = :disabled'); values.disabled = changes.disabled; }

@@ -163,7 +163,7 @@ describe('admin API', function () {
       const botToken = (await oidc.clientCredentialsGrant(rp, { scope: 'admin' })).access_token;
       const catalog = await api(server, 'GET', '/authenticators', { token: botToken });
       assert.equal(catalog.status, 200);
-      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['password', 'totp']);
+      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['email', 'password', 'totp']);
       // Revoked at the token endpoint: refused at once.
       await oidc.tokenRevocation(rp, botToken);
       assert.equal((await api(server, 'GET', '/clients', { token: botToken })).status, 401);

@@ -34,6 +34,7 @@ describe('chain runner: satisfying a chain without a browser', function () {
     'pw-then-yahoo': 'password,federated',
     'yahoo-or-pw': 'federated|password',
     'pw-totp': 'password,totp',
+    'pw-email': 'password,email',
   };
   let runner: ChainRunner;
 
@@ -43,7 +44,7 @@ describe('chain runner: satisfying a chain without a browser', function () {
     await addUser(server, 'nototp', { totp: false });
     const s = server.stepgate;
     runner = new ChainRunner({
-      authenticators: [...createAuthenticators({ users: s.users, passwords: s.passwords, lockout: s.lockout }), federated],
+      authenticators: [...createAuthenticators({ users: s.users, passwords: s.passwords, lockout: s.lockout, mail: s.mail }), federated],
       states: new FlowStates(s.db), sso: new SessionSteps(s.db),
       chainOf: async (clientId) => chains[clientId], interactionTtl: 600, ssoFreshness: 600, basePath: '',
     });
@@ -60,6 +61,14 @@ describe('chain runner: satisfying a chain without a browser', function () {
     assert.equal(error.error, 'invalid_grant');
     assert.match(String(error.error_description), /authorization code flow/);
     assert.equal(await server.stepgate.lockout.lockedUntil('password:account:alice'), null);
+    const [row] = await server.stepgate.db.select<{ failures: number }>("SELECT failures FROM login_failures WHERE key = 'password:account:alice'", {});
+    assert.equal(row, undefined, 'the wrong password was never tried');
+  });
+
+  it('a step only an emailed code satisfies needs a browser: refused before the password is tried', async () => {
+    const outcome = await runner.satisfyDirectly('pw-email', { password: pw('alice', 'wrong'), totp: undefined }, '192.0.2.1', undefined, 'password_grant');
+    assert.equal(outcome.kind === 'refused' && outcome.code, 'interactive_chain');
+    assert.match(outcome.kind === 'refused' ? outcome.message : '', /Code by email|email/);
     const [row] = await server.stepgate.db.select<{ failures: number }>("SELECT failures FROM login_failures WHERE key = 'password:account:alice'", {});
     assert.equal(row, undefined, 'the wrong password was never tried');
   });
