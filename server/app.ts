@@ -65,12 +65,12 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
-  registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
+  registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
   const metrics = createMetrics(provider, events);
 
   const routes = [
-    basicRoutes(db), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
+    basicRoutes(db), interactionRoutes(provider, runner, views, { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! }, cookieOptions(config)),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));

@@ -29,6 +29,7 @@ const identityProvider = {
     name: { type: 'string' }, issuer: { type: 'string' }, client_id: { type: 'string' }, display_name: { type: 'string' },
     scopes: { type: 'array', items: { type: 'string' } },
     claim_mapping: { type: 'object', properties: { username: { type: 'string' }, email: { type: 'string' } } }, jit: { type: 'boolean' },
+    allow_private_network: { type: 'boolean', description: 'may its addresses be loopback, private or link-local' },
     redirect_uri: { type: 'string', description: 'the one redirect URI to register at the provider' },
     used_by: { type: 'array', items: { type: 'string' }, description: 'clients whose chains name this provider' },
   },

@@ -15,6 +15,7 @@ const idpOptions: Record<string, Option> = {
   scopes: { type: 'string', help: 'asked for upstream (default "openid profile email")', value: 'scopes' },
   claim: { type: 'string', multiple: true, help: `${CLAIM_FIELDS.map((f) => `${f}=<claim>`).join(' or ')}: the upstream claim that fills it`, value: 'field=claim' },
   jit: { type: 'boolean', help: 'create an account on the first sign-in (--no-jit: only linked identities)' },
+  'allow-private-network': { type: 'boolean', help: 'an on-premise provider on a loopback, private or link-local address (--no-allow-private-network: public only)' },
 };
 
 /** The flags given, as API input (create and update take the same). */
@@ -26,7 +27,7 @@ async function idpInput(v: Values, readStdin: (what: string) => Promise<string>)
     (claimMapping ??= {})[field!] = claim;
   }
   return {
-    preset: v.preset, issuer: v.issuer, client_id: v['client-id'], display_name: v['display-name'], jit: v.jit,
+    preset: v.preset, issuer: v.issuer, client_id: v['client-id'], display_name: v['display-name'], jit: v.jit, allow_private_network: v['allow-private-network'],
     scopes: typeof v.scopes === 'string' ? v.scopes.split(/[\s,]+/).filter(Boolean) : undefined,
     claim_mapping: claimMapping,
     client_secret: v['client-secret-stdin'] ? await readStdin('the client secret') : undefined,

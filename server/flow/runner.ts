@@ -1,9 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Authenticator, StepContext, StepResult } from './contract.ts';
-import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { parseChain, ChainError, duration, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { RememberedDevices } from '../storage/remembered-devices.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
-import type { FlowEvents } from '../observability/events.ts';
+import type { Door, FlowEvents } from '../observability/events.ts';
+import type { KnownDevice } from '../security/known-devices.ts';
 import { plan, factorCategories, type Plan, type PlanContext, type AuthenticatorFacts, type Satisfaction } from './plan.ts';
 import type { RequestFacts } from './request.ts';
 
@@ -12,9 +14,12 @@ export type Outcome =
   | { kind: 'render'; view: string; status: number; locals: Record<string, unknown> }
   /** `external`: to an upstream provider, which will come back to the step's callback */
   | { kind: 'redirect'; location: string; external?: boolean }
-  /** a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step */
-  | { kind: 'next-step' }
-  | { kind: 'complete'; result: LoginResult }
+  /**
+   * a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step.
+   * `device`: the browser was remembered: the HTTP layer keeps this device id in its cookie.
+   */
+  | { kind: 'next-step'; device?: string }
+  | { kind: 'complete'; result: LoginResult; device?: string }
   /** the login ends with an OAuth error for the relying party (e.g. unmet_authentication_requirements) */
   | { kind: 'deny'; error: string; description: string }
   | { kind: 'error'; status: number; code: string; message: string };
@@ -34,6 +39,9 @@ export type InteractionFacts = {
   session?: { uid: string; accountId: string };
   /** what the relying party asked for (acr_values, essential acr, max_age, prompt, id_token_hint) */
   request: RequestFacts;
+  /** this browser's device id (its remembered-device cookie), if it has one */
+  device?: string;
+  userAgent?: string;
 };
 
 
@@ -76,6 +84,7 @@ export class ChainRunner {
   readonly #ssoFreshness: number;
   readonly #basePath: string;
   readonly #events: FlowEvents | undefined;
+  readonly #devices: RememberedDevices | undefined;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -91,7 +100,10 @@ export class ChainRunner {
     basePath: string;
     /** where logins started, step outcomes and completions are reported (metrics) */
     events?: FlowEvents;
+    /** browsers users chose to remember (steps with `remember`) */
+    devices?: RememberedDevices;
   }) {
+    this.#devices = deps.devices;
     this.#builtIn = deps.authenticators;
     this.#federated = deps.federated ?? (async () => []);
     this.#authenticators = new Map(deps.authenticators.map((a) => [a.id, a]));
@@ -145,6 +157,11 @@ export class ChainRunner {
 
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
+  }
+
+  /** The RFC 8176 methods a success of this authenticator stands for. */
+  amrOf(id: string): string[] {
+    return this.#authenticators.get(id)?.amr ?? [];
   }
 
   /**
@@ -213,7 +230,7 @@ export class ChainRunner {
   }
 
   /** A form POST answering step `input.step`. */
-  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string, device?: KnownDevice): Promise<Outcome> {
     await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf, clientAddress);
     if ('kind' in loaded) return loaded;
@@ -229,9 +246,9 @@ export class ChainRunner {
     // they can consume a code or count an attempt. Saving the outcome ends the lease.
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
-    const ctx = this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress);
+    const ctx = { ...this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress), device };
     const result = await current.resume(ctx);
-    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, next.step, current, result, clientAddress);
+    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, next.step, current, result, clientAddress, input.fields.remember_device === '1');
   }
 
   /**
@@ -336,7 +353,8 @@ export class ChainRunner {
     clientId: string,
     inputs: Record<string, Record<string, string> | undefined>,
     clientAddress: string,
-    identified?: { accountId: string; amr: string[]; by: string },
+    identified: { accountId: string; amr: string[]; by: string } | undefined,
+    door: Exclude<Door, 'browser'>,
   ): Promise<DirectOutcome> {
     await this.refresh();
     const chainText = await this.#chainOf(clientId);
@@ -381,11 +399,16 @@ export class ChainRunner {
       }
       const chosen = this.#authenticators.get(id)!;
       const result = await chosen.resume({ input: inputs[id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
-      if (result.kind === 'failure') return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      const reported = { clientId, authenticator: id, step: next.step, address: clientAddress, door };
+      if (result.kind === 'failure') {
+        this.#events?.authStep({ ...reported, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted });
+        return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      }
       if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(id)} needs a browser` };
       if (state.accountId !== undefined && result.accountId !== state.accountId) {
         return { kind: 'refused', code: 'subject_mismatch', message: 'the steps were satisfied by different users' };
       }
+      this.#events?.authStep({ ...reported, outcome: 'success', accountId: result.accountId });
       state.accountId = result.accountId;
       state.satisfied.push({ step: next.step, authenticator: id, amr: result.amr, at: epoch() });
     }
@@ -431,7 +454,8 @@ export class ChainRunner {
   /** This login's plan: the steps done in it, the browser session's (single sign-on) and the request. */
   async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string): Promise<{ chain: Chain; plan: Plan }> {
     const chain = this.#parse(state.chain);
-    const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request });
+    const rememberedSince = state.accountId !== undefined && facts.device && this.#devices ? await this.#devices.since(facts.device, state.accountId) : undefined;
+    const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request, rememberedSince });
     return { chain, plan: p };
   }
 
@@ -458,7 +482,7 @@ export class ChainRunner {
       if (!(await this.#states.save(facts.uid, identified, version))) return conflict();
       return this.#advance(facts, identified, version + 1, clientAddress);
     }
-    if (p.complete) return this.#complete(state, p);
+    if (p.complete) return this.#finish(facts, state, p);
     const next = p.next!;
     if (next.outcome === 'unavailable') {
       return {
@@ -479,7 +503,7 @@ export class ChainRunner {
     return this.#apply(facts, { ...state, chosen, stepState: ctx.state, awaiting: undefined, awaitingStep: undefined }, version, next.step, authenticator, result, clientAddress);
   }
 
-  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
+  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string, rememberDevice = false): Promise<Outcome> {
     const state: FlowState = { ...leased, busyUntil: undefined };
     const chain = this.#parse(state.chain);
     const usable = chain.steps[index]!.options;
@@ -488,7 +512,7 @@ export class ChainRunner {
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId, address: clientAddress });
+          this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress, door: 'browser' });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
@@ -514,15 +538,28 @@ export class ChainRunner {
           chosen: undefined, stepState: {}, awaiting: undefined, awaitingStep: undefined, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
+        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
+        // The person asked to remember this browser, on a step that allows it.
+        const seconds = chain.steps[index]!.remember;
+        let device: string | undefined;
+        if (rememberDevice && seconds !== undefined && this.#devices) {
+          device = facts.device ?? RememberedDevices.newDeviceId();
+          await this.#devices.remember(device, result.accountId, facts.userAgent, seconds);
+        }
         // Re-planned with the user now known: conditions on roles, their set-up factors
         // and the session's steps for this subject decide what is left.
-        const { plan: p } = await this.#planFor(facts, next, clientAddress);
+        const { plan: p } = await this.#planFor({ ...facts, ...(device ? { device } : {}) }, next, clientAddress);
         if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
-        if (p.complete) return this.#complete(next, p);
-        return { kind: 'next-step' };
+        if (p.complete) return { ...(await this.#finish(facts, next, p)), ...(device ? { device } : {}) };
+        return { kind: 'next-step', ...(device ? { device } : {}) };
       }
     }
+  }
+
+  /** The login is complete: a remembered browser that spared a step is noted as used. */
+  async #finish(facts: InteractionFacts, state: FlowState, p: Plan): Promise<Outcome> {
+    if (facts.device && this.#devices && p.steps.some((s) => s.remembered)) await this.#devices.touch(facts.device, state.accountId!);
+    return this.#complete(state, p);
   }
 
   #complete(state: FlowState, p: Plan): { kind: 'complete'; result: LoginResult } {
@@ -564,6 +601,8 @@ export class ChainRunner {
       chooseAction: `${this.#url(uid)}/choose/${index}`,
       abortAction: `${this.#url(uid)}/abort`,
       canSwitch: usable.length > 1 && state.chosen !== undefined,
+      // the step's page offers "Remember this device for 30 days"
+      rememberFor: chain.steps[index]!.remember !== undefined ? duration(chain.steps[index]!.remember!) : undefined,
     };
   }
 

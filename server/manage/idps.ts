@@ -10,6 +10,8 @@ import type { Changes } from './changes.ts';
 export type IdpView = {
   name: string; issuer: string; client_id: string; display_name: string; scopes: string[];
   claim_mapping: { username?: string; email?: string }; jit: boolean;
+  /** may the provider's addresses be loopback, private or link-local (on-premise) */
+  allow_private_network: boolean;
   /** the one redirect URI to register at the provider */
   redirect_uri: string;
   /** clients whose chains name this provider */
@@ -29,7 +31,7 @@ export class ManageIdps {
   #view(idp: IdentityProvider, clients: { clientId: string; chain: string }[]): IdpView {
     return {
       name: idp.name, issuer: idp.issuer, client_id: idp.clientId, display_name: idp.displayName, scopes: idp.scopes,
-      claim_mapping: idp.claimMapping, jit: idp.jit, redirect_uri: this.#s.upstream.redirectUri(idp.name),
+      claim_mapping: idp.claimMapping, jit: idp.jit, allow_private_network: idp.allowPrivateNetwork, redirect_uri: this.#s.upstream.redirectUri(idp.name),
       used_by: clientsNaming(idp.name, clients),
     };
   }
@@ -54,7 +56,7 @@ export class ManageIdps {
     const idp = {
       name: input.name, issuer: source.issuer, clientId: input.client_id, clientSecret: input.client_secret,
       displayName: input.display_name ?? source.displayName ?? input.name, scopes: input.scopes ?? DEFAULT_SCOPES,
-      claimMapping: input.claim_mapping, jit: input.jit,
+      claimMapping: input.claim_mapping, jit: input.jit, allowPrivateNetwork: input.allow_private_network,
     };
     const view = await this.#changes.run(async (t) => {
       if (!(await this.#s.idps.add(idp, t))) throw duplicate('name', `identity provider "${input.name}" already exists`);
@@ -78,6 +80,7 @@ export class ManageIdps {
         name, issuer: source?.issuer ?? before.issuer, clientId: patch.client_id ?? before.clientId,
         displayName: patch.display_name ?? before.displayName, scopes: patch.scopes ?? before.scopes,
         claimMapping: patch.claim_mapping ?? before.claimMapping, jit: patch.jit ?? before.jit,
+        allowPrivateNetwork: patch.allow_private_network ?? before.allowPrivateNetwork,
         ...(patch.client_secret !== undefined && { clientSecret: patch.client_secret }),
       };
       await this.#s.idps.update(after, t);

@@ -84,6 +84,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     claim_mapping: z.strictObject(Object.fromEntries(CLAIM_FIELDS.map((f) => [f, claim.optional()])) as Record<(typeof CLAIM_FIELDS)[number], z.ZodOptional<typeof claim>>)
       .describe('which upstream claim fills the local username and email on just-in-time provisioning'),
     jit: z.boolean().describe('create a local account on the first sign-in of an identity not linked yet'),
+    allow_private_network: z.boolean().describe('let the provider be on a loopback, private or link-local address (on-premise); off by default'),
   };
   const source = (value: { preset?: string; issuer?: string }, ctx: z.core.$RefinementCtx) => {
     const found = resolveSource(value);
@@ -102,6 +103,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     scopes: idpFields.scopes.optional().describe('defaults to openid profile email'),
     claim_mapping: idpFields.claim_mapping.default({}),
     jit: idpFields.jit.default(false),
+    allow_private_network: idpFields.allow_private_network.default(false),
   }).superRefine(source);
   const idpUpdate = z.strictObject({
     preset: idpFields.preset.optional(),
@@ -112,6 +114,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     scopes: idpFields.scopes.optional(),
     claim_mapping: idpFields.claim_mapping.optional(),
     jit: idpFields.jit.optional(),
+    allow_private_network: idpFields.allow_private_network.optional(),
   }).superRefine((value, ctx) => {
     if (value.preset !== undefined || value.issuer !== undefined) source(value, ctx);
   });

@@ -197,4 +197,11 @@ export const migrations: Migration[] = [
       await q.addIndex('remembered_devices', ['expires_at']);
     },
   },
+  {
+    name: '0008-hardening',
+    async up(q) {
+      // Off for every provider already stored: an admin allows an on-premise provider explicitly.
+      await q.addColumn('identity_providers', 'allow_private_network', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+    },
+  },
 ];

@@ -160,5 +160,6 @@ export async function sweepExpired(db: Database): Promise<number> {
   const n = await db.change('DELETE FROM oidc_payloads WHERE expires_at IS NOT NULL AND expires_at <= :now', { now });
   await db.change('DELETE FROM flow_states WHERE expires_at <= :now', { now });
   await db.change('DELETE FROM pending_links WHERE expires_at <= :now', { now });
+  await db.change('DELETE FROM remembered_devices WHERE expires_at <= :now', { now });
   return n;
 }
