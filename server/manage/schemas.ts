@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuthenticatorCatalog } from '../flow/chain.ts';
 import { CLAIM_FIELDS, idpNameProblem, resolveSource, scopesProblem } from '../federation/idp-rules.ts';
 import { ManageError } from './errors.ts';
+import { SIGNING_ALGS } from './client-fields.ts';
 import { clientFields, type ClientCreate, type ClientUpdate } from './client-fields.ts';
 
 /**
@@ -129,7 +130,9 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     certificate: z.string().max(20_000).describe('the PEM certificate that signs its assertions'),
   });
 
-  return { fields, clientCreate, clientUpdate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
+  const keyRotate = z.strictObject({ alg: z.enum(SIGNING_ALGS).optional().describe('omit to rotate every algorithm') });
+
+  return { keyRotate, fields, clientCreate, clientUpdate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
 }
 
 export type AdminSchemas = ReturnType<typeof adminSchemas>;
