@@ -21,7 +21,7 @@ describe('management: signing keys rotate without breaking issued tokens', funct
     server = await startStepgate();
     token = await clientToken(server, 'automation', { adminApi: true });
     user = await addUser(server, 'alice', { totp: false });
-    for (const [id, alg] of [['rs-app', 'RS256'], ['es-app', 'ES256'], ['ed-app', 'EdDSA']]) {
+    for (const [id, alg] of [['rs-app', 'RS256'], ['es-app', 'ES256'], ['ed-app', 'EdDSA']] as const) {
       const res = await api(server, 'POST', '/clients', { token, body: { client_id: id, client_secret: `${id}-secret-0123456789`, redirect_uris: [RP_CALLBACK], chain: 'password', id_token_signed_response_alg: alg } });
       assert.equal(res.status, 201, JSON.stringify(res.body));
     }
@@ -39,7 +39,7 @@ describe('management: signing keys rotate without breaking issued tokens', funct
   const verify = (jwt: string) => jwtVerify(jwt, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), { issuer: server.issuer });
 
   it('signs ID tokens with the algorithm each client chose', async () => {
-    for (const [id, alg] of [['rs-app', 'RS256'], ['es-app', 'ES256'], ['ed-app', 'EdDSA']]) {
+    for (const [id, alg] of [['rs-app', 'RS256'], ['es-app', 'ES256'], ['ed-app', 'EdDSA']] as const) {
       const jwt = await idToken(id);
       assert.equal(decodeProtectedHeader(jwt).alg, alg, id);
       await verify(jwt);
