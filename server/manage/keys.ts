@@ -36,6 +36,8 @@ export class ManageKeys {
   }
 
   async list(): Promise<KeyView[]> {
+    // a database the server has not started on yet has none
+    await this.#s.signingKeys.ensure();
     const overlap = await this.overlapSeconds();
     return (await this.#s.signingKeys.list()).map((k) => this.#view(k, overlap));
   }
@@ -44,6 +46,7 @@ export class ManageKeys {
   async rotate(alg: string | undefined, by: Actor): Promise<KeyView[]> {
     if (alg !== undefined && !(alg in ALGORITHMS)) throw invalid('alg', `is one of ${Object.keys(ALGORITHMS).join(', ')}`);
     const algs = alg === undefined ? Object.keys(ALGORITHMS) as SigningAlg[] : [alg as SigningAlg];
+    await this.#s.signingKeys.ensure();
     const overlap = await this.overlapSeconds();
     return this.#changes.run(async (t) => {
       const added = [];
