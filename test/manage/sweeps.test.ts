@@ -14,10 +14,11 @@ describe('sweeps', function () {
   this.timeout(60_000);
   let s: Services;
   let env: Record<string, string>;
-  const now = Math.floor(Date.now() / 1000);
+  let now: number;
   const DAY = 86_400;
 
   before(async () => {
+    now = Math.floor(Date.now() / 1000);
     const dir = mkdtempSync(join(tmpdir(), 'stepgate-sweeps-'));
     env = { DATABASE_URL: await testDatabaseUrl(dir), STEPGATE_DATA_DIR: dir, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DEMO: '0', LOG_LEVEL: 'silent', STEPGATE_AUDIT_RETENTION_DAYS: '30' };
     s = await openServices(loadConfig(env));
