@@ -23,7 +23,7 @@ describe('sweeps', function () {
     env = { DATABASE_URL: await testDatabaseUrl(dir), STEPGATE_DATA_DIR: dir, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DEMO: '0', LOG_LEVEL: 'silent', STEPGATE_AUDIT_RETENTION_DAYS: '30' };
     s = await openServices(loadConfig(env));
     const rows: [string, string, Record<string, unknown>][] = [];
-    for (const [age, tag] of [[-60, 'live'], [60, 'gone']] as const) {
+    for (const [age, tag] of [[-3600, 'live'], [60, 'gone']] as const) {
       const exp = now - age;
       rows.push(
         ['oidc_payloads', 'INSERT INTO oidc_payloads (model, id, payload, expires_at) VALUES (:model, :id, :p, :exp)', { model: 'AccessToken', id: tag, p: '{}', exp }],
