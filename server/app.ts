@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { createAdapter } from './storage/oidc-adapter.ts';
+import { createAdapter, rememberReadsPerRequest } from './storage/oidc-adapter.ts';
 import { followSigningKeys } from './provider/signing-keys.ts';
 import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
@@ -23,6 +23,9 @@ import { Outbound } from './security/outbound.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
+
+/** oidc-provider's own API endpoints (server/provider/index.ts routes): requests there skip our routers. */
+const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
@@ -87,20 +90,25 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
   // keys rotated or retired by another process sign (or stop being published) here too
   provider.use(followSigningKeys(provider, signingKeys, keysVersion));
+  provider.use(rememberReadsPerRequest);
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);
   provider.use(errorBoundary(views, logger));
   provider.use(wso2Compat);
-  for (const r of routes) {
-    provider.use(r.routes());
-    provider.use(r.allowedMethods());
-  }
+  // Each router tries to match every path; oidc-provider's API endpoints are none of ours.
+  const ours = routes.flatMap((r) => [r.routes(), r.allowedMethods()]);
+  provider.use((ctx, next) => {
+    if (PROTOCOL_ONLY.has(ctx.path)) return next();
+    const run = (i: number): Promise<void> => (i === ours.length ? next() : Promise.resolve(ours[i]!(ctx as never, () => run(i + 1))));
+    return run(0);
+  });
 
   return {
     ...services,
     app: provider,
     async close() {
+      await services.audit.flush();
       await outbound.close();
       await db.close();
     },

@@ -71,7 +71,16 @@ function failure(err: unknown): StepResult {
   throw err;
 }
 
-/** One `oidc` authenticator per stored identity provider, read fresh so CLI changes apply at once. */
+/**
+ * One `oidc` authenticator per stored identity provider, read fresh so CLI changes apply at
+ * once. The list is cached until the table changes (same objects), and so are the
+ * authenticators made from it.
+ */
 export function storedIdentityProviders(idps: IdentityProviders, deps: OidcDeps): () => Promise<Authenticator[]> {
-  return async () => (await idps.list()).map((idp) => createOidcAuthenticator(idp, deps));
+  const made = new WeakMap<IdentityProvider, Authenticator>();
+  return async () => (await idps.list()).map((idp) => {
+    let authenticator = made.get(idp);
+    if (!authenticator) made.set(idp, authenticator = createOidcAuthenticator(idp, deps));
+    return authenticator;
+  });
 }

@@ -1,4 +1,5 @@
 import type { Transaction } from 'sequelize';
+import type { TableCache } from '../storage/table-caches.ts';
 import type { Database } from '../storage/database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -82,6 +83,7 @@ export class IdentityProviders {
   constructor(db: Database, keyring: Keyring) {
     this.#db = db;
     this.#keyring = keyring;
+    this.#all = db.cache('identity_providers');
   }
 
   #toProvider(row: Row): IdentityProvider {
@@ -141,8 +143,12 @@ export class IdentityProviders {
     return row && this.#toProvider(row);
   }
 
+  /** Read at every step of every login: kept in memory, emptied on any change (server/storage/table-caches.ts). */
+  readonly #all: TableCache<readonly IdentityProvider[]>;
+
+  /** Every provider, by name; the same objects until the table changes. */
   async list(): Promise<IdentityProvider[]> {
-    return (await this.#db.select<Row>('SELECT * FROM identity_providers ORDER BY name', {})).map((r) => this.#toProvider(r));
+    return [...await this.#all.get('', async () => (await this.#db.select<Row>('SELECT * FROM identity_providers ORDER BY name', {})).map((r) => this.#toProvider(r)))];
   }
 
   /** Removes a provider; false when there was none by that name. Linked identities stay (re-adding restores them). */

@@ -5,6 +5,7 @@ import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
 import { invalidGrant, refusal } from './errors.ts';
+import { metadataOf } from '../provider/client-metadata.ts';
 
 export const SAML2_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
 
@@ -46,7 +47,7 @@ export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDep
     }
     // Trust is per client: an IdP trusted for one application does not speak for the others.
     const idp = await deps.samlIdps.byIssuer(verified.issuer);
-    const accepted = ctx.oidc.client!.metadata().saml_idps;
+    const accepted = metadataOf(ctx.oidc.client!).saml_idps;
     if (!idp || !Array.isArray(accepted) || !accepted.includes(idp.name)) {
       throw refuse('untrusted_idp', `this client does not accept assertions from ${idp ? `the SAML IdP "${idp.name}"` : 'this issuer'}; an admin can allow it with stepgate client update --saml-idps`);
     }

@@ -1,5 +1,6 @@
 import { errors, type Configuration } from 'oidc-provider';
 import { apiScopesOf } from '../grants/scopes.ts';
+import { metadataOf } from './client-metadata.ts';
 
 type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
 
@@ -21,16 +22,16 @@ export function apiResource(issuer: string): ResourceIndicators {
     // application tokens always; user tokens (code, refresh) when the client's user tokens are JWTs
     async defaultResource(ctx, client) {
       if (ctx.oidc.params?.grant_type === 'client_credentials') return identifier;
-      return client?.metadata().user_token_format === 'jwt' ? identifier : undefined;
+      return client && metadataOf(client).user_token_format === 'jwt' ? identifier : undefined;
     },
     // a code or refresh token granted for the API is redeemed for it (else for /userinfo)
     async useGrantedResource(ctx) {
-      return ctx.oidc.client?.metadata().user_token_format === 'jwt';
+      return ctx.oidc.client !== undefined && metadataOf(ctx.oidc.client).user_token_format === 'jwt';
     },
     async getResourceServerInfo(ctx, resource, client) {
       if (resource !== identifier) throw new errors.InvalidTarget(`the only resource is ${identifier}`);
       const setting = ctx.oidc.params?.grant_type === 'client_credentials' ? 'app_token_format' : 'user_token_format';
-      const format = client.metadata()[setting] === 'jwt' ? 'jwt' : 'opaque';
+      const format = metadataOf(client)[setting] === 'jwt' ? 'jwt' : 'opaque';
       return { scope: apiScopesOf(client).join(' '), audience: identifier, accessTokenFormat: format };
     },
   };

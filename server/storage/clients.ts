@@ -1,6 +1,7 @@
 import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
 import type { Keyring } from '../security/keyring.ts';
+import type { TableCache } from './table-caches.ts';
 
 /** Per-client settings that are not protocol metadata. */
 export type ClientSettings = {
@@ -70,6 +71,7 @@ export class Clients {
   constructor(db: Database, keyring: Keyring) {
     this.#db = db;
     this.#keyring = keyring;
+    this.#cache = db.cache('clients');
   }
 
   /**
@@ -102,9 +104,18 @@ export class Clients {
     };
   }
 
+  /**
+   * Every protocol request reads its client: kept in memory, emptied on any change
+   * (server/storage/table-caches.ts). Inside a transaction, read from it, never the cache.
+   */
+  readonly #cache: TableCache<ClientRecord | undefined>;
+
   async get(clientId: string, transaction?: Transaction): Promise<ClientRecord | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId }, transaction);
-    return row && this.#toRecord(row);
+    const read = async () => {
+      const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId }, transaction);
+      return row && this.#toRecord(row);
+    };
+    return transaction ? read() : this.#cache.get(clientId, read);
   }
 
   async list(transaction?: Transaction): Promise<ClientRecord[]> {

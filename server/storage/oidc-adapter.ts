@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Next } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
 import type { Clients, ClientRecord } from './clients.ts';
@@ -8,6 +10,29 @@ import digest from '../security/digest.ts';
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 const epoch = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Introspection (without a token type hint) looks a token up as each of these at once;
+ * the lookups of one id share one statement.
+ */
+const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
+
+type PayloadRow = { model?: string; payload: string; consumed_at: number | null; expires_at: number | null };
+
+/**
+ * A login's requests read the same Interaction and Session several times (our routes'
+ * interactionDetails, the rotation's two copies, interactionResult, oidc-provider's own
+ * resume). Within one HTTP request each is read from the database once: later reads parse
+ * the same stored row again (fresh objects), and this request's own writes replace it.
+ * Requests never share what they read.
+ */
+const PER_REQUEST = new Set(['Interaction', 'Session']);
+const requestReads = new AsyncLocalStorage<Map<string, Promise<PayloadRow | undefined>>>();
+
+/** Koa middleware: the scope of one request's remembered reads. */
+export function rememberReadsPerRequest(_ctx: unknown, next: Next): Promise<void> {
+  return requestReads.run(new Map(), next);
+}
 
 /** oidc-provider's view of one of our clients. */
 export function clientMetadata(client: ClientRecord): AdapterPayload {
@@ -51,6 +76,23 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
  * the keyring. Clients come from the clients table.
  */
 export function createAdapter(db: Database, keyring: Keyring, clients: Clients) {
+  /**
+   * Token lookups by stored id made in one synchronous burst (introspection's Promise.all)
+   * share the statement; a later lookup, even while that one is in flight, reads afresh.
+   */
+  const tokenLookups = new Map<string, Promise<PayloadRow[]>>();
+  const tokenRows = (id: string) => {
+    let rows = tokenLookups.get(id);
+    if (!rows) {
+      rows = db.select<PayloadRow>(
+        `SELECT model, payload, consumed_at, expires_at FROM oidc_payloads
+         WHERE model IN ('AccessToken', 'ClientCredentials', 'RefreshToken') AND id = :id`, { id });
+      tokenLookups.set(id, rows);
+      queueMicrotask(() => tokenLookups.delete(id));
+    }
+    return rows;
+  };
+
   class ClientAdapter implements Adapter {
     async find(id: string) {
       const client = await clients.get(id);
@@ -71,10 +113,28 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       this.#model = model;
     }
 
+    /** This request's remembered reads of this model, or undefined when none are kept. */
+    #reads(): Map<string, Promise<PayloadRow | undefined>> | undefined {
+      return PER_REQUEST.has(this.#model) ? requestReads.getStore() : undefined;
+    }
+
+    /** After a write: forget this model's reads in this request (`keep` what was just written). */
+    #forget(keep?: { id: string; uid: string | null; row: PayloadRow }) {
+      const reads = this.#reads();
+      if (!reads) return;
+      for (const key of reads.keys()) if (key.startsWith(`${this.#model} `)) reads.delete(key);
+      if (keep) {
+        reads.set(`${this.#model} id ${keep.id}`, Promise.resolve(keep.row));
+        if (keep.uid) reads.set(`${this.#model} uid ${keep.uid}`, Promise.resolve(keep.row));
+      }
+    }
+
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       const stored: Record<string, unknown> = { ...payload };
       delete stored.jti;
       if (this.#model === 'Session') stored.sealedJti = keyring.encrypt(id, 'session');
+      const row: PayloadRow = { payload: JSON.stringify(stored), consumed_at: null, expires_at: expiresIn ? epoch() + expiresIn : null };
+      this.#forget();
       await db.change(
         `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
          VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :expiresAt)
@@ -83,21 +143,31 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
         {
           model: this.#model,
           id: digest(id),
-          payload: JSON.stringify(stored),
+          payload: row.payload,
           // a Grant is its own grant, so revoking by grant id removes it with its tokens
           grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
           userCode: payload.userCode ? digest(payload.userCode) : null,
           uid: payload.uid ?? null,
           // so that disabling an account ends its sessions and tokens (server/storage/revoke-account.ts)
           accountId: payload.accountId ?? null,
-          expiresAt: expiresIn ? epoch() + expiresIn : null,
+          expiresAt: row.expires_at,
         });
+      this.#forget({ id: digest(id), uid: payload.uid ?? null, row });
     }
 
     async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const [row] = await db.select<{ payload: string; consumed_at: number | null; expires_at: number | null }>(
-        `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
-        { model: this.#model, value });
+      const reads = this.#reads();
+      const key = `${this.#model} ${column} ${value}`;
+      let read = reads?.get(key);
+      if (!read) {
+        read = (column === 'id' && TOKEN_MODELS.has(this.#model)
+          ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
+          : db.select<PayloadRow>(
+            `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
+            { model: this.#model, value })).then(([first]) => first);
+        reads?.set(key, read);
+      }
+      const row = await read;
       if (!row || (row.expires_at !== null && row.expires_at <= epoch())) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload & { sealedJti?: string };
       if (row.consumed_at !== null) payload.consumed = row.consumed_at;
@@ -127,6 +197,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async consume(id: string) {
+      this.#forget();
       const changed = await db.change(
         'UPDATE oidc_payloads SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL',
         { now: epoch(), model: this.#model, id: digest(id) });
@@ -141,10 +212,12 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async destroy(id: string) {
+      this.#forget();
       await db.change('DELETE FROM oidc_payloads WHERE model = :model AND id = :id', { model: this.#model, id: digest(id) });
     }
 
     async revokeByGrantId(grantId: string) {
+      requestReads.getStore()?.clear();
       await db.change('DELETE FROM oidc_payloads WHERE grant_id = :grantId', { grantId });
     }
   }
