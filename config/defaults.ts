@@ -30,6 +30,8 @@ export const defaults = {
   trustedProxies: '',
   /** STEPGATE_DEMO=0|1 — seed a demo client and user on a new database (never in production). */
   demo: true,
+  /** STEPGATE_AUDIT_RETENTION_DAYS — audit events older than this are swept (export them first: stepgate audit export). */
+  auditRetentionDays: 400,
   /** LOG_LEVEL — pino level. */
   logLevel: 'info',
   /** Lifetimes in seconds. */

@@ -30,6 +30,7 @@ const schema = z.object({
     }
   }),
   demo: z.boolean(),
+  auditRetentionDays: z.number().int().min(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ttl: z.object({
     accessToken: seconds, clientCredentials: seconds, authorizationCode: seconds, idToken: seconds,
@@ -52,6 +53,7 @@ const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
   production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustedProxies: 'STEPGATE_TRUSTED_PROXIES',
   demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', mail: 'SMTP_URL / MAIL_FROM',
+  auditRetentionDays: 'STEPGATE_AUDIT_RETENTION_DAYS',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
@@ -91,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     demo: flag(env.STEPGATE_DEMO, !production) && !production,
     logLevel: env.LOG_LEVEL || defaults.logLevel,
     mail: { ...defaults.mail, smtpUrl: env.SMTP_URL ?? '', from: env.MAIL_FROM || defaults.mail.from },
+    auditRetentionDays: env.STEPGATE_AUDIT_RETENTION_DAYS ? Number(env.STEPGATE_AUDIT_RETENTION_DAYS) : defaults.auditRetentionDays,
     ...overrides,
   };
   const parsed = schema.safeParse(merged);

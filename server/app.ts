@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
 import { createAdapter, rememberReadsPerRequest } from './storage/oidc-adapter.ts';
-import { loadSigningKeys } from './provider/signing-keys.ts';
+import { followSigningKeys } from './provider/signing-keys.ts';
 import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
 import type { Logger } from './logger.ts';
@@ -65,12 +65,14 @@ function errorBoundary(views: Views, logger: Logger) {
 export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
   const services = await openServices(config, options);
   // outbound: oidc-provider's own calls out (client jwks_uri, back-channel logout) go under the outbound policy too
-  const { keyring, db, users, clients, samlIdps, runner, logger, events, outbound } = services;
+  const { keyring, db, users, clients, samlIdps, runner, logger, events, outbound, signingKeys } = services;
+  await signingKeys.ensure();
+  const keysVersion = await signingKeys.version();
   const views = createViews(config.production);
   const provider = createProvider({
     config, keyring, users, runner, views, clients, outbound,
     adapter: createAdapter(db, keyring, clients),
-    jwks: await loadSigningKeys(db, keyring),
+    jwks: await signingKeys.jwks(),
   });
   registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
@@ -88,6 +90,8 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
 
   // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
   provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
+  // keys rotated or retired by another process sign (or stop being published) here too
+  provider.use(followSigningKeys(provider, signingKeys, keysVersion));
   provider.use(rememberReadsPerRequest);
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);

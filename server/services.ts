@@ -6,6 +6,7 @@ import { openDatabase, type Database } from './storage/database.ts';
 import { Users } from './storage/users.ts';
 import { Clients } from './storage/clients.ts';
 import { SamlIdps } from './storage/saml-idps.ts';
+import { SigningKeys } from './storage/signing-keys.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
@@ -30,6 +31,7 @@ export type Services = {
   users: Users;
   clients: Clients;
   samlIdps: SamlIdps;
+  signingKeys: SigningKeys;
   passwords: Passwords;
   lockout: Lockout;
   runner: ChainRunner;
@@ -102,6 +104,6 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, outbound, devices, mail };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), signingKeys: new SigningKeys(db, keyring), passwords, lockout, runner, logger, audit, events, idps, links, upstream, outbound, devices, mail };
 }
 

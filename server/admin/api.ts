@@ -163,6 +163,17 @@ export function adminApi(a: AdminContext) {
     ctx.status = 204;
   });
 
+  router.get('/keys', async (ctx) => {
+    ctx.body = await a.manage.keys.list();
+  });
+  router.post('/keys/rotate', jsonBody, async (ctx) => {
+    created(ctx, await a.manage.keys.rotate(parse(a.manage.schemas.keyRotate, ctx.request.body).alg, by(ctx)));
+  });
+  router.delete('/keys/:kid', async (ctx) => {
+    await a.manage.keys.retire(ctx.params.kid!, by(ctx));
+    ctx.status = 204;
+  });
+
   router.get('/audit', async (ctx) => {
     ctx.body = await a.manage.audit.list(parse(a.manage.schemas.auditQuery, ctx.query));
   });

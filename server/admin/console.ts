@@ -412,6 +412,22 @@ export function adminConsole(a: AdminContext) {
     ctx.redirect('/admin/saml-idps');
   }));
 
+  // ---- signing keys ------------------------------------------------------------------
+
+  router.get('/keys', page(async (ctx) => {
+    render(ctx, 'keys', { title: 'Signing keys', keys: await a.manage.keys.list(), overlapDays: (await a.manage.keys.overlapSeconds()) / 86_400 });
+  }));
+  router.post('/keys/rotate', form, page(async (ctx, me, body) => {
+    await a.manage.keys.rotate(parse(a.manage.schemas.keyRotate, { alg: text(body, 'alg') || undefined }).alg, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/keys');
+  }));
+  router.post('/keys/:kid/retire', form, page(async (ctx, me) => {
+    await a.manage.keys.retire(ctx.params.kid!, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/keys');
+  }));
+
   // ---- audit log ---------------------------------------------------------------------
 
   router.get('/audit', page(async (ctx) => {

@@ -113,7 +113,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
         Error: error, Client: client, User: user, Totp: totp,
         ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate), Simulate: json(schemas.simulate), Simulation: simulation,
         UserCreate: json(schemas.userCreate), UserUpdate: json(schemas.userUpdate), PasswordReset: json(schemas.passwordReset),
-        SamlIdp: samlIdp, SamlIdpCreate: json(schemas.samlIdpCreate),
+        KeyRotate: json(schemas.keyRotate), SamlIdp: samlIdp, SamlIdpCreate: json(schemas.samlIdpCreate),
         IdentityProvider: identityProvider, IdentityProviderCreate: json(schemas.idpCreate), IdentityProviderUpdate: json(schemas.idpUpdate),
         LinkedIdentity: linkedIdentity, IdentityLink: json(schemas.identityLink),
       },
@@ -203,6 +203,15 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       '/saml-idps/{name}': {
         get: { summary: 'one SAML IdP', operationId: 'getSamlIdp', parameters: [param('name')], responses: { 200: ok('the IdP', ref('SamlIdp')), 404: ok('no such IdP', ref('Error')), ...refusals } },
         delete: { summary: 'stop trusting a SAML IdP', operationId: 'deleteSamlIdp', parameters: [param('name')], responses: { 204: { description: 'deleted' }, 404: ok('no such IdP', ref('Error')), 409: ok('a client accepts it', ref('Error')), ...refusals } },
+      },
+      '/keys': {
+        get: { summary: 'signing keys: the newest per algorithm signs, older ones stay published until retired', operationId: 'listKeys', responses: { 200: ok('keys', { type: 'array', items: { type: 'object' } }), ...refusals } },
+      },
+      '/keys/rotate': {
+        post: { summary: 'add a new signing key per algorithm (or one); every process signs with it within seconds', operationId: 'rotateKeys', requestBody: body('KeyRotate'), responses: { 201: ok('the new keys', { type: 'array', items: { type: 'object' } }), ...refusals } },
+      },
+      '/keys/{kid}': {
+        delete: { summary: 'retire an old key (refused while it signs, or while tokens it signed may be valid)', operationId: 'retireKey', parameters: [param('kid')], responses: { 204: { description: 'retired' }, 404: ok('no such key', ref('Error')), 409: ok('it signs, or it is too early', ref('Error')), ...refusals } },
       },
       '/audit': {
         get: {

@@ -99,6 +99,17 @@ export class Audit {
     }
   }
 
+  /** Oldest first from `from` (epoch ms), after event `afterId`: for exporting the log page by page. */
+  async since(from: number, afterId = 0, limit = 500): Promise<StoredAuditEvent[]> {
+    const rows = await this.#db.select<Row>('SELECT * FROM audit_events WHERE at >= :from AND id > :afterId ORDER BY id LIMIT :limit', { from, afterId, limit });
+    return rows.map(toEvent);
+  }
+
+  /** Removes the events older than `before` (epoch ms); the number removed. */
+  async removeOlderThan(before: number): Promise<number> {
+    return this.#db.change('DELETE FROM audit_events WHERE at < :before', { before });
+  }
+
   /** Newest first; `before` (an event id) pages backwards. Times are epoch milliseconds. */
   async list(filter: AuditFilter = {}): Promise<StoredAuditEvent[]> {
     await this.flush();
@@ -112,9 +123,13 @@ export class Audit {
     if (filter.before !== undefined) { where.push('id < :before'); repl.before = filter.before; }
     const rows = await this.#db.select<Row>(
       `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT :limit`, repl);
-    return rows.map((r) => ({
-      id: Number(r.id), at: Number(r.at), kind: r.kind, actor: r.actor, clientId: r.client_id, address: r.address,
-      subject: r.subject, details: JSON.parse(r.details) as Record<string, unknown>,
-    }));
+    return rows.map(toEvent);
   }
+}
+
+function toEvent(r: Row): StoredAuditEvent {
+  return {
+    id: Number(r.id), at: Number(r.at), kind: r.kind, actor: r.actor, clientId: r.client_id, address: r.address,
+    subject: r.subject, details: JSON.parse(r.details) as Record<string, unknown>,
+  };
 }

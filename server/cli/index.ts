@@ -11,6 +11,7 @@ import { clientCommands } from './clients.ts';
 import { userCommands } from './users.ts';
 import { idpCommands } from './idps.ts';
 import { auditCommands } from './audit.ts';
+import { keyCommands } from './keys.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -40,7 +41,7 @@ const system: Command[] = [
  * authenticator catalog only for validating chains: an empty one serves to list flags.
  */
 export function commands(fields = adminSchemas({ has: () => true, requiresUser: () => false }).fields): Command[] {
-  return [...clientCommands(fields), ...userCommands, ...idpCommands, ...auditCommands, ...system];
+  return [...clientCommands(fields), ...userCommands, ...idpCommands, ...auditCommands, ...keyCommands, ...system];
 }
 
 function overview(list: Command[]): string {

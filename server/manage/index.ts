@@ -6,6 +6,7 @@ import { ManageUsers } from './users.ts';
 import { ManageIdps } from './idps.ts';
 import { ManageSamlIdps } from './saml-idps.ts';
 import { ManageAudit } from './audit.ts';
+import { ManageKeys } from './keys.ts';
 
 export { ManageError, type Actor } from './errors.ts';
 export { ADMIN_CLIENT_ID } from './clients.ts';
@@ -23,6 +24,7 @@ export class Manage {
   readonly idps: ManageIdps;
   readonly samlIdps: ManageSamlIdps;
   readonly audit: ManageAudit;
+  readonly keys: ManageKeys;
 
   constructor(s: Services) {
     this.schemas = adminSchemas(s.runner.catalog);
@@ -32,5 +34,6 @@ export class Manage {
     this.idps = new ManageIdps(s, changes);
     this.samlIdps = new ManageSamlIdps(s, changes);
     this.audit = new ManageAudit(s);
+    this.keys = new ManageKeys(s, changes);
   }
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AuthenticatorCatalog } from '../flow/chain.ts';
 import { CLAIM_FIELDS, idpNameProblem, resolveSource, scopesProblem } from '../federation/idp-rules.ts';
 import { ManageError } from './errors.ts';
+import { SIGNING_ALGS } from './client-fields.ts';
 import { clientFields, type ClientCreate, type ClientUpdate } from './client-fields.ts';
 
 /**
@@ -145,7 +146,9 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     remembered_device: z.boolean().default(false).describe('this browser is remembered for the user'),
     session: z.string().max(1000).optional().describe('steps the browser session satisfied, e.g. "password@-10m,totp@-3h"'),
   });
-  return { fields, clientCreate, clientUpdate, simulate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
+  const keyRotate = z.strictObject({ alg: z.enum(SIGNING_ALGS).optional().describe('omit to rotate every algorithm') });
+
+  return { keyRotate, fields, clientCreate, clientUpdate, simulate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
 }
 
 export type AdminSchemas = ReturnType<typeof adminSchemas>;

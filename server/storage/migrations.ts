@@ -1,4 +1,4 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
+import { DataTypes, QueryTypes, type QueryInterface } from 'sequelize';
 
 /**
  * The schema, as ordered migrations shared by SQLite and PostgreSQL. Add new ones at the
@@ -233,6 +233,26 @@ export const migrations: Migration[] = [
       });
       await q.addIndex('mail_sends', ['key', 'at']);
       await q.addIndex('mail_sends', ['at']);
+    },
+  },
+  {
+    name: '0006-manage-keys',
+    // Several keys per algorithm (rotation): the newest signs, older ones stay published
+    // until retired. Recreated because SQLite cannot drop the old UNIQUE (alg).
+    async up(q) {
+      await q.createTable('signing_keys_rotating', {
+        kid: { type: DataTypes.STRING(128), primaryKey: true },
+        alg: { type: DataTypes.STRING(32), allowNull: false },
+        jwk: { type: DataTypes.TEXT, allowNull: false },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        // when a newer key of its algorithm took over signing; null while it signs
+        superseded_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      const rows = await q.sequelize.query('SELECT kid, alg, jwk FROM signing_keys', { type: QueryTypes.SELECT }) as { kid: string; alg: string; jwk: string }[];
+      if (rows.length) await q.bulkInsert('signing_keys_rotating', rows.map((r) => ({ ...r, created_at: Date.now(), superseded_at: null })));
+      await q.dropTable('signing_keys');
+      await q.renameTable('signing_keys_rotating', 'signing_keys');
+      await q.addIndex('signing_keys', ['alg']);
     },
   },
 ];

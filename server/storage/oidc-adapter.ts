@@ -236,13 +236,3 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     revokeByGrantId(grantId: string) { return this.#impl.revokeByGrantId(grantId); }
   };
 }
-
-/** Deletes expired rows; run periodically. */
-export async function sweepExpired(db: Database): Promise<number> {
-  const now = epoch();
-  const n = await db.change('DELETE FROM oidc_payloads WHERE expires_at IS NOT NULL AND expires_at <= :now', { now });
-  await db.change('DELETE FROM flow_states WHERE expires_at <= :now', { now });
-  await db.change('DELETE FROM pending_links WHERE expires_at <= :now', { now });
-  await db.change('DELETE FROM remembered_devices WHERE expires_at <= :now', { now });
-  return n;
-}
