@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaults, type Config } from './defaults.ts';
+import { languages } from '../server/i18n/index.ts';
 
 export type { Config };
 
@@ -24,6 +25,11 @@ const schema = z.object({
   trustProxy: z.boolean(),
   demo: z.boolean(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  defaultLanguage: z.string().refine((l) => languages.includes(l), `must be one of the languages in locales/ (${languages.join(', ')})`),
+  brand: z.object({
+    name: z.string().min(1).max(80),
+    logoUrl: z.union([z.literal(''), z.url({ protocol: /^https$/ })]),
+  }),
   ttl: z.object({
     accessToken: seconds, clientCredentials: seconds, authorizationCode: seconds, idToken: seconds,
     refreshToken: seconds, interaction: seconds, session: seconds,
@@ -38,7 +44,7 @@ const schema = z.object({
 const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
   production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustProxy: 'STEPGATE_TRUST_PROXY',
-  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL',
+  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', defaultLanguage: 'STEPGATE_LANGUAGE', brand: 'STEPGATE_BRAND_NAME / STEPGATE_BRAND_LOGO',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
@@ -64,6 +70,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trustProxy: flag(env.STEPGATE_TRUST_PROXY, defaults.trustProxy),
     demo: flag(env.STEPGATE_DEMO, !production) && !production,
     logLevel: env.LOG_LEVEL || defaults.logLevel,
+    defaultLanguage: env.STEPGATE_LANGUAGE || defaults.defaultLanguage,
+    brand: { name: env.STEPGATE_BRAND_NAME || defaults.brand.name, logoUrl: env.STEPGATE_BRAND_LOGO ?? defaults.brand.logoUrl },
     ...overrides,
   };
   const parsed = schema.safeParse(merged);

@@ -23,20 +23,6 @@ type Deps = {
   views: Views;
 };
 
-/** Describes an OAuth error to a person: what happened and what to do. */
-function explain(error: string): string {
-  switch (error) {
-    case 'invalid_request': return 'The application sent an incomplete or malformed sign-in request.';
-    case 'invalid_client': return 'The application is not registered here, or its registration does not match this request.';
-    case 'invalid_redirect_uri': return 'The application asked to return to an address it has not registered.';
-    case 'access_denied': return 'Sign-in was cancelled.';
-    case 'login_required': return 'You need to sign in again.';
-    case 'session_not_found':
-    case 'invalid_session': return 'This sign-in has expired or was started in another browser.';
-    default: return 'The sign-in request could not be completed.';
-  }
-}
-
 /**
  * oidc-provider, configured: the protocol (discovery, /authorize, /token, PKCE, refresh
  * rotation, revocation, introspection, id_token, userinfo, logout) is its job; we give it
@@ -101,11 +87,11 @@ export function createProvider(deps: Deps): Provider {
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = views.render('views/logout', { form, title: 'Sign out' });
+          ctx.body = views.render('views/logout', { form });
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = views.render('views/logged-out', { title: 'Signed out' });
+          ctx.body = views.render('views/logged-out', {});
         },
       },
     },
@@ -137,12 +123,7 @@ export function createProvider(deps: Deps): Provider {
     findAccount: findAccountIn(users),
     async renderError(ctx: KoaContextWithOIDC, out, _error) {
       ctx.type = 'html';
-      ctx.body = views.render('views/error', {
-        title: 'Something went wrong',
-        message: explain(String(out.error)),
-        code: out.error,
-        hint: 'Go back to the application you came from and start the sign-in again.',
-      });
+      ctx.body = views.render('views/error', { code: String(out.error) });
     },
   });
   provider.proxy = config.trustProxy;

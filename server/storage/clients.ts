@@ -19,6 +19,10 @@ export type ClientSettings = {
   adminApi?: boolean;
   /** names of the trusted SAML IdPs whose assertions this client may exchange (SAML2 bearer grant); none when absent */
   samlIdps?: string[];
+  /** what the login pages show of this application (server/routes/branding.ts) */
+  branding?: { logoUrl?: string; color?: string; privacyUrl?: string; termsUrl?: string; homeUrl?: string };
+  /** the operator's own application: no consent page (the admin console is one) */
+  firstParty?: boolean;
 };
 
 export type ClientRecord = {
