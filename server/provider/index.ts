@@ -24,6 +24,29 @@ type Deps = {
 };
 
 /**
+ * oidc-provider's default (the grant the user consented to), except for first-party
+ * clients (`first_party`, the admin console among them): their grant is extended to what
+ * they request, so the consent prompt finds nothing missing and is never shown.
+ */
+async function firstPartyGrant(ctx: KoaContextWithOIDC) {
+  const { oidc } = ctx;
+  const client = oidc.client!;
+  const session = oidc.session!;
+  const result = oidc.result as { consent?: { grantId?: string } } | undefined;
+  const grantId = result?.consent?.grantId || session.grantIdFor(client.clientId);
+  const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  if (client.metadata().first_party !== true || !session.accountId) return existing;
+  const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+  grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
+  grant.addOIDCClaims([...oidc.requestParamClaims]);
+  for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+    grant.addResourceScope(indicator, [...oidc.requestParamScopes].filter((s) => server.scopes.has(s)).join(' '));
+  }
+  await grant.save();
+  return grant;
+}
+
+/**
  * oidc-provider, configured: the protocol (discovery, /authorize, /token, PKCE, refresh
  * rotation, revocation, introspection, id_token, userinfo, logout) is its job; we give it
  * storage, keys, accounts, the interaction policy and our pages.
@@ -51,7 +74,8 @@ export function createProvider(deps: Deps): Provider {
       jwks: '/jwks',
     },
     responseTypes: ['code'],
-    extraClientMetadata: clientTokenMetadata,
+    // `first_party`: the operator's own application, which asks no consent (firstPartyGrant)
+    extraClientMetadata: { properties: [...clientTokenMetadata.properties!, 'first_party'] },
     // "admin": the admin API's scope; holding it is not enough (see server/admin/principal.ts)
     scopes: [...OIDC_SCOPES, 'admin'],
     claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email'] },
@@ -121,6 +145,7 @@ export function createProvider(deps: Deps): Provider {
       policy: createPolicy(runner),
     },
     findAccount: findAccountIn(users),
+    loadExistingGrant: firstPartyGrant,
     async renderError(ctx: KoaContextWithOIDC, out, _error) {
       ctx.type = 'html';
       ctx.body = views.render('views/error', { code: String(out.error) });

@@ -41,15 +41,46 @@ export function brandColourProblem(colour: string): string | undefined {
   return undefined;
 }
 
+type BrandingSettings = NonNullable<ClientSettings['branding']>;
+
+function isUrl(value: string, protocols: string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What is wrong with a client's branding, field by field (empty when nothing is): the
+ * management service refuses such a change with these messages. The logo must be https
+ * (the page is, in production, and mixed content is blocked); the links may be http(s).
+ */
+export function brandingProblems(b: BrandingSettings): Record<string, string> {
+  const problems: Record<string, string> = {};
+  if (b.logoUrl && !isUrl(b.logoUrl, ['https:'])) problems.logoUrl = 'must be an https:// URL';
+  for (const key of ['privacyUrl', 'termsUrl', 'homeUrl'] as const) {
+    if (b[key] && !isUrl(b[key], ['https:', 'http:'])) problems[key] = 'must be an http(s):// URL';
+  }
+  if (b.color) {
+    const problem = brandColourProblem(b.color);
+    if (problem) problems.color = problem;
+  }
+  return problems;
+}
+
+/** The branding a login page shows: whatever of the stored settings is valid (a bad value is left out). */
 export function brandingOf(clientId: string, settings: ClientSettings): ClientBranding {
   const b = settings.branding ?? {};
-  const colour = b.color && brandColourProblem(b.color) === undefined ? b.color.toLowerCase() : undefined;
+  const problems = brandingProblems(b);
+  const ok = (key: keyof BrandingSettings) => (b[key] && !problems[key] ? b[key] : undefined);
+  const colour = ok('color')?.toLowerCase();
   return {
     name: settings.name || clientId,
-    ...(b.logoUrl ? { logoUrl: b.logoUrl } : {}),
-    ...(b.privacyUrl ? { privacyUrl: b.privacyUrl } : {}),
-    ...(b.termsUrl ? { termsUrl: b.termsUrl } : {}),
-    ...(b.homeUrl ? { homeUrl: b.homeUrl } : {}),
+    ...(ok('logoUrl') ? { logoUrl: ok('logoUrl') } : {}),
+    ...(ok('privacyUrl') ? { privacyUrl: ok('privacyUrl') } : {}),
+    ...(ok('termsUrl') ? { termsUrl: ok('termsUrl') } : {}),
+    ...(ok('homeUrl') ? { homeUrl: ok('homeUrl') } : {}),
     ...(colour ? { stylesheet: `/assets/brand/${colour.slice(1)}.css` } : {}),
   };
 }

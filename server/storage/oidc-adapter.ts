@@ -29,6 +29,7 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     allow_non_expiring: client.settings.allowNonExpiring === true,
     app_token_format: client.settings.appTokenFormat ?? 'opaque',
     saml_idps: client.settings.samlIdps ?? [],
+    first_party: client.settings.firstParty === true,
   };
 }
 
