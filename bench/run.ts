@@ -111,7 +111,7 @@ async function main() {
   if (!postgres) log(`PostgreSQL not reachable at ${PG_URL}: stepgate on SQLite only`);
   const stepgateEnv = (url: string) => ({
     DATABASE_URL: url, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DATA_DIR: dir,
-    NODE_ENV: 'production', ISSUER: 'https://stepgate.bench.test', STEPGATE_TRUST_PROXY: '1',
+    NODE_ENV: 'production', ISSUER: 'https://stepgate.bench.test', STEPGATE_TRUSTED_PROXIES: '1',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', PORT: '0',
   });
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${fileURLToPath(new URL('./results/profiles', import.meta.url))}`] : [];

@@ -21,8 +21,13 @@ export const defaults = {
    * is generated once and kept in `<dataDir>/secret.key`.
    */
   secretKeys: [] as string[],
-  /** STEPGATE_TRUST_PROXY=1 — take the client address from X-Forwarded-For (only behind a proxy you run). */
-  trustProxy: false,
+  /**
+   * STEPGATE_TRUSTED_PROXIES — the proxies in front of stepgate: a hop count (`1`) or their
+   * addresses / CIDR ranges (`10.0.0.0/8,::1`). The client address is read from the right of
+   * X-Forwarded-For, skipping only trusted hops. Empty: no proxy, the TCP peer is the client.
+   * The older STEPGATE_TRUST_PROXY=1 still means one hop.
+   */
+  trustedProxies: '',
   /** STEPGATE_DEMO=0|1 — seed a demo client and user on a new database (never in production). */
   demo: true,
   /** LOG_LEVEL — pino level. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defaults, type Config } from './defaults.ts';
 import { languages } from '../server/i18n/index.ts';
+import { parseTrustedProxies } from './trusted-proxies.ts';
 
 export type { Config };
 
@@ -22,7 +23,13 @@ const schema = z.object({
       // have 25+ distinct values.
       .refine((k) => new Set(Buffer.from(k, 'base64')).size >= 16, 'a key looks weak (too few distinct bytes); generate one with openssl rand -base64 32'),
   ),
-  trustProxy: z.boolean(),
+  trustedProxies: z.string().superRefine((value, ctx) => {
+    try {
+      parseTrustedProxies(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }),
   demo: z.boolean(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   defaultLanguage: z.string().refine((l) => languages.includes(l), `must be one of the languages in locales/ (${languages.join(', ')})`),
@@ -43,13 +50,26 @@ const schema = z.object({
 
 const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
-  production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustProxy: 'STEPGATE_TRUST_PROXY',
+  production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustedProxies: 'STEPGATE_TRUSTED_PROXIES',
   demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', defaultLanguage: 'STEPGATE_LANGUAGE', brand: 'STEPGATE_BRAND_NAME / STEPGATE_BRAND_LOGO',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === '') return fallback;
   return ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+}
+
+/**
+ * STEPGATE_TRUSTED_PROXIES, or the older STEPGATE_TRUST_PROXY=1 read as one hop: that is
+ * what it meant behind the usual single reverse proxy, and one hop from the right is what
+ * keeps a forged leftmost X-Forwarded-For out. Both set is refused (which one was meant?).
+ */
+function trustedProxiesFrom(env: NodeJS.ProcessEnv): string {
+  const legacy = flag(env.STEPGATE_TRUST_PROXY, false);
+  if (env.STEPGATE_TRUSTED_PROXIES && legacy) {
+    throw new ConfigError('config trustedProxies (STEPGATE_TRUSTED_PROXIES): also STEPGATE_TRUST_PROXY is set; keep only STEPGATE_TRUSTED_PROXIES');
+  }
+  return env.STEPGATE_TRUSTED_PROXIES ?? (legacy ? '1' : defaults.trustedProxies);
 }
 
 /**
@@ -67,7 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir: env.STEPGATE_DATA_DIR || defaults.dataDir,
     production,
     secretKeys: (env.STEPGATE_SECRET_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
-    trustProxy: flag(env.STEPGATE_TRUST_PROXY, defaults.trustProxy),
+    trustedProxies: trustedProxiesFrom(env),
     demo: flag(env.STEPGATE_DEMO, !production) && !production,
     logLevel: env.LOG_LEVEL || defaults.logLevel,
     defaultLanguage: env.STEPGATE_LANGUAGE || defaults.defaultLanguage,

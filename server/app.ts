@@ -9,6 +9,8 @@ import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
 import { openServices, type Services, type StepgateOptions } from './services.ts';
 import securityHeaders from './middleware/security-headers.ts';
+import { clientAddressMiddleware } from './middleware/client-address.ts';
+import { parseTrustedProxies } from '../config/trusted-proxies.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
 import { brandingRoutes, brandingLookup } from './routes/branding.ts';
@@ -73,19 +75,24 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
-  registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
+  registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
   const metrics = createMetrics(provider, events);
 
   const routes = [
     basicRoutes(db), brandingRoutes(), startRoutes(views),
-    interactionRoutes({ provider, runner, views, csrfKey: keyring.derive('stepgate csrf')[0]!, cookies: cookieOptions(config), branding: brandingLookup(clients),
-      accountName: async (id) => (await users.byId(id))?.username }),
+    interactionRoutes({
+      provider, runner, views, cookies: cookieOptions(config), branding: brandingLookup(clients),
+      keys: { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! },
+      accountName: async (id) => (await users.byId(id))?.username,
+    }),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
   routes.push(...(await adminRoutes(services, provider, views)));
 
+  // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
+  provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);

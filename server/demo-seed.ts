@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateSecret, generateURI } from 'otplib';
 import type { Services } from './services.ts';
-import { ADMIN_CLIENT_ID } from './admin/actions.ts';
+import { ADMIN_CLIENT_ID } from './manage/index.ts';
 
 /**
  * On a new database outside production: a demo client (chain password,totp) and a demo

@@ -9,6 +9,7 @@ import { SamlIdps } from './storage/saml-idps.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
+import { RememberedDevices } from './storage/remembered-devices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
@@ -17,6 +18,7 @@ import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
 import { UpstreamClients } from './federation/upstream.ts';
+import { Outbound } from './security/outbound.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
@@ -37,6 +39,8 @@ export type Services = {
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
+  /** browsers users chose to remember: list/revoke for /account and admins, revokeAllFor on password change */
+  devices: RememberedDevices;
 };
 
 /** What an embedding application's own authenticators (e.g. Passport strategies) are built with. */
@@ -58,28 +62,31 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   events.on('lockout', ({ key, seconds }) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   events.on('login.step', (e) => audit.note({
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
-    details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
+    details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
-  const lockout = new Lockout(db, config.lockout, events);
+  const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
-    issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    issuer: config.issuer, outbound: new Outbound({ timeoutSeconds: config.federation.timeoutSeconds }), timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
     log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
+  const devices = new RememberedDevices(db);
   const runner = new ChainRunner({
     authenticators: [...createAuthenticators({ users, passwords, lockout }), ...extra],
     federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
     chainOf: async (clientId) => (await clients.get(clientId))?.chain,
+    rolesOf: async (accountId) => (await users.byId(accountId))?.roles ?? [],
     interactionTtl: config.ttl.interaction,
     ssoFreshness: config.ssoFreshness,
     basePath: '',
     events,
+    devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };
+  return { config, keyring, db, users, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream, devices };
 }
 

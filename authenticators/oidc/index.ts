@@ -51,7 +51,12 @@ export function createOidcAuthenticator(idp: IdentityProvider, deps: OidcDeps): 
           identity: { idpName: idp.name, issuer: identity.issuer, subject: identity.subject },
           displayName: idp.displayName,
           jit: idp.jit,
-          upstream: { ...(identity.acr ? { acr: identity.acr } : {}), ...(identity.amr ? { amr: identity.amr } : {}) },
+          upstream: {
+            ...(identity.acr ? { acr: identity.acr } : {}),
+            ...(identity.amr ? { amr: identity.amr } : {}),
+            // only a provider an admin trusts speaks for how the user signed in upstream
+            ...(identity.amr && idp.trustUpstreamAmr ? { trustedAmr: [...new Set(identity.amr.map((m) => idp.amrMap?.[m] ?? m))] } : {}),
+          },
           profile: { username: claim(mapping.username), email: claim(mapping.email) },
         });
       } catch (err) {

@@ -32,24 +32,30 @@ export function createPasswordAuthenticator(deps: { users: Users; passwords: Pas
     },
 
     async resume(step: StepContext): Promise<StepResult> {
-      const known = step.accountId === undefined ? undefined : await users.byId(step.accountId);
-      const username = known ? known.username : (step.input.username ?? '').slice(0, 256);
+      const identified = step.accountId === undefined ? undefined : await users.byId(step.accountId);
+      const username = identified ? identified.username : (step.input.username ?? '').slice(0, 256);
       const password = (step.input.password ?? '').slice(0, 1024);
-      const locals = { username, known: known !== undefined };
+      const locals = { username, known: identified !== undefined };
       if (!username || !password) {
         return { kind: 'failure', error: { code: 'missing_input', message: 'Enter your username and password.' }, view: VIEW, locals };
       }
-      const keys = Lockout.keys('password', normaliseUsername(username), step.clientAddress);
-      const decision = await lockout.attempt(keys);
-      if (!decision.allowed) return { kind: 'failure', error: lockedMessage(decision.retryAfterSeconds), view: VIEW, locals };
-
       const user = await users.byUsername(username);
+      // Counted and audited as the account it names, or as a keyed hash when it names none
+      // (it may be a password typed into the wrong field).
+      const account = user ? normaliseUsername(username) : lockout.pseudonym(normaliseUsername(username));
+      const known = step.device?.knows(account);
+      const keys = known ? Lockout.deviceKeys('password', known) : Lockout.keys('password', account, step.clientAddress);
+      const attempted = user?.id ?? account;
+      const decision = await lockout.attempt(keys);
+      if (!decision.allowed) return { kind: 'failure', error: lockedMessage(decision.retryAfterSeconds), view: VIEW, locals, attempted };
+
       const ok = await passwords.verify(user?.passwordHash, password);
       if (!ok || !user || user.disabled || (step.accountId !== undefined && step.accountId !== user.id)) {
         await lockout.failed(keys);
-        return { kind: 'failure', error: INVALID, view: VIEW, locals };
+        return { kind: 'failure', error: INVALID, view: VIEW, locals, attempted };
       }
       await lockout.succeeded(keys);
+      step.device?.remember(account);
       return { kind: 'success', accountId: user.id, amr: ['pwd'] };
     },
   };

@@ -16,12 +16,13 @@ export class ChainEditError extends Error {}
  * with parseChain (an edit may leave, say, TOTP first, which is then refused with the reason).
  */
 export default function editChain(chain: Chain, edit: ChainEdit): Chain {
-  const steps = chain.steps.map((s) => [...s.options]);
+  // Steps keep their level, conditions, maxAge and remember; edits move steps and options.
+  const steps = chain.steps.map((s) => ({ ...s, options: [...s.options] }));
   const step = 'step' in edit ? steps[edit.step] : undefined;
   if ('step' in edit && !step) throw new ChainEditError(`there is no step ${edit.step + 1}`);
   switch (edit.op) {
     case 'add-step':
-      steps.push([edit.authenticator]);
+      steps.push({ options: [edit.authenticator] });
       break;
     case 'remove-step':
       steps.splice(edit.step, 1);
@@ -30,18 +31,18 @@ export default function editChain(chain: Chain, edit: ChainEdit): Chain {
       swap(steps, edit.step, edit.step + edit.by);
       break;
     case 'add-option':
-      step!.push(edit.authenticator);
+      step!.options.push(edit.authenticator);
       break;
     case 'remove-option':
-      if (!step![edit.option]) throw new ChainEditError(`step ${edit.step + 1} has no alternative ${edit.option + 1}`);
-      step!.splice(edit.option, 1);
-      if (step!.length === 0) steps.splice(edit.step, 1);
+      if (!step!.options[edit.option]) throw new ChainEditError(`step ${edit.step + 1} has no alternative ${edit.option + 1}`);
+      step!.options.splice(edit.option, 1);
+      if (step!.options.length === 0) steps.splice(edit.step, 1);
       break;
     case 'move-option':
-      swap(step!, edit.option, edit.option + edit.by);
+      swap(step!.options, edit.option, edit.option + edit.by);
       break;
   }
-  return { steps: steps.map((options) => ({ options })) };
+  return { ...chain, steps };
 }
 
 function swap<T>(list: T[], i: number, j: number): void {

@@ -2,7 +2,7 @@ import type { StepResult } from '../flow/contract.ts';
 import type { Users } from '../storage/users.ts';
 import type { ExternalIdentity, LinkedIdentities } from './linked-identities.ts';
 
-export type Upstream = { acr?: string; amr?: string[] };
+export type Upstream = { acr?: string; amr?: string[]; trustedAmr?: string[] };
 
 /** The page a failed federated step shows: the reason, "try again", another method, or back to the application. */
 export const FAILED_VIEW = 'views/federation-failed';

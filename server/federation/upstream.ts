@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import type { IdentityProvider } from './identity-providers.ts';
 import { isLoopback } from './identity-providers.ts';
 import type { StepError } from '../flow/contract.ts';
+import { OutboundError, type Outbound } from '../security/outbound.ts';
 
 /** What a federated login keeps between the redirect upstream and the callback. */
 export type PendingLogin = { state: string; nonce: string; verifier: string };
@@ -18,13 +19,20 @@ export class UpstreamError extends Error {
   }
 }
 
+/** The first wait after a failed discovery; it doubles with each failure in a row, up to the cache time. */
+const FIRST_BACKOFF_MS = 10_000;
+
 /**
  * openid-client configurations for the stored identity providers: discovery once per
- * provider version (cached, refetched after `cacheSeconds`, never cached when it failed),
- * every upstream request bounded by `timeoutSeconds`.
+ * provider version (cached, refetched after `cacheSeconds`). A failed discovery is not
+ * retried before its backoff has passed (10 s, doubling, at most `cacheSeconds`): an
+ * anonymous visitor reloading a login page cannot make the broker fetch again and again.
+ * Every upstream request goes through the outbound policy (server/security/outbound.ts).
  */
 export class UpstreamClients {
   readonly #cache = new Map<string, { at: number; config: Promise<oidc.Configuration> }>();
+  readonly #failures = new Map<string, { until: number; backoffMs: number; error: unknown }>();
+  readonly #outbound: Outbound;
   readonly #timeoutSeconds: number;
   readonly #cacheSeconds: number;
   /** our issuer: upstream callbacks are `<issuer>/federation/<name>/callback` */
@@ -32,8 +40,9 @@ export class UpstreamClients {
   /** the cause of an upstream failure, for the logs (the user sees only UpstreamError's message) */
   readonly #log: (idpName: string, err: unknown) => void;
 
-  constructor(options: { issuer: string; timeoutSeconds: number; cacheSeconds: number; log?: (idpName: string, err: unknown) => void }) {
+  constructor(options: { issuer: string; outbound: Outbound; timeoutSeconds: number; cacheSeconds: number; log?: (idpName: string, err: unknown) => void }) {
     this.#issuer = options.issuer;
+    this.#outbound = options.outbound;
     this.#log = options.log ?? (() => {});
     this.#timeoutSeconds = options.timeoutSeconds;
     this.#cacheSeconds = options.cacheSeconds;
@@ -48,14 +57,22 @@ export class UpstreamClients {
     const key = `${idp.name}\n${idp.updatedAt}\n${idp.issuer}\n${idp.clientId}`;
     const cached = this.#cache.get(key);
     if (cached && Date.now() - cached.at < this.#cacheSeconds * 1000) return cached.config;
+    const failed = this.#failures.get(key);
+    if (failed && Date.now() < failed.until) throw failed.error;
     const server = new URL(idp.issuer);
     const config = oidc.discovery(server, idp.clientId, idp.clientSecret, oidc.ClientSecretPost(idp.clientSecret), {
       timeout: this.#timeoutSeconds,
       // Plain http only for a loopback stand-in (checkIssuer refuses it anywhere else).
       execute: server.protocol === 'http:' && isLoopback(server) ? [oidc.allowInsecureRequests] : [],
+      // Discovery, JWKS, token: every later request of this configuration uses it too.
+      [oidc.customFetch]: this.#outbound.fetch(idp),
     });
     this.#cache.set(key, { at: Date.now(), config });
-    config.catch(() => this.#cache.delete(key));
+    config.then(() => this.#failures.delete(key), (error: unknown) => {
+      this.#cache.delete(key);
+      const backoffMs = failed ? Math.min(failed.backoffMs * 2, this.#cacheSeconds * 1000) : FIRST_BACKOFF_MS;
+      this.#failures.set(key, { until: Date.now() + backoffMs, backoffMs, error });
+    });
     return config;
   }
 
@@ -108,6 +125,10 @@ export class UpstreamClients {
 function describe(idp: IdentityProvider, err: unknown): UpstreamError {
   const name = idp.displayName;
   if (err instanceof UpstreamError) return err;
+  const refused = err instanceof OutboundError ? err : (err as { cause?: unknown })?.cause instanceof OutboundError ? (err as { cause: OutboundError }).cause : undefined;
+  if (refused && refused.code !== 'timeout') {
+    return new UpstreamError({ code: 'upstream_refused', message: `${name} cannot be used from this server right now (its address or its answer was refused). Use another way to sign in, and tell an administrator.` });
+  }
   if (err instanceof oidc.AuthorizationResponseError) {
     if (err.error === 'access_denied') return new UpstreamError({ code: 'upstream_access_denied', message: `Sign-in at ${name} was cancelled or refused.` });
     return new UpstreamError({ code: 'upstream_error', message: `${name} could not sign you in (${err.error}).` });
@@ -123,5 +144,5 @@ function describe(idp: IdentityProvider, err: unknown): UpstreamError {
 
 function isNetworkError(cause: unknown): boolean {
   const name = (cause as { name?: string } | undefined)?.name;
-  return cause instanceof TypeError || name === 'TimeoutError' || name === 'AbortError';
+  return cause instanceof TypeError || cause instanceof OutboundError || name === 'TimeoutError' || name === 'AbortError';
 }

@@ -1,3 +1,5 @@
+import type { KnownDevice } from '../security/known-devices.ts';
+
 /**
  * The authenticator contract (DESIGN.md section 3). Authenticators return values; the
  * chain runner decides what happens next. Nothing here knows about HTTP.
@@ -14,10 +16,18 @@ export type StepResult =
   | { kind: 'success'; accountId: string; amr: string[]; upstream?: UpstreamLogin }
   | { kind: 'challenge'; view: string; locals?: Record<string, unknown> }
   | { kind: 'redirect'; location: URL }
-  | { kind: 'failure'; error: StepError; view?: string; locals?: Record<string, unknown> };
+  | {
+    kind: 'failure'; error: StepError; view?: string; locals?: Record<string, unknown>;
+    /** whom the attempt was against, as resolved (a user id, or an unknown name's keyed hash): for the audit log */
+    attempted?: string;
+  };
 
 /** What a federated step learned from the upstream provider, kept with the satisfied step. */
-export type UpstreamLogin = { idp: string; issuer: string; subject: string; acr?: string; amr?: string[] };
+export type UpstreamLogin = {
+  idp: string; issuer: string; subject: string; acr?: string; amr?: string[];
+  /** the upstream's amr (mapped to RFC 8176 names), present only when an admin trusts this provider's amr */
+  trustedAmr?: string[];
+};
 
 export type StepContext = {
   /** parsed form fields (resume) or callback query parameters */
@@ -34,6 +44,8 @@ export type StepContext = {
   urls: { action: string; callback: string };
   /** the client's network address, for brute-force counting */
   clientAddress: string;
+  /** the browser's device cookie (login pages only): its failures are counted apart from the rest of the world's */
+  device?: KnownDevice;
 };
 
 export interface Authenticator {

@@ -1,25 +1,34 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Authenticator, StepContext, StepResult, UpstreamLogin } from './contract.ts';
+import type { Authenticator, StepContext, StepResult } from './contract.ts';
 import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { RememberedDevices } from '../storage/remembered-devices.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
-import type { FlowEvents } from '../observability/events.ts';
+import type { Door, FlowEvents } from '../observability/events.ts';
+import type { KnownDevice } from '../security/known-devices.ts';
+import { plan, factorCategories, type Plan, type PlanContext, type AuthenticatorFacts, type Satisfaction } from './plan.ts';
+import type { RequestFacts } from './request.ts';
 
 /** What the HTTP layer should do next. */
 export type Outcome =
   | { kind: 'render'; view: string; status: number; locals: Record<string, unknown> }
   /** `external`: to an upstream provider, which will come back to the step's callback */
   | { kind: 'redirect'; location: string; external?: boolean }
-  /** a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step */
-  | { kind: 'next-step' }
-  | { kind: 'complete'; result: LoginResult }
+  /**
+   * a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step.
+   * `device`: the browser was remembered: the HTTP layer keeps this device id in its cookie.
+   */
+  | { kind: 'next-step'; device?: string }
+  | { kind: 'complete'; result: LoginResult; device?: string }
+  /** the login ends with an OAuth error for the relying party (e.g. unmet_authentication_requirements) */
+  | { kind: 'deny'; error: string; description: string }
   | { kind: 'error'; status: number; code: string; message: string };
 
 /** What oidc-provider receives when every step is satisfied. */
 export type LoginResult = {
   login: { accountId: string; amr: string[]; acr: string; ts: number; remember: boolean };
   /** the steps satisfied, for single sign-on at other clients (read by the interaction policy) */
-  stepgate: { steps: { authenticator: string; at: number; upstream?: UpstreamLogin }[] };
+  stepgate: { steps: Satisfaction[] };
 };
 
 /** Facts about the interaction that the runner needs (from oidc-provider's interactionDetails). */
@@ -28,8 +37,11 @@ export type InteractionFacts = {
   clientId: string;
   /** the browser session's uid and subject, when there is one */
   session?: { uid: string; accountId: string };
-  /** true when the request demands fresh authentication (prompt=login, max_age exceeded) */
-  forceFresh: boolean;
+  /** what the relying party asked for (acr_values, essential acr, max_age, prompt, id_token_hint) */
+  request: RequestFacts;
+  /** this browser's device id (its remembered-device cookie), if it has one */
+  device?: string;
+  userAgent?: string;
 };
 
 
@@ -45,8 +57,7 @@ export type DirectOutcome =
     authenticator?: string;
   };
 
-export const ACR_SINGLE = 'urn:stepgate:acr:single-step';
-export const ACR_MULTI = 'urn:stepgate:acr:multi-step';
+export { ACR_SINGLE, ACR_MULTI } from './plan.ts';
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
@@ -68,10 +79,12 @@ export class ChainRunner {
   readonly #states: FlowStates;
   readonly #sso: SessionSteps;
   readonly #chainOf: (clientId: string) => Promise<string | undefined>;
+  readonly #rolesOf: (accountId: string) => Promise<string[]>;
   readonly #ttl: number;
   readonly #ssoFreshness: number;
   readonly #basePath: string;
   readonly #events: FlowEvents | undefined;
+  readonly #devices: RememberedDevices | undefined;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -80,18 +93,24 @@ export class ChainRunner {
     states: FlowStates;
     sso: SessionSteps;
     chainOf: (clientId: string) => Promise<string | undefined>;
+    /** a user's roles, for conditions on roles (read once the user is identified) */
+    rolesOf?: (accountId: string) => Promise<string[]>;
     interactionTtl: number;
     ssoFreshness: number;
     basePath: string;
     /** where logins started, step outcomes and completions are reported (metrics) */
     events?: FlowEvents;
+    /** browsers users chose to remember (steps with `remember`) */
+    devices?: RememberedDevices;
   }) {
+    this.#devices = deps.devices;
     this.#builtIn = deps.authenticators;
     this.#federated = deps.federated ?? (async () => []);
     this.#authenticators = new Map(deps.authenticators.map((a) => [a.id, a]));
     this.#states = deps.states;
     this.#sso = deps.sso;
     this.#chainOf = deps.chainOf;
+    this.#rolesOf = deps.rolesOf ?? (async () => []);
     this.#ttl = deps.interactionTtl;
     this.#ssoFreshness = deps.ssoFreshness;
     this.#basePath = deps.basePath;
@@ -120,22 +139,72 @@ export class ChainRunner {
   }
 
   /**
-   * True when every way through the chain (any alternative at each step) uses at least two
-   * different methods (amr values): what the admin console, and any client allowed the
+   * True when every way through the chain at its default level uses two factor categories
+   * (knowledge, possession, inherence): what the admin console, and any client allowed the
    * admin API, must demand. "password,totp|password" is not: password twice is one factor.
+   * A step that a condition, a remembered device or a level can leave out does not count.
    */
   guaranteesMultiFactor(chainText: string): boolean {
     const chain = parseChain(chainText, this.catalog);
+    const always = chain.steps.filter((s) => (s.level ?? 1) <= (chain.defaultLevel ?? 1) && !s.when && !s.unless && s.remember === undefined);
     let paths: Set<string>[] = [new Set()];
-    for (const step of chain.steps) {
+    for (const step of always) {
       paths = paths.flatMap((seen) => step.options.map((o) => new Set([...seen, ...(this.#authenticators.get(o)?.amr ?? [])])));
       if (paths.length > 4096) return false;
     }
-    return paths.every((methods) => methods.size >= 2);
+    return paths.every((methods) => factorCategories(methods).size >= 2);
   }
 
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
+  }
+
+  /** The RFC 8176 methods a success of this authenticator stands for. */
+  amrOf(id: string): string[] {
+    return this.#authenticators.get(id)?.amr ?? [];
+  }
+
+  /**
+   * Plans a login of `clientId`'s chain (see plan.ts) from what is known: the user once
+   * identified, the client address, the browser session's steps and the request. The one
+   * place the runner, the interaction policy, the grants and the simulator gather facts.
+   */
+  async plan(chain: Chain, input: {
+    accountId?: string;
+    address?: string;
+    done?: SatisfiedStep[];
+    session?: { uid: string; accountId: string };
+    request?: RequestFacts;
+    /** pretend the session satisfied these (the simulator, the refresh check) */
+    sessionSteps?: Satisfaction[];
+    /** overrides the default single sign-on freshness (the refresh check reuses regardless of age) */
+    ssoFreshness?: number;
+    rememberedSince?: number;
+  }): Promise<Plan> {
+    const ids = new Set(chain.steps.flatMap((s) => s.options));
+    const authenticators: Record<string, AuthenticatorFacts> = {};
+    for (const id of ids) {
+      const a = this.#authenticators.get(id);
+      if (!a) continue;
+      authenticators[id] = {
+        amr: a.amr,
+        ...(input.accountId !== undefined && a.configuredFor ? { configured: await a.configuredFor(input.accountId) } : {}),
+        enrollable: 'enrol' in a && a.enrol !== undefined,
+      };
+    }
+    const context: PlanContext = {
+      now: epoch(),
+      ...(input.accountId !== undefined ? { user: { id: input.accountId, roles: await this.#rolesOf(input.accountId) } } : {}),
+      ...(input.address !== undefined ? { address: input.address } : {}),
+      ...(input.rememberedSince !== undefined ? { rememberedSince: input.rememberedSince } : {}),
+      done: Object.fromEntries((input.done ?? []).map((s) => [s.step, { authenticator: s.authenticator, at: s.at, amr: s.amr, ...(s.upstream?.trustedAmr ? { upstreamAmr: s.upstream.trustedAmr } : {}) }])),
+      request: input.request ?? {},
+      authenticators,
+      ssoFreshness: input.ssoFreshness ?? this.#ssoFreshness,
+    };
+    if (input.sessionSteps && input.accountId !== undefined) context.session = { accountId: input.accountId, steps: input.sessionSteps };
+    else if (input.session) context.session = { accountId: input.session.accountId, steps: await this.#sso.steps(input.session.uid, input.session.accountId) };
+    return plan(chain, context);
   }
 
   /** The current step's page (or the next redirect) for a GET. */
@@ -147,29 +216,28 @@ export class ChainRunner {
   }
 
   /** The user picked one alternative of a step with several. */
-  async choose(facts: InteractionFacts, input: { step: number; csrf: string; option: string }): Promise<Outcome> {
+  async choose(facts: InteractionFacts, input: { step: number; csrf: string; option: string }, clientAddress: string): Promise<Outcome> {
     await this.refresh();
-    const loaded = await this.#loadForPost(facts, input.step, input.csrf);
+    const loaded = await this.#loadForPost(facts, input.step, input.csrf, clientAddress);
     if ('kind' in loaded) return loaded;
-    const { state, version, chain } = loaded;
-    const options = chain.steps[input.step]!.options;
-    if (input.option !== '' && !options.includes(input.option)) {
+    const { state, version, next } = loaded;
+    if (input.option !== '' && !(next.usable ?? []).includes(input.option)) {
       return { kind: 'error', status: 400, code: 'invalid_option', message: 'That sign-in method is not offered for this step.' };
     }
-    const next: FlowState = { ...state, chosen: input.option || undefined, stepState: {}, awaiting: undefined };
-    if (!(await this.#states.save(facts.uid, next, version))) return conflict();
+    const changed: FlowState = { ...state, chosen: input.option || undefined, stepState: {}, awaiting: undefined };
+    if (!(await this.#states.save(facts.uid, changed, version))) return conflict();
     return { kind: 'redirect', location: this.#url(facts.uid) };
   }
 
   /** A form POST answering step `input.step`. */
-  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string, device?: KnownDevice): Promise<Outcome> {
     await this.refresh();
-    const loaded = await this.#loadForPost(facts, input.step, input.csrf);
+    const loaded = await this.#loadForPost(facts, input.step, input.csrf, clientAddress);
     if ('kind' in loaded) return loaded;
-    const { state, version, chain } = loaded;
-    const authenticator = state.chosen ? this.#authenticators.get(state.chosen) : undefined;
-    const onlyOption = chain.steps[input.step]!.options.length === 1 ? this.#authenticators.get(chain.steps[input.step]!.options[0]!) : undefined;
-    const current = authenticator ?? onlyOption;
+    const { state, version, next } = loaded;
+    const usable = next.usable ?? [];
+    const chosen = state.chosen && usable.includes(state.chosen) ? state.chosen : usable.length === 1 ? usable[0] : undefined;
+    const current = chosen ? this.#authenticators.get(chosen) : undefined;
     if (!current) return { kind: 'redirect', location: this.#url(facts.uid) };
     // A step out at an upstream provider is answered only by that provider's callback.
     if (state.awaiting !== undefined) return { kind: 'error', status: 409, code: 'wrong_step', message: 'This step is waiting for the sign-in at the other provider. Reload the page to continue.' };
@@ -178,9 +246,9 @@ export class ChainRunner {
     // they can consume a code or count an attempt. Saving the outcome ends the lease.
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
-    const ctx = this.#context(facts.uid, state, current.id, input.fields, clientAddress);
+    const ctx = { ...this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress), device };
     const result = await current.resume(ctx);
-    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, current, result, clientAddress);
+    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, next.step, current, result, clientAddress, input.fields.remember_device === '1');
   }
 
   /**
@@ -195,15 +263,15 @@ export class ChainRunner {
     if (!loaded) return { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
     const { state, version } = loaded;
     const current = this.#authenticators.get(input.authenticator);
-    if (!current || state.awaiting !== input.authenticator) {
+    if (!current || state.awaiting !== input.authenticator || state.awaitingStep === undefined) {
       return { kind: 'error', status: 400, code: 'unexpected_callback', message: 'This sign-in response does not belong to the step in progress, or was already used. Go back to the application and start again.' };
     }
     // Claim the callback before anything else: a replayed or concurrent response finds it gone.
-    const claimed: FlowState = { ...state, awaiting: undefined };
+    const claimed: FlowState = { ...state, awaiting: undefined, awaitingStep: undefined };
     if (!(await this.#states.save(facts.uid, claimed, version))) return conflict();
-    const ctx = this.#context(facts.uid, claimed, current.id, input.query, clientAddress);
+    const ctx = this.#context(facts.uid, claimed, state.awaitingStep, current.id, input.query, clientAddress);
     const result = await current.resume(ctx);
-    return this.#apply(facts, { ...claimed, stepState: ctx.state }, version + 1, current, result, clientAddress);
+    return this.#apply(facts, { ...claimed, stepState: ctx.state }, version + 1, state.awaitingStep, current, result, clientAddress);
   }
 
   /** Whether `token` is this login's current CSRF token. */
@@ -227,84 +295,130 @@ export class ChainRunner {
     await this.#sso.remember(sessionUid, result.login.accountId, result.stepgate.steps);
   }
 
-  /** True when this session has satisfied every step of the client's chain recently enough. */
-  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string }): Promise<boolean> {
+  /**
+   * Whether this browser session already satisfies the client's chain for this request
+   * (every step that applies reused fresh enough, nothing left to ask): the interaction
+   * policy's question. An unmet essential acr is "no": the runner then ends the login with
+   * the error.
+   */
+  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string }, request: RequestFacts, address: string): Promise<boolean> {
     await this.refresh();
     const chain = await this.#chain(clientId);
     if (!chain) return false;
-    const fresh = await this.#sso.fresh(session.uid, session.accountId, epoch() - this.#ssoFreshness);
-    return chain.steps.every((s) => s.options.some((o) => fresh.has(o)));
+    const p = await this.plan(chain, { accountId: session.accountId, session, request, address });
+    return p.complete && !p.unmet && p.accountId === session.accountId;
   }
 
   /**
-   * Satisfies a client's chain in one go, without a browser: `inputs` names every
-   * authenticator the caller can feed, with its input (undefined when the caller has the
-   * means but the request lacked it, e.g. no TOTP code). Each step goes through the same
-   * authenticators (`resume`), lockout and same-subject rule as a browser login; a step
-   * that only an interactive authenticator can satisfy refuses the whole request before
-   * any credential is checked.
+   * Whether a refresh token may still mint tokens under the client's *current* chain: its
+   * login reached at least the chain's default level, and the methods it used (its amr)
+   * are still a way through every step that applies now (conditions read for this user and
+   * address, as a new device). A chain made stronger since then refuses: sign in again.
+   */
+  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }, address: string): Promise<string | undefined> {
+    await this.refresh();
+    const chainText = await this.#chainOf(clientId);
+    if (chainText === undefined) return 'the client is unknown';
+    let chain: Chain;
+    try {
+      chain = parseChain(chainText, this.catalog);
+    } catch {
+      return 'the client\'s chain names an authenticator that no longer exists';
+    }
+    const level = chain.levels?.[grant.acr ?? ''] ?? 1;
+    if (level < (chain.defaultLevel ?? 1)) return `this sign-in reached level ${level}; the application now needs level ${chain.defaultLevel}`;
+    const methods = new Set(grant.amr ?? []);
+    const at = grant.authTime ?? epoch();
+    // The methods of the old login stand for every authenticator whose methods they cover;
+    // a SAML2 bearer grant's assertion stood for the identifying first step.
+    const sessionSteps: Satisfaction[] = [...this.#authenticators.values()]
+      .filter((a) => a.amr.length > 0 && a.amr.every((m) => methods.has(m)))
+      .map((a) => ({ authenticator: a.id, at }));
+    const done = (grant.gty ?? '').includes('saml2-bearer') ? [{ step: 0, authenticator: 'saml2-bearer', amr: ['fed'], at }] : [];
+    const p = await this.plan(chain, { accountId: grant.accountId, address, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
+    if (!p.complete) return `the application's sign-in now also needs ${p.next!.options.map((o) => this.label(o)).join(' or ')}`;
+    return undefined;
+  }
+
+  /**
+   * Satisfies a client's chain in one go, without a browser, at the chain's default level
+   * (conditions apply; the device is new): `inputs` names every authenticator the caller can
+   * feed, with its input (undefined when the caller has the means but the request lacked it,
+   * e.g. no TOTP code). Each step goes through the same authenticators (`resume`), lockout
+   * and same-subject rule as a browser login; a step that only an interactive authenticator
+   * can satisfy refuses the whole request before any credential is checked (as far as it
+   * can be known before the user is: a step depending on roles is decided once identified).
    */
   async satisfyDirectly(
     clientId: string,
     inputs: Record<string, Record<string, string> | undefined>,
     clientAddress: string,
-    identified?: { accountId: string; amr: string[]; by: string },
+    identified: { accountId: string; amr: string[]; by: string } | undefined,
+    door: Exclude<Door, 'browser'>,
   ): Promise<DirectOutcome> {
+    await this.refresh();
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return { kind: 'refused', code: 'unknown_client', message: 'unknown client' };
     let chain: Chain;
     try {
-      chain = this.#parse(chainText);
+      chain = parseChain(chainText, this.catalog);
     } catch {
       return { kind: 'refused', code: 'step_unavailable', message: 'this client\'s chain names an authenticator that no longer exists; an admin must fix the chain' };
     }
-    const feedable = chain.steps.map((step) => step.options.filter((o) => Object.hasOwn(inputs, o)));
+    const state: FlowState = { clientId, chain: chainText, satisfied: [], stepState: {}, csrf: '' };
     // An identity already established (a verified SAML assertion) stands for the first,
     // identifying step; every later step applies as usual, to that same subject.
-    const from = identified ? 1 : 0;
-    for (const [index, options] of feedable.entries()) {
-      if (index < from) continue;
-      if (options.length === 0) {
-        return {
-          kind: 'refused', code: 'interactive_chain',
-          message: `step ${index + 1} of this client's authentication chain (${chain.steps[index]!.options.join(' or ')}) needs a browser`,
-        };
-      }
-    }
-    for (const options of feedable.slice(from)) {
-      if (options.every((o) => inputs[o] === undefined)) {
-        return { kind: 'refused', code: 'missing_input', message: `${this.label(options[0]!)} is required`, authenticator: options[0] };
-      }
-    }
-
-    const state: FlowState = { clientId, chain: chainText, satisfied: [], stepState: {}, csrf: '' };
     if (identified) {
       state.accountId = identified.accountId;
       state.satisfied.push({ step: 0, authenticator: identified.by, amr: identified.amr, at: epoch() });
     }
-    for (const [index, options] of feedable.entries()) {
-      if (index < from) continue;
-      let chosen: Authenticator | undefined;
-      for (const id of options) {
-        const a = this.#authenticators.get(id)!;
-        if (inputs[id] === undefined) continue;
-        if (state.accountId && a.configuredFor && !(await a.configuredFor(state.accountId))) continue;
-        chosen = a;
-        break;
+    const feedable = (options: string[]) => options.filter((o) => Object.hasOwn(inputs, o));
+    const first = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied });
+    const toAsk = first.steps.filter((s) => s.outcome === 'ask' && !s.pending);
+    const interactive = toAsk.find((s) => feedable(s.options).length === 0);
+    if (interactive) return this.#needsBrowser(interactive.step, interactive.options);
+    const missing = toAsk.find((s) => feedable(s.options).every((o) => inputs[o] === undefined));
+    if (missing) {
+      const id = feedable(missing.options)[0]!;
+      return { kind: 'refused', code: 'missing_input', message: `${this.label(id)} is required`, authenticator: id };
+    }
+
+    for (;;) {
+      const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied });
+      if (p.complete) return this.#complete(state, p);
+      const next = p.next!;
+      if (next.outcome === 'unavailable') {
+        return { kind: 'refused', code: 'step_unavailable', message: `step ${next.step + 1} needs ${next.options.map((o) => this.label(o)).join(' or ')}, and this account has none set up` };
       }
-      if (!chosen) {
-        return { kind: 'refused', code: 'step_unavailable', message: `step ${index + 1} needs ${options.map((o) => this.label(o)).join(' or ')}, and this account has none set up` };
+      const fed = feedable(next.usable ?? []);
+      if (feedable(next.options).length === 0) return this.#needsBrowser(next.step, next.options);
+      const id = fed.find((o) => inputs[o] !== undefined);
+      if (!id) {
+        if (fed.length === 0) return { kind: 'refused', code: 'step_unavailable', message: `step ${next.step + 1} needs ${next.options.map((o) => this.label(o)).join(' or ')}, and this account has none set up` };
+        return { kind: 'refused', code: 'missing_input', message: `${this.label(fed[0]!)} is required`, authenticator: fed[0] };
       }
-      const result = await chosen.resume({ input: inputs[chosen.id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
-      if (result.kind === 'failure') return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: chosen.id };
-      if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(chosen.id)} needs a browser` };
+      const chosen = this.#authenticators.get(id)!;
+      const result = await chosen.resume({ input: inputs[id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
+      const reported = { clientId, authenticator: id, step: next.step, address: clientAddress, door };
+      if (result.kind === 'failure') {
+        this.#events?.authStep({ ...reported, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted });
+        return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      }
+      if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(id)} needs a browser` };
       if (state.accountId !== undefined && result.accountId !== state.accountId) {
         return { kind: 'refused', code: 'subject_mismatch', message: 'the steps were satisfied by different users' };
       }
+      this.#events?.authStep({ ...reported, outcome: 'success', accountId: result.accountId });
       state.accountId = result.accountId;
-      state.satisfied.push({ step: index, authenticator: chosen.id, amr: result.amr, at: epoch() });
+      state.satisfied.push({ step: next.step, authenticator: id, amr: result.amr, at: epoch() });
     }
-    return this.#complete(state);
+  }
+
+  #needsBrowser(step: number, options: string[]): DirectOutcome {
+    return {
+      kind: 'refused', code: 'interactive_chain',
+      message: `step ${step + 1} of this client's authentication chain (${options.join(' or ')}) needs a browser`,
+    };
   }
 
   /**
@@ -330,78 +444,75 @@ export class ChainRunner {
     if (existing) return existing;
     const chainText = await this.#chainOf(facts.clientId);
     if (chainText === undefined) return { kind: 'error', status: 400, code: 'unknown_client', message: 'This application is not registered.' };
-    const chain = this.#parse(chainText);
+    this.#parse(chainText);
     const state: FlowState = { clientId: facts.clientId, chain: chainText, satisfied: [], stepState: {}, csrf: newCsrf() };
-
-    // Single sign-on: steps this browser satisfied recently, in order, count again —
-    // unless the client demands a fresh login.
-    if (facts.session && !facts.forceFresh) {
-      const fresh = await this.#sso.fresh(facts.session.uid, facts.session.accountId, epoch() - this.#ssoFreshness);
-      for (const [index, step] of chain.steps.entries()) {
-        const reuse = step.options.find((o) => fresh.has(o));
-        if (!reuse) break;
-        state.accountId = facts.session.accountId;
-        state.satisfied.push({ step: index, authenticator: reuse, amr: this.#authenticators.get(reuse)?.amr ?? [], at: fresh.get(reuse)!, remembered: true });
-      }
-    }
     if (await this.#states.create(facts.uid, state, this.#ttl)) this.#events?.emit('login.started', { clientId: facts.clientId });
     const stored = await this.#states.load(facts.uid);
     return stored ?? { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
   }
 
-  async #loadForPost(facts: InteractionFacts, step: number, csrf: string) {
+  /** This login's plan: the steps done in it, the browser session's (single sign-on) and the request. */
+  async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string): Promise<{ chain: Chain; plan: Plan }> {
+    const chain = this.#parse(state.chain);
+    const rememberedSince = state.accountId !== undefined && facts.device && this.#devices ? await this.#devices.since(facts.device, state.accountId) : undefined;
+    const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request, rememberedSince });
+    return { chain, plan: p };
+  }
+
+  async #loadForPost(facts: InteractionFacts, step: number, csrf: string, clientAddress: string) {
     const loaded = await this.#states.load(facts.uid);
     if (!loaded) return { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' } as Outcome;
     if (!safeEqual(csrf, loaded.state.csrf)) {
       return { kind: 'error', status: 403, code: 'csrf', message: 'This form is out of date. Reload the page and try again.' } as Outcome;
     }
-    const chain = this.#parse(loaded.state.chain);
-    if (!Number.isInteger(step) || step !== loaded.state.satisfied.length || step >= chain.steps.length) {
+    const { plan: p } = await this.#planFor(facts, loaded.state, clientAddress);
+    if (!Number.isInteger(step) || p.next?.outcome !== 'ask' || step !== p.next.step) {
       return { kind: 'error', status: 409, code: 'wrong_step', message: 'That step is not the one this login is waiting for. Reload the page to continue.' } as Outcome;
     }
-    return { ...loaded, chain };
+    return { ...loaded, next: p.next };
   }
 
   async #advance(facts: InteractionFacts, state: FlowState, version: number, clientAddress: string): Promise<Outcome> {
-    const chain = this.#parse(state.chain);
-    const index = state.satisfied.length;
-    if (index >= chain.steps.length) return this.#complete(state);
-
-    const step = chain.steps[index]!;
-    const usable: string[] = [];
-    for (const id of step.options) {
-      const a = this.#authenticators.get(id)!;
-      if (!state.accountId || !a.configuredFor || (await a.configuredFor(state.accountId))) usable.push(id);
+    const { chain, plan: p } = await this.#planFor(facts, state, clientAddress);
+    if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
+    if (state.accountId === undefined && p.accountId !== undefined) {
+      // Steps reused from the browser session identified the user: fixed for the rest of
+      // this login, and planned again now that roles and set-up factors can be read.
+      const identified: FlowState = { ...state, accountId: p.accountId };
+      if (!(await this.#states.save(facts.uid, identified, version))) return conflict();
+      return this.#advance(facts, identified, version + 1, clientAddress);
     }
-    if (usable.length === 0) {
+    if (p.complete) return this.#finish(facts, state, p);
+    const next = p.next!;
+    if (next.outcome === 'unavailable') {
       return {
         kind: 'error', status: 403, code: 'step_unavailable',
-        message: `This application needs ${step.options.map((o) => this.label(o)).join(' or ')} for step ${index + 1}, and your account has none of them set up (an authenticator app not enrolled, or an identity provider not linked). Ask your administrator.`,
+        message: `This application needs ${next.options.map((o) => this.label(o)).join(' or ')} for step ${next.step + 1}, and your account has none of them set up (an authenticator app not enrolled, or an identity provider not linked). Ask your administrator.`,
       };
     }
+    const usable = next.usable!;
     const chosen = state.chosen && usable.includes(state.chosen) ? state.chosen : usable.length === 1 ? usable[0] : undefined;
-    const common = this.#locals(facts.uid, state, chain, index, usable);
+    const common = this.#locals(facts.uid, state, chain, next.step, usable);
     if (!chosen) {
       return { kind: 'render', view: 'views/choose', status: 200, locals: { ...common, options: usable.map((id) => ({ id, label: this.label(id) })) } };
     }
     const authenticator = this.#authenticators.get(chosen)!;
-    const ctx = this.#context(facts.uid, state, authenticator.id, {}, clientAddress);
+    const ctx = this.#context(facts.uid, state, next.step, authenticator.id, {}, clientAddress);
     const result = await authenticator.start(ctx);
     // A fresh start replaces any earlier trip upstream: its late callback will not be accepted.
-    return this.#apply(facts, { ...state, chosen, stepState: ctx.state, awaiting: undefined }, version, authenticator, result, clientAddress);
+    return this.#apply(facts, { ...state, chosen, stepState: ctx.state, awaiting: undefined, awaitingStep: undefined }, version, next.step, authenticator, result, clientAddress);
   }
 
-  async #apply(facts: InteractionFacts, leased: FlowState, version: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
+  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string, rememberDevice = false): Promise<Outcome> {
     const state: FlowState = { ...leased, busyUntil: undefined };
     const chain = this.#parse(state.chain);
-    const index = state.satisfied.length;
     const usable = chain.steps[index]!.options;
     switch (result.kind) {
       case 'challenge':
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId, address: clientAddress });
+          this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress, door: 'browser' });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
@@ -413,7 +524,7 @@ export class ChainRunner {
         };
       }
       case 'redirect':
-        if (!(await this.#states.save(facts.uid, { ...state, awaiting: authenticator.id }, version))) return conflict();
+        if (!(await this.#states.save(facts.uid, { ...state, awaiting: authenticator.id, awaitingStep: index }, version))) return conflict();
         return { kind: 'redirect', location: result.location.href, external: true };
       case 'success': {
         // The subject is fixed by the first identifying step; every later step must be
@@ -424,48 +535,58 @@ export class ChainRunner {
         const satisfied: SatisfiedStep = { step: index, authenticator: authenticator.id, amr: result.amr, at: epoch(), ...(result.upstream ? { upstream: result.upstream } : {}) };
         const next: FlowState = {
           ...state, accountId: result.accountId, satisfied: [...state.satisfied, satisfied],
-          chosen: undefined, stepState: {}, awaiting: undefined, csrf: newCsrf(),
+          chosen: undefined, stepState: {}, awaiting: undefined, awaitingStep: undefined, csrf: newCsrf(),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
-        if (next.satisfied.length === chain.steps.length) return this.#complete(next);
-        return { kind: 'next-step' };
+        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
+        // The person asked to remember this browser, on a step that allows it.
+        const seconds = chain.steps[index]!.remember;
+        let device: string | undefined;
+        if (rememberDevice && seconds !== undefined && this.#devices) {
+          device = facts.device ?? RememberedDevices.newDeviceId();
+          await this.#devices.remember(device, result.accountId, facts.userAgent, seconds);
+        }
+        // Re-planned with the user now known: conditions on roles, their set-up factors
+        // and the session's steps for this subject decide what is left.
+        const { plan: p } = await this.#planFor({ ...facts, ...(device ? { device } : {}) }, next, clientAddress);
+        if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
+        if (p.complete) return { ...(await this.#finish(facts, next, p)), ...(device ? { device } : {}) };
+        return { kind: 'next-step', ...(device ? { device } : {}) };
       }
     }
   }
 
-  #complete(state: FlowState): { kind: 'complete'; result: LoginResult } {
-    const amr = new Set<string>();
-    for (const s of state.satisfied) for (const v of s.amr) amr.add(v);
-    // RFC 8176 "mfa", and the multi-step acr, only when two different methods were used:
-    // a password asked twice is still one factor.
-    const multiFactor = amr.size > 1;
-    if (multiFactor) amr.add('mfa');
+  /** The login is complete: a remembered browser that spared a step is noted as used. */
+  async #finish(facts: InteractionFacts, state: FlowState, p: Plan): Promise<Outcome> {
+    if (facts.device && this.#devices && p.steps.some((s) => s.remembered)) await this.#devices.touch(facts.device, state.accountId!);
+    return this.#complete(state, p);
+  }
+
+  #complete(state: FlowState, p: Plan): { kind: 'complete'; result: LoginResult } {
     this.#events?.emit('login.completed', { clientId: state.clientId });
-    // auth_time is when the oldest step was satisfied (a step reused by single sign-on may be
-    // hours old): max_age must see the age of every factor, not of the newest one.
-    const authTime = Math.min(...state.satisfied.map((s) => s.at));
     return {
       kind: 'complete',
       result: {
         login: {
           accountId: state.accountId!,
-          amr: [...amr],
-          acr: multiFactor ? ACR_MULTI : ACR_SINGLE,
-          ts: authTime,
+          amr: p.amr,
+          acr: p.acr,
+          // auth_time is when the oldest step used was satisfied: max_age must see the age
+          // of every factor, not of the newest one.
+          ts: p.authTime ?? epoch(),
           remember: true,
         },
-        stepgate: { steps: state.satisfied.map((s) => ({ authenticator: s.authenticator, at: s.at, ...(s.upstream ? { upstream: s.upstream } : {}) })) },
+        stepgate: { steps: p.used },
       },
     };
   }
 
-  #context(uid: string, state: FlowState, authenticatorId: string, input: Record<string, string>, clientAddress: string): StepContext {
+  #context(uid: string, state: FlowState, index: number, authenticatorId: string, input: Record<string, string>, clientAddress: string): StepContext {
     return {
       input,
       accountId: state.accountId,
       state: structuredClone(state.stepState),
-      urls: { action: `${this.#url(uid)}/step/${state.satisfied.length}`, callback: `${this.#basePath}/federation/${authenticatorId}/callback` },
+      urls: { action: `${this.#url(uid)}/step/${index}`, callback: `${this.#basePath}/federation/${authenticatorId}/callback` },
       clientAddress,
     };
   }
@@ -480,6 +601,8 @@ export class ChainRunner {
       chooseAction: `${this.#url(uid)}/choose/${index}`,
       abortAction: `${this.#url(uid)}/abort`,
       canSwitch: usable.length > 1 && state.chosen !== undefined,
+      // seconds: the step's page offers "Remember this device for 30 days" (in the page's language)
+      rememberFor: chain.steps[index]!.remember,
     };
   }
 

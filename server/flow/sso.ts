@@ -1,8 +1,9 @@
 import type { Database } from '../storage/database.ts';
+import type { Satisfaction } from './plan.ts';
 
 /**
  * Steps a browser session has satisfied, with when: another client's login may reuse a
- * step satisfied within the freshness window instead of asking again.
+ * step satisfied fresh enough (plan.ts decides) instead of asking again.
  */
 export class SessionSteps {
   readonly #db: Database;
@@ -11,21 +12,25 @@ export class SessionSteps {
     this.#db = db;
   }
 
-  async remember(sessionUid: string, accountId: string, steps: { authenticator: string; at: number }[]): Promise<void> {
-    for (const { authenticator, at } of steps) {
+  async remember(sessionUid: string, accountId: string, steps: Satisfaction[]): Promise<void> {
+    for (const { authenticator, at, upstreamAmr } of steps) {
+      const upstream = upstreamAmr ? JSON.stringify(upstreamAmr) : null;
       await this.#db.change(
-        `INSERT INTO session_steps (session_uid, authenticator, account_id, satisfied_at) VALUES (:sessionUid, :authenticator, :accountId, :at)
-         ON CONFLICT (session_uid, authenticator) DO UPDATE SET account_id = excluded.account_id, satisfied_at = excluded.satisfied_at`,
-        { sessionUid, authenticator, accountId, at });
+        `INSERT INTO session_steps (session_uid, authenticator, account_id, satisfied_at, upstream_amr) VALUES (:sessionUid, :authenticator, :accountId, :at, :upstream)
+         ON CONFLICT (session_uid, authenticator) DO UPDATE SET account_id = excluded.account_id, satisfied_at = excluded.satisfied_at, upstream_amr = excluded.upstream_amr`,
+        { sessionUid, authenticator, accountId, at, upstream });
     }
   }
 
-  /** Authenticator ids this session satisfied for `accountId` no earlier than `since`, with their times. */
-  async fresh(sessionUid: string, accountId: string, since: number): Promise<Map<string, number>> {
-    const rows = await this.#db.select<{ authenticator: string; satisfied_at: number }>(
-      'SELECT authenticator, satisfied_at FROM session_steps WHERE session_uid = :sessionUid AND account_id = :accountId AND satisfied_at >= :since',
-      { sessionUid, accountId, since });
-    return new Map(rows.map((r) => [r.authenticator, Number(r.satisfied_at)]));
+  /** The steps this session satisfied for `accountId`, with their times (and a trusted upstream's amr). */
+  async steps(sessionUid: string, accountId: string): Promise<Satisfaction[]> {
+    const rows = await this.#db.select<{ authenticator: string; satisfied_at: number; upstream_amr: string | null }>(
+      'SELECT authenticator, satisfied_at, upstream_amr FROM session_steps WHERE session_uid = :sessionUid AND account_id = :accountId',
+      { sessionUid, accountId });
+    return rows.map((r) => ({
+      authenticator: r.authenticator, at: Number(r.satisfied_at),
+      ...(r.upstream_amr ? { upstreamAmr: JSON.parse(r.upstream_amr) as string[] } : {}),
+    }));
   }
 
   async forget(sessionUid: string): Promise<void> {

@@ -16,8 +16,9 @@ export type FlowState = {
   chosen?: string;
   /** the current step's private state */
   stepState: Record<string, unknown>;
-  /** the authenticator whose upstream provider the browser was sent to; its callback is accepted once */
+  /** the authenticator whose upstream provider the browser was sent to, and for which step; its callback is accepted once */
   awaiting?: string;
+  awaitingStep?: number;
   /** anti-CSRF token for this login's forms; renewed after every completed step */
   csrf: string;
   /** while an answer is being checked: no other answer is taken until then (epoch seconds) */

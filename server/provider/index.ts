@@ -4,7 +4,7 @@ import type { Config } from '../../config/index.ts';
 import type { Keyring } from '../security/keyring.ts';
 import type { Users } from '../storage/users.ts';
 import type { ChainRunner } from '../flow/runner.ts';
-import { ACR_MULTI, ACR_SINGLE } from '../flow/runner.ts';
+import { ACR_MULTI, ACR_SINGLE } from '../flow/plan.ts';
 import type { Views } from '../views.ts';
 import { createPolicy } from './policy.ts';
 import type { CookieOptions } from './rotate-interaction.ts';
@@ -107,6 +107,9 @@ export function createProvider(deps: Deps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // lets a relying party demand an acr ({"id_token":{"acr":{"essential":true,"value":…}}}):
+      // the chain's plan raises its target level, or the login ends in unmet_authentication_requirements
+      claimsParameter: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -144,13 +147,15 @@ export function createProvider(deps: Deps): Provider {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
       policy: createPolicy(runner),
     },
-    findAccount: findAccountIn(users),
+    findAccount: findAccountIn(users, runner),
     loadExistingGrant: firstPartyGrant,
     async renderError(ctx: KoaContextWithOIDC, out, _error) {
       ctx.type = 'html';
       ctx.body = views.render('views/error', { code: String(out.error) });
     },
   });
-  provider.proxy = config.trustProxy;
+  // Behind trusted proxies X-Forwarded-Proto and -Host are believed (secure cookies, issuer
+  // checks); the client address is read by middleware/client-address.ts, not by Koa.
+  provider.proxy = config.trustedProxies !== '' && config.trustedProxies !== '0';
   return provider;
 }

@@ -1,12 +1,15 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ChainRunner, LoginResult } from '../flow/runner.ts';
+import { requestFacts } from '../flow/request.ts';
 
 const { base, Check } = interactionPolicy;
 
 /**
  * oidc-provider's default prompts, plus one login check: a browser session counts for a
- * client only when it satisfied every step of *that client's* chain recently. Without it,
- * a password-only login at one client would sign the user in at a client that demands
+ * client only when the chain's plan for *this request* has nothing left to ask — every
+ * step that applies reused fresh enough for its maxAge and the request's max_age, at the
+ * level acr_values asks for, for the subject an id_token_hint names. Without it, a
+ * password-only login at one client would sign the user in at a client that demands
  * password + TOTP.
  */
 export function createPolicy(runner: ChainRunner) {
@@ -23,7 +26,8 @@ export function createPolicy(runner: ChainRunner) {
       await runner.rememberForSession(session.uid, result as LoginResult);
       return Check.NO_NEED_TO_PROMPT;
     }
-    const ok = await runner.sessionSatisfies(oidc.client.clientId, { uid: session.uid, accountId: session.accountId });
+    const ok = await runner.sessionSatisfies(oidc.client.clientId, { uid: session.uid, accountId: session.accountId },
+      requestFacts(oidc.params as Record<string, unknown>), ctx.ip);
     return ok ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
   }));
   return policy;

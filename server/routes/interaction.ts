@@ -9,8 +9,14 @@ import { rotateInteraction, type CookieOptions } from '../provider/rotate-intera
 import { rememberFederation } from './federation.ts';
 import { useLanguage, current } from '../i18n/index.ts';
 import type { ClientBranding } from './branding.ts';
+import { requestFacts } from '../flow/request.ts';
+import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The remembered-device cookie; it outlives any `remember` (the stored row decides), within browsers' 400-day cap. */
+const DEVICE_COOKIE = 'stepgate.device';
+const DEVICE_COOKIE_DAYS = 400;
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
@@ -33,13 +39,14 @@ function fields(body: unknown): Record<string, string> {
  * browser, or a form posted against another browser's login, is refused.
  */
 export function interactionRoutes(deps: {
-  provider: Provider; runner: ChainRunner; views: Views; csrfKey: string; cookies: CookieOptions;
+  provider: Provider; runner: ChainRunner; views: Views; keys: { csrf: string; device: string }; cookies: CookieOptions;
   /** the application's name, logo, colours and links, shown on every page of its login */
   branding: (clientId: string) => Promise<ClientBranding | undefined>;
   /** the username shown on the consent page ("Signed in as …") */
   accountName: (accountId: string) => Promise<string | undefined>;
 }) {
-  const { provider, runner, views, csrfKey, cookies, branding, accountName } = deps;
+  const { provider, runner, views, keys, cookies, branding, accountName } = deps;
+  const csrfKey = keys.csrf;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** Every page of a login carries the application's branding, once the login is known. */
@@ -78,14 +85,21 @@ export function interactionRoutes(deps: {
     return d;
   }
 
-  function facts(d: Details): InteractionFacts {
-    const reasons = d.prompt.reasons ?? [];
+  function facts(ctx: Context, d: Details): InteractionFacts {
+    const device = ctx.cookies.get(DEVICE_COOKIE, { signed: true });
     return {
       uid: d.uid,
       clientId: String(d.params.client_id),
       session: d.session?.accountId ? { uid: d.session.uid, accountId: d.session.accountId } : undefined,
-      forceFresh: reasons.includes('login_prompt') || reasons.includes('max_age'),
+      request: requestFacts(d.params),
+      ...(device ? { device } : {}),
+      ...(ctx.get('user-agent') ? { userAgent: ctx.get('user-agent') } : {}),
     };
+  }
+
+  /** A browser remembered at a step keeps its device id (only a hash is stored) in a long-lived cookie. */
+  function keepDevice(ctx: Context, device: string | undefined) {
+    if (device) ctx.cookies.set(DEVICE_COOKIE, device, { ...cookies, path: '/interaction', maxAge: DEVICE_COOKIE_DAYS * 86400 * 1000, overwrite: true });
   }
 
   async function respond(ctx: Context, d: Details, outcome: Outcome) {
@@ -96,6 +110,7 @@ export function interactionRoutes(deps: {
         ctx.status = 303;
         return ctx.redirect(outcome.location);
       case 'next-step': {
+        keepDevice(ctx, outcome.device);
         // A new id for the rest of the login: whatever was captured before this step is stale.
         const next = await rotateInteraction(provider, ctx, d.uid, cookies);
         if (!next || !(await runner.rename(d.uid, next))) return fail(ctx, 400, 'expired', 'This sign-in has expired. Go back to the application and start again.');
@@ -103,7 +118,14 @@ export function interactionRoutes(deps: {
         return ctx.redirect(`/interaction/${next}`);
       }
       case 'error': return fail(ctx, outcome.status, outcome.code, outcome.message);
+      case 'deny': {
+        const location = await provider.interactionResult(ctx.req, ctx.res, { error: outcome.error, error_description: outcome.description }, { mergeWithLastSubmission: false });
+        await runner.discard(d.uid);
+        ctx.status = 303;
+        return ctx.redirect(location);
+      }
       case 'complete': {
+        keepDevice(ctx, outcome.device);
         const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
         await runner.discard(d.uid);
         ctx.status = 303;
@@ -116,7 +138,7 @@ export function interactionRoutes(deps: {
     const d = await details(ctx);
     if (!d) return;
     if (d.prompt.name === 'consent') return showConsent(ctx, d);
-    return respond(ctx, d, await runner.show(facts(d), ctx.ip));
+    return respond(ctx, d, await runner.show(facts(ctx, d), ctx.ip));
   });
 
   // A step's form URL opened directly (a bookmark, the back button after an error, a reload
@@ -133,7 +155,12 @@ export function interactionRoutes(deps: {
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.answer(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip));
+    const device = new KnownDevice(keys.device, ctx.cookies.get(KNOWN_COOKIE));
+    const outcome = await runner.answer(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip, device);
+    if (device.cookie) {
+      ctx.cookies.set(KNOWN_COOKIE, device.cookie, { ...cookies, path: '/interaction', maxAge: KNOWN_COOKIE_DAYS * 86_400_000, signed: false, overwrite: true });
+    }
+    return respond(ctx, d, outcome);
   });
 
   // An upstream provider's answer, routed here by /federation/:name/callback.
@@ -143,7 +170,7 @@ export function interactionRoutes(deps: {
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const query: Record<string, string> = {};
     for (const [k, v] of new URL(ctx.href).searchParams) query[k] = v;
-    return respond(ctx, d, await runner.callback(facts(d), { authenticator: ctx.params.name!, query }, ctx.ip));
+    return respond(ctx, d, await runner.callback(facts(ctx, d), { authenticator: ctx.params.name!, query }, ctx.ip));
   });
 
   router.post('/choose/:step', form, async (ctx) => {
@@ -151,7 +178,7 @@ export function interactionRoutes(deps: {
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }));
+    return respond(ctx, d, await runner.choose(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }, ctx.ip));
   });
 
   router.post('/abort', form, async (ctx) => {

@@ -1,3 +1,4 @@
+import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -17,6 +18,10 @@ export type ClientSettings = {
   allowNonExpiring?: boolean;
   /** this client may be granted the `admin` scope and call the admin API (server/admin/principal.ts) */
   adminApi?: boolean;
+  /** an image shown with the name */
+  logoUri?: string;
+  /** the JWS algorithm of its ID tokens (RS256 when absent) */
+  idTokenSignedResponseAlg?: 'RS256' | 'ES256' | 'EdDSA';
   /** names of the trusted SAML IdPs whose assertions this client may exchange (SAML2 bearer grant); none when absent */
   samlIdps?: string[];
   /** what the login pages show of this application (server/routes/branding.ts) */
@@ -78,17 +83,17 @@ export class Clients {
     };
   }
 
-  async get(clientId: string): Promise<ClientRecord | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId });
+  async get(clientId: string, transaction?: Transaction): Promise<ClientRecord | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM clients WHERE client_id = :clientId', { clientId }, transaction);
     return row && this.#toRecord(row);
   }
 
-  async list(): Promise<ClientRecord[]> {
-    return (await this.#db.select<Row>('SELECT * FROM clients ORDER BY client_id', {})).map((r) => this.#toRecord(r));
+  async list(transaction?: Transaction): Promise<ClientRecord[]> {
+    return (await this.#db.select<Row>('SELECT * FROM clients ORDER BY client_id', {}, transaction)).map((r) => this.#toRecord(r));
   }
 
   /** Inserts a client; false when the id is taken (nothing is written then). */
-  async create(client: ClientRecord): Promise<boolean> {
+  async create(client: ClientRecord, transaction?: Transaction): Promise<boolean> {
     const now = new Date();
     const changed = await this.#db.change(
       `INSERT INTO clients (client_id, secret, redirect_uris, grant_types, chain, settings, created_at, updated_at)
@@ -102,23 +107,36 @@ export class Clients {
         chain: client.chain,
         settings: JSON.stringify(client.settings),
         now,
-      });
+      }, transaction);
     return changed === 1;
   }
 
+  /** Replaces the given fields of a client (the secret in plaintext, sealed here); false when there is no such client. */
+  async update(clientId: string, changes: Partial<Omit<ClientRecord, 'clientId'>>, transaction?: Transaction): Promise<boolean> {
+    const sets: string[] = [];
+    const values: Record<string, unknown> = { clientId, now: new Date() };
+    if (changes.secret !== undefined) {
+      sets.push('secret = :secret');
+      values.secret = changes.secret === null ? null : this.#keyring.encrypt(changes.secret, `client:${clientId}`);
+    }
+    for (const [key, column] of [['redirectUris', 'redirect_uris'], ['grantTypes', 'grant_types'], ['settings', 'settings']] as const) {
+      if (changes[key] === undefined) continue;
+      sets.push(`${column} = :${key}`);
+      values[key] = JSON.stringify(changes[key]);
+    }
+    if (changes.chain !== undefined) {
+      sets.push('chain = :chain');
+      values.chain = changes.chain;
+    }
+    return (await this.#db.change(`UPDATE clients SET ${[...sets, 'updated_at = :now'].join(', ')} WHERE client_id = :clientId`, values, transaction)) === 1;
+  }
+
   /** Replaces a client's chain; false when there is no such client. */
-  async setChain(clientId: string, chain: string): Promise<boolean> {
-    return (await this.#db.change('UPDATE clients SET chain = :chain, updated_at = :now WHERE client_id = :clientId', { clientId, chain, now: new Date() })) === 1;
+  async setChain(clientId: string, chain: string, transaction?: Transaction): Promise<boolean> {
+    return this.update(clientId, { chain }, transaction);
   }
 
-  /** Replaces a client's grant types and settings together; false when there is no such client. */
-  async update(clientId: string, changes: { grantTypes: string[]; settings: ClientSettings }): Promise<boolean> {
-    return (await this.#db.change(
-      'UPDATE clients SET grant_types = :grantTypes, settings = :settings, updated_at = :now WHERE client_id = :clientId',
-      { clientId, grantTypes: JSON.stringify(changes.grantTypes), settings: JSON.stringify(changes.settings), now: new Date() })) === 1;
-  }
-
-  async remove(clientId: string): Promise<boolean> {
-    return (await this.#db.change('DELETE FROM clients WHERE client_id = :clientId', { clientId })) === 1;
+  async remove(clientId: string, transaction?: Transaction): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM clients WHERE client_id = :clientId', { clientId }, transaction)) === 1;
   }
 }

@@ -164,6 +164,47 @@ export const migrations: Migration[] = [
     },
   },
   {
+    name: '0006-manage',
+    // The account each provider row (session, grant, code, token) belongs to, so that
+    // disabling or deleting an account can end them all with one indexed statement.
+    async up(q) {
+      await q.addColumn('oidc_payloads', 'account_id', { type: DataTypes.STRING(64), allowNull: true });
+      const accountOf = q.sequelize.getDialect() === 'postgres' ? "(payload::json->>'accountId')" : "json_extract(payload, '$.accountId')";
+      await q.sequelize.query(`UPDATE oidc_payloads SET account_id = ${accountOf}`);
+      await q.sequelize.query('CREATE INDEX oidc_payloads_account_id_set ON oidc_payloads (account_id) WHERE account_id IS NOT NULL');
+    },
+  },
+  {
+    name: '0007-policy',
+    async up(q) {
+      // a trusted upstream's amr, kept with the session's step so single sign-on reuses it
+      await q.addColumn('session_steps', 'upstream_amr', { type: DataTypes.TEXT, allowNull: true });
+      // identity providers whose amr an admin trusts, and how their method names map to RFC 8176
+      await q.addColumn('identity_providers', 'trust_upstream_amr', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+      await q.addColumn('identity_providers', 'amr_map', { type: DataTypes.TEXT, allowNull: false, defaultValue: '{}' });
+      // browsers a user chose to remember; the device id is stored only as a hash
+      await q.createTable('remembered_devices', {
+        id: { type: DataTypes.STRING(64), primaryKey: true },
+        device_hash: { type: DataTypes.STRING(128), allowNull: false },
+        account_id: { type: DataTypes.STRING(64), allowNull: false },
+        label: { type: DataTypes.STRING(255), allowNull: false },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        last_used_at: { type: DataTypes.BIGINT, allowNull: false },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await q.addIndex('remembered_devices', ['device_hash', 'account_id'], { unique: true });
+      await q.addIndex('remembered_devices', ['account_id']);
+      await q.addIndex('remembered_devices', ['expires_at']);
+    },
+  },
+  {
+    name: '0008-hardening',
+    async up(q) {
+      // Off for every provider already stored: an admin allows an on-premise provider explicitly.
+      await q.addColumn('identity_providers', 'allow_private_network', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+    },
+  },
+  {
     name: '0011-pages',
     // The admin console is the operator's own application: it asks no consent (issue 15).
     // New installations get the setting at bootstrap; this gives it to existing ones.

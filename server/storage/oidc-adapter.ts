@@ -28,6 +28,8 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     ...(client.settings.appTokenTtl === undefined ? {} : { app_token_ttl: client.settings.appTokenTtl }),
     allow_non_expiring: client.settings.allowNonExpiring === true,
     app_token_format: client.settings.appTokenFormat ?? 'opaque',
+    id_token_signed_response_alg: client.settings.idTokenSignedResponseAlg ?? 'RS256',
+    ...(client.settings.logoUri === undefined ? {} : { logo_uri: client.settings.logoUri }),
     saml_idps: client.settings.samlIdps ?? [],
     first_party: client.settings.firstParty === true,
   };
@@ -65,10 +67,10 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       delete stored.jti;
       if (this.#model === 'Session') stored.sealedJti = keyring.encrypt(id, 'session');
       await db.change(
-        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
-         VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt)
+        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+         VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :expiresAt)
          ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
-           user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`,
         {
           model: this.#model,
           id: digest(id),
@@ -77,6 +79,8 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
           grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
           userCode: payload.userCode ? digest(payload.userCode) : null,
           uid: payload.uid ?? null,
+          // so that disabling an account ends its sessions and tokens (server/storage/revoke-account.ts)
+          accountId: payload.accountId ?? null,
           expiresAt: expiresIn ? epoch() + expiresIn : null,
         });
     }
@@ -157,5 +161,6 @@ export async function sweepExpired(db: Database): Promise<number> {
   const n = await db.change('DELETE FROM oidc_payloads WHERE expires_at IS NOT NULL AND expires_at <= :now', { now });
   await db.change('DELETE FROM flow_states WHERE expires_at <= :now', { now });
   await db.change('DELETE FROM pending_links WHERE expires_at <= :now', { now });
+  await db.change('DELETE FROM remembered_devices WHERE expires_at <= :now', { now });
   return n;
 }

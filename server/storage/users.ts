@@ -53,23 +53,42 @@ export class Users {
     return Users.#toUser(row!);
   }
 
-  async byId(id: string): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE id = :id', { id });
+  async byId(id: string, transaction?: Transaction): Promise<User | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE id = :id', { id }, transaction);
     return row && Users.#toUser(row);
   }
 
-  async byUsername(username: string): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE username = :u', { u: normaliseUsername(username) });
+  async byUsername(username: string, transaction?: Transaction): Promise<User | undefined> {
+    const [row] = await this.#db.select<Row>('SELECT * FROM users WHERE username = :u', { u: normaliseUsername(username) }, transaction);
     return row && Users.#toUser(row);
   }
 
-  async list(): Promise<User[]> {
-    return (await this.#db.select<Row>('SELECT * FROM users ORDER BY username', {})).map((r) => Users.#toUser(r));
+  /** Ordered by username; `search` matches a part of the username or email, `role` one of the roles. */
+  async list(filter: { search?: string; role?: string; disabled?: boolean } = {}, transaction?: Transaction): Promise<User[]> {
+    const rows = await this.#db.select<Row>('SELECT * FROM users ORDER BY username', {}, transaction);
+    const search = filter.search?.toLowerCase();
+    return rows.map((r) => Users.#toUser(r)).filter((u) => (search === undefined || u.username.includes(search) || (u.email ?? '').toLowerCase().includes(search))
+      && (filter.role === undefined || u.roles.includes(filter.role)) && (filter.disabled === undefined || u.disabled === filter.disabled));
   }
 
-  async setTotpSecret(id: string, secret: string): Promise<void> {
+  async setTotpSecret(id: string, secret: string, transaction?: Transaction): Promise<void> {
     const sealed = this.#keyring.encrypt(secret, `totp:${id}`);
-    await this.#db.change('UPDATE users SET totp_secret = :sealed, totp_last_step = NULL, updated_at = :now WHERE id = :id', { sealed, id, now: new Date() });
+    await this.#db.change('UPDATE users SET totp_secret = :sealed, totp_last_step = NULL, updated_at = :now WHERE id = :id', { sealed, id, now: new Date() }, transaction);
+  }
+
+  /** Replaces the given fields; false when there is no such user. */
+  async update(id: string, changes: { email?: string | null; passwordHash?: string | null; roles?: string[]; disabled?: boolean }, transaction?: Transaction): Promise<boolean> {
+    const sets: string[] = [];
+    const values: Record<string, unknown> = { id, now: new Date() };
+    if (changes.email !== undefined) { sets.push('email = :email'); values.email = changes.email; }
+    if (changes.passwordHash !== undefined) { sets.push('password_hash = :passwordHash'); values.passwordHash = changes.passwordHash; }
+    if (changes.roles !== undefined) { sets.push('roles = :roles'); values.roles = JSON.stringify(changes.roles); }
+    if (changes.disabled !== undefined) { sets.push('disabled = :disabled'); values.disabled = changes.disabled; }
+    return (await this.#db.change(`UPDATE users SET ${[...sets, 'updated_at = :now'].join(', ')} WHERE id = :id`, values, transaction)) === 1;
+  }
+
+  async remove(id: string, transaction?: Transaction): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM users WHERE id = :id', { id }, transaction)) === 1;
   }
 
   async totpSecret(id: string): Promise<{ secret: string; lastStep: number | null } | undefined> {

@@ -85,7 +85,7 @@ describe('attacks: sessions and identifiers', function () {
 
   it('cookies are Secure when the issuer is https (behind a trusted proxy)', async () => {
     const port = await freePort();
-    const secure = await startStepgate({ port, overrides: { issuer: `https://localhost:${port}`, trustProxy: true } });
+    const secure = await startStepgate({ port, overrides: { issuer: `https://localhost:${port}`, trustedProxies: '1' } });
     try {
       await addClient(secure, 'webapp', 'password');
       // The proxy terminated TLS and says so; stepgate itself listens on plain HTTP.

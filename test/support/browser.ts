@@ -11,13 +11,16 @@ export type Page = { status: number; url: string; html: string; location?: strin
 export class Browser {
   readonly jar = new CookieJar();
   readonly #stopAt: string | undefined;
+  /** sent with every request (e.g. X-Forwarded-For from a trusted proxy) */
+  readonly #headers: Record<string, string>;
 
-  constructor(stopAt?: string) {
+  constructor(stopAt?: string, headers: Record<string, string> = {}) {
     this.#stopAt = stopAt;
+    this.#headers = headers;
   }
 
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
-    const headers: Record<string, string> = { ...init.headers };
+    const headers: Record<string, string> = { ...this.#headers, ...init.headers };
     const cookie = await this.jar.getCookieString(url);
     if (cookie) headers.cookie = cookie;
     let body: string | undefined;
@@ -50,6 +53,9 @@ export class Browser {
     const data: Record<string, string> = {};
     page.$(form).find('input').each((_, el) => {
       const name = page.$(el).attr('name');
+      const type = page.$(el).attr('type');
+      // as a browser does: an unticked checkbox is not sent
+      if ((type === 'checkbox' || type === 'radio') && page.$(el).attr('checked') === undefined) return;
       if (name) data[name] = page.$(el).attr('value') ?? '';
     });
     if (button) data[button.name] = button.value;

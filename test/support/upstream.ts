@@ -22,7 +22,7 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
  * consent granted with the login. `host` must differ between upstreams and from the
  * broker's "localhost" — cookies are per host, not per port.
  */
-export async function startUpstream(options: { host: string; users: UpstreamUser[]; redirectUris: string[]; acr?: string }): Promise<Upstream> {
+export async function startUpstream(options: { host: string; users: UpstreamUser[]; redirectUris: string[]; acr?: string; amr?: string[] }): Promise<Upstream> {
   const port = await freePort();
   const issuer = `http://${options.host}:${port}`;
   const clientId = 'stepgate-broker';
@@ -75,7 +75,7 @@ export async function startUpstream(options: { host: string; users: UpstreamUser
     grant.addOIDCScope(String(details.params.scope));
     const grantId = await grant.save();
     await provider.interactionFinished(ctx.req, ctx.res, {
-      login: { accountId: user.sub, amr: ['pwd'], ...(options.acr ? { acr: options.acr } : {}) },
+      login: { accountId: user.sub, amr: options.amr ?? ['pwd'], ...(options.acr ? { acr: options.acr } : {}) },
       consent: { grantId },
     }, { mergeWithLastSubmission: false });
   });

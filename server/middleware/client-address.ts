@@ -1,0 +1,47 @@
+import ipaddr from 'ipaddr.js';
+import type { Context, Next } from 'koa';
+import type { TrustedProxies } from '../../config/trusted-proxies.ts';
+
+/** An address in one spelling: IPv4-mapped IPv6 (`::ffff:10.0.0.1`) as plain IPv4; undefined for anything else. */
+function parse(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  // Strict spellings only: ipaddr.isValid also takes "1" or "0x7f.1", which no proxy writes.
+  if (!ipaddr.IPv4.isValidFourPartDecimal(text) && !ipaddr.IPv6.isValid(text)) return undefined;
+  return ipaddr.process(text);
+}
+
+function trusted(address: ipaddr.IPv4 | ipaddr.IPv6, ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][]): boolean {
+  return ranges.some((range) => address.kind() === range[0].kind() && address.match(range));
+}
+
+/**
+ * The client's address, read from the right: the peer of the TCP connection, then each
+ * `X-Forwarded-For` entry a trusted proxy appended. The first hop that is not a trusted
+ * proxy is the client; anything to its left was written by the client and is ignored
+ * (an appending proxy turns a forged `X-Forwarded-For: 1.2.3.4` into `1.2.3.4, <real>`).
+ */
+export function clientAddress(peer: string, forwardedFor: string | undefined, proxies: TrustedProxies): string {
+  const chain = [...(forwardedFor ?? '').split(',').map((s) => s.trim()).filter(Boolean), peer];
+  let index = chain.length - 1;
+  let address = parse(peer);
+  if (!address) return peer;
+  const stillTrusted = (at: number, a: ipaddr.IPv4 | ipaddr.IPv6) => proxies.kind === 'hops' ? chain.length - 1 - at < proxies.hops : proxies.kind === 'ranges' && trusted(a, proxies.ranges);
+  while (index > 0 && stillTrusted(index, address)) {
+    const next = parse(chain[index - 1]!);
+    // A trusted proxy that handed on something that is not an address: it is the last hop we can name.
+    if (!next) break;
+    address = next;
+    index -= 1;
+  }
+  return address.toString();
+}
+
+/**
+ * Sets `ctx.request.ip` once, first thing, so every reader of `ctx.ip` — lockout, audit,
+ * grants, login pages, request logs, network conditions — sees the same address.
+ */
+export function clientAddressMiddleware(proxies: TrustedProxies) {
+  return async function setClientAddress(ctx: Context, next: Next) {
+    ctx.request.ip = clientAddress(ctx.req.socket.remoteAddress ?? '', ctx.get('X-Forwarded-For') || undefined, proxies);
+    await next();
+  };
+}
