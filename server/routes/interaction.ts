@@ -8,7 +8,7 @@ import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
 import { useLanguage, current } from '../i18n/index.ts';
-import type { ClientBranding } from './branding.ts';
+import type { ClientBranding } from '../branding.ts';
 import { requestFacts } from '../flow/request.ts';
 import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
 

@@ -24,8 +24,13 @@ export type ClientSettings = {
   idTokenSignedResponseAlg?: 'RS256' | 'ES256' | 'EdDSA';
   /** names of the trusted SAML IdPs whose assertions this client may exchange (SAML2 bearer grant); none when absent */
   samlIdps?: string[];
-  /** what the login pages show of this application (server/routes/branding.ts) */
-  branding?: { logoUrl?: string; color?: string; privacyUrl?: string; termsUrl?: string; homeUrl?: string };
+  /** the login pages' accent colour for this application, #rrggbb (server/routes/branding.ts) */
+  brandColor?: string;
+  /** its privacy policy and terms of service, linked from every page of its login */
+  policyUri?: string;
+  tosUri?: string;
+  /** its home page: where "Back to <name>" on an error page leads */
+  clientUri?: string;
   /** the operator's own application: no consent page (the admin console is one) */
   firstParty?: boolean;
 };

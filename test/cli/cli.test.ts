@@ -48,7 +48,7 @@ describe('CLI', function () {
     assert.equal(client.code, 0, client.stderr);
     const shown = JSON.parse(client.stdout) as Record<string, unknown>;
     assert.deepEqual({ ...shown, chain_steps: undefined, chain_description: undefined }, {
-      client_id: 'webapp', public: false, name: 'webapp', logo_uri: null, redirect_uris: [RP_CALLBACK], post_logout_redirect_uris: [],
+      client_id: 'webapp', public: false, name: 'webapp', logo_uri: null, brand_color: null, policy_uri: null, tos_uri: null, client_uri: null, first_party: false, redirect_uris: [RP_CALLBACK], post_logout_redirect_uris: [],
       grant_types: ['authorization_code', 'refresh_token'], chain: 'password,totp', scopes: [], user_token_ttl: null, app_token_ttl: null,
       allow_non_expiring: false, app_token_format: 'opaque', saml_idps: [], admin_api: false, id_token_signed_response_alg: 'RS256',
       chain_steps: undefined, chain_description: undefined,

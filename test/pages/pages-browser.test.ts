@@ -4,6 +4,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { AxeBuilder } from '@axe-core/playwright';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { addUser, PASSWORD, totpCode } from '../support/fixtures.ts';
+import { Manage } from '../../server/manage/index.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
@@ -37,11 +38,11 @@ describe('pages in a real browser (chromium + axe-core)', function () {
       args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-component-update', '--disable-sync', '--no-first-run'],
     });
     const callback = `${server.issuer}/demo/callback`;
-    await server.stepgate.clients.create({
-      clientId: 'payroll', secret: 'payroll-secret-0123456789', redirectUris: [callback], chain: 'password,totp',
-      grantTypes: ['authorization_code'],
-      settings: { name: 'Payroll', branding: { color: '#8a1538', privacyUrl: 'https://payroll.example/privacy', termsUrl: 'https://payroll.example/terms', homeUrl: 'https://payroll.example/' } },
-    });
+    // Branding is set through the management service, as the CLI, API and console do.
+    await manage().clients.create(manage().schemas.clientCreate.parse({
+      client_id: 'payroll', public: false, name: 'Payroll', redirect_uris: [callback], chain: 'password,totp', grant_types: ['authorization_code'],
+      brand_color: '#8a1538', policy_uri: 'https://payroll.example/privacy', tos_uri: 'https://payroll.example/terms', client_uri: 'https://payroll.example/',
+    }), BY);
     await server.stepgate.clients.create({
       clientId: 'choosy', secret: 'choosy-secret-0123456789', redirectUris: [callback], chain: 'password,totp|password',
       grantTypes: ['authorization_code'], settings: { name: 'Choosy' },
@@ -51,6 +52,9 @@ describe('pages in a real browser (chromium + axe-core)', function () {
     await browser?.close();
     await server?.stop();
   });
+
+  const BY = { actor: 'cli:test', address: null };
+  const manage = () => new Manage(server.stepgate);
 
   /** An authorization request of a client redirecting to the demo callback. */
   function authorize(clientId: string, extra: Record<string, string> = {}): string {
@@ -156,6 +160,14 @@ describe('pages in a real browser (chromium + axe-core)', function () {
       });
     }
   }
+
+  it('branding is validated by the management service: https logo, a brand colour readable on white', () => {
+    const result = manage().schemas.clientUpdate.safeParse({ logo_uri: 'http://payroll.example/logo.png', brand_color: '#ffcc00', policy_uri: 'javascript:alert(1)' });
+    assert.equal(result.success, false);
+    const issues = Object.fromEntries(result.error!.issues.map((i) => [i.path.join('.'), i.message]));
+    assert.deepEqual(Object.keys(issues).sort(), ['brand_color', 'logo_uri', 'policy_uri']);
+    assert.match(issues.brand_color!, /contrast with white is 1\.\d+:1/);
+  });
 
   it('a password + TOTP login works with the keyboard alone', async () => {
     const user = await newUser();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { languages, pickLanguage, translator, direction } from '../../server/i18n/index.ts';
-import { brandColourProblem, brandingProblems, brandingOf, contrast } from '../../server/routes/branding.ts';
+import { brandColourProblem, logoProblem, brandingOf, contrast } from '../../server/branding.ts';
 
 const root = new URL('../../', import.meta.url);
 const catalogue = (lang: string) => JSON.parse(readFileSync(new URL(`locales/${lang}.json`, root), 'utf8')) as Record<string, unknown>;
@@ -57,10 +57,9 @@ describe('client branding', () => {
   });
 
   it('the logo must be https; links http(s); a bad stored value is left out of the page', () => {
-    assert.deepEqual(brandingProblems({ logoUrl: 'http://x.example/l.png', privacyUrl: 'javascript:alert(1)', homeUrl: 'https://x.example/' }), {
-      logoUrl: 'must be an https:// URL', privacyUrl: 'must be an http(s):// URL',
-    });
-    const shown = brandingOf('pay', { name: 'Payroll', branding: { logoUrl: 'http://x.example/l.png', termsUrl: 'javascript:alert(1)', color: '#8A1538', homeUrl: 'https://pay.example/' } });
+    assert.equal(logoProblem('http://x.example/l.png'), 'must be an https:// URL');
+    assert.equal(logoProblem('https://x.example/l.png'), undefined);
+    const shown = brandingOf('pay', { name: 'Payroll', logoUri: 'http://x.example/l.png', tosUri: 'javascript:alert(1)', brandColor: '#8A1538', clientUri: 'https://pay.example/' });
     assert.deepEqual(shown, { name: 'Payroll', homeUrl: 'https://pay.example/', stylesheet: '/assets/brand/8a1538.css' });
   });
 });
