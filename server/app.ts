@@ -21,6 +21,8 @@ import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
+import { logLogoutEvents } from './provider/logout.ts';
+import { Outbound } from './security/outbound.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
@@ -70,13 +72,16 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   const services = await openServices(config, options);
   const { keyring, db, users, clients, samlIdps, runner, logger, events } = services;
   const views = createViews(config.production, config.brand);
+  // oidc-provider's own calls out (client jwks_uri, back-channel logout) under the outbound policy
+  const outbound = new Outbound({ timeoutSeconds: config.federation.timeoutSeconds });
   const provider = createProvider({
-    config, keyring, users, runner, views,
+    config, keyring, users, runner, views, clients, outbound,
     adapter: createAdapter(db, keyring, clients),
     jwks: await loadSigningKeys(db, keyring),
   });
   registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
+  logLogoutEvents(provider, logger);
   const metrics = createMetrics(provider, events);
 
   const routes = [
@@ -108,6 +113,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     ...services,
     app: provider,
     async close() {
+      await outbound.close();
       await db.close();
     },
   };

@@ -17,7 +17,7 @@ import { FlowEvents } from './observability/events.ts';
 import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
-import { UpstreamClients } from './federation/upstream.ts';
+import { UpstreamClients, upstreamLogFields } from './federation/upstream.ts';
 import { Outbound } from './security/outbound.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
 
@@ -69,7 +69,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   const links = new LinkedIdentities(db);
   const upstream = new UpstreamClients({
     issuer: config.issuer, outbound: new Outbound({ timeoutSeconds: config.federation.timeoutSeconds }), timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
-    log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
+    log: (idp, err) => logger.warn({ idp, err: upstreamLogFields(err) }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
   const devices = new RememberedDevices(db);

@@ -43,8 +43,8 @@ export function createOidcAuthenticator(idp: IdentityProvider, deps: OidcDeps): 
       delete step.state.pending;
       if (!pending) return { kind: 'failure', error: { code: 'no_pending_login', message: `This ${idp.displayName} response was already used. Try again.` }, view: FAILED_VIEW };
       try {
-        const identity = await upstream.complete(idp, step.input, pending);
         const mapping = { username: 'preferred_username', email: 'email', ...idp.claimMapping };
+        const identity = await upstream.complete(idp, step.input, pending, [mapping.username, mapping.email]);
         const claim = (name: string) => (typeof identity.claims[name] === 'string' ? identity.claims[name] as string : undefined);
         return await resolveExternalIdentity(deps, {
           accountId: step.accountId,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseChain, formatChain, ChainError, type AuthenticatorCatalog } from '../flow/chain.ts';
-import type { ClientRecord, ClientSettings } from '../storage/clients.ts';
+import { TOKEN_ENDPOINT_AUTH_METHODS, type ClientRecord, type ClientSettings } from '../storage/clients.ts';
 import { SAML2_BEARER_GRANT } from '../grants/saml2-bearer.ts';
 import { brandColourProblem, logoProblem } from '../branding.ts';
 
@@ -49,6 +49,16 @@ const brandColour = z.string().superRefine((value, ctx) => {
   const problem = brandColourProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 }).describe('the login pages\' accent colour, #rrggbb with at least 4.5:1 contrast against white');
+
+/** A JSON Web Key Set of public keys; the CLI gives it as JSON text. */
+const jwks = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}, z.object({ keys: z.array(z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === 'string' && k.d === undefined, 'each key needs a kty and must be public (no "d")')).min(1).max(10) }));
 
 /** Seconds; negative means "never expires" and needs allow_non_expiring. */
 const ttl = z.number().int().min(-1).max(10 * 365 * 24 * 3600).refine((n) => n !== 0, 'must not be 0 (negative: never expires)');
@@ -157,6 +167,29 @@ export function clientFields(catalog: AuthenticatorCatalog) {
       { flag: 'saml-idps', kind: 'list', help: 'trusted SAML IdPs for the saml2-bearer grant' }, []),
     admin_api: setting('adminApi', z.boolean().describe('whether tokens of this client with the "admin" scope are accepted by the admin API (user tokens also need an account with the admin role)'),
       { flag: 'admin-api', kind: 'bool', help: 'its tokens with the "admin" scope may use the admin API' }, false),
+    // protocol (server/provider/index.ts; README "Connecting applications")
+    token_endpoint_auth_method: field({
+      schema: z.enum(TOKEN_ENDPOINT_AUTH_METHODS).describe('how it authenticates at /token, /introspect, /revoke and /request (public clients: none)'),
+      read: (c) => c.settings.tokenEndpointAuthMethod ?? (c.secret === null ? 'none' : 'client_secret_basic'),
+      write: (c, v) => (v === null ? delete c.settings.tokenEndpointAuthMethod : (c.settings.tokenEndpointAuthMethod = v)),
+      cli: { flag: 'token-endpoint-auth-method', kind: 'text', help: TOKEN_ENDPOINT_AUTH_METHODS.join(', ') },
+    }),
+    jwks: setting('jwks', jwks.describe('its public keys for private_key_jwt'), { flag: 'jwks', kind: 'text', help: 'its public keys (JSON Web Key Set) for private_key_jwt' }),
+    jwks_uri: setting('jwksUri', httpsUrl.describe('where it publishes its public keys for private_key_jwt'), { flag: 'jwks-uri', kind: 'text', help: 'URL of its public keys for private_key_jwt' }),
+    allow_private_network: setting('allowPrivateNetwork', z.boolean().describe('its jwks_uri and back-channel logout URI may be loopback, private or link-local addresses'),
+      { flag: 'allow-private-network', kind: 'bool', help: 'its jwks_uri and back-channel logout URI may be on a private network' }, false),
+    backchannel_logout_uri: setting('backchannelLogoutUri', httpsUrl.describe('where logout tokens are POSTed at sign-out (back-channel logout)'),
+      { flag: 'backchannel-logout-uri', kind: 'text', help: 'where logout tokens are POSTed at sign-out' }),
+    backchannel_logout_session_required: setting('backchannelLogoutSessionRequired', z.boolean().describe('logout tokens and id_tokens carry sid'),
+      { flag: 'backchannel-logout-session-required', kind: 'bool', help: 'logout tokens and id_tokens carry sid' }, false),
+    logout_ends_grants: setting('logoutEndsGrants', z.boolean().describe('sign-out revokes its grants even with offline_access'),
+      { flag: 'logout-ends-grants', kind: 'bool', help: 'sign-out revokes its tokens even with offline_access' }, false),
+    require_pushed_authorization_requests: setting('requirePushedAuthorizationRequests', z.boolean().describe('authorization requests must be pushed first (PAR, RFC 9126)'),
+      { flag: 'require-par', kind: 'bool', help: 'authorization requests must be pushed (PAR)' }, false),
+    dpop_bound_access_tokens: setting('dpopBoundAccessTokens', z.boolean().describe('its access tokens must be DPoP-bound (RFC 9449)'),
+      { flag: 'require-dpop', kind: 'bool', help: 'its access tokens must be DPoP-bound' }, false),
+    user_token_format: setting('userTokenFormat', z.enum(['opaque', 'jwt']).describe('user access tokens: opaque (introspected, for /userinfo) or RFC 9068 JWT for its API scopes'),
+      { flag: 'user-token-format', kind: 'text', help: 'opaque or jwt' }, 'opaque'),
     id_token_signed_response_alg: setting('idTokenSignedResponseAlg', z.enum(SIGNING_ALGS).describe('the algorithm of its ID tokens'),
       { flag: 'id-token-alg', kind: 'text', help: SIGNING_ALGS.join(', ') }, 'RS256'),
   } satisfies Record<string, Field>;

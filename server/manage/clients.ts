@@ -113,10 +113,16 @@ export class ManageClients {
     if (grants.includes('authorization_code') && c.redirectUris.length === 0) {
       throw invalid('redirect_uris', 'the authorization_code grant needs at least one redirect URI');
     }
-    if (c.secret === null && grants.includes('client_credentials')) throw invalid('grant_types', 'a public client cannot use client_credentials');
+    const method = c.settings.tokenEndpointAuthMethod;
+    // without a secret, a client is public unless it proves itself with its own keys
+    const isPublic = c.secret === null && method !== 'private_key_jwt';
+    if (isPublic && grants.includes('client_credentials')) throw invalid('grant_types', 'a public client cannot use client_credentials');
     // A public client cannot keep a secret, so nothing but the browser flow suits it.
     const browserOnly = grants.filter((g) => g !== 'authorization_code' && g !== 'refresh_token');
-    if (c.secret === null && browserOnly.length > 0) throw invalid('grant_types', `a public client can use only authorization_code and refresh_token, not ${browserOnly.join(', ')}`);
+    if (isPublic && browserOnly.length > 0) throw invalid('grant_types', `a public client can use only authorization_code and refresh_token, not ${browserOnly.join(', ')}`);
+    if (method?.startsWith('client_secret') && c.secret === null) throw invalid('token_endpoint_auth_method', `${method} needs a client secret, and this client has none`);
+    if (c.settings.jwks && c.settings.jwksUri) throw invalid('jwks', 'give its keys either inline (jwks) or by URL (jwks_uri), not both');
+    if (method === 'private_key_jwt' && !c.settings.jwks && !c.settings.jwksUri) throw invalid('token_endpoint_auth_method', 'private_key_jwt needs the client\'s public keys: jwks or jwks_uri');
     parseChain(c.chain, runner.catalog);
     if (c.clientId === ADMIN_CLIENT_ID && !runner.guaranteesMultiFactor(c.chain)) {
       throw invalid('chain', 'the console needs two different factors on every path, e.g. password then TOTP (a password asked twice is one factor)');

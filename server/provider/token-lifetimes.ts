@@ -14,7 +14,7 @@ type ClientLike = { metadata(): Record<string, unknown> };
  * read them.
  */
 export const clientTokenMetadata: NonNullable<Configuration['extraClientMetadata']> = {
-  properties: ['api_scopes', 'user_token_ttl', 'app_token_ttl', 'allow_non_expiring', 'app_token_format', 'saml_idps'],
+  properties: ['api_scopes', 'user_token_ttl', 'app_token_ttl', 'allow_non_expiring', 'app_token_format', 'saml_idps', 'logout_ends_grants', 'user_token_format'],
 };
 
 /**

@@ -24,6 +24,25 @@ export type ClientSettings = {
   idTokenSignedResponseAlg?: 'RS256' | 'ES256' | 'EdDSA';
   /** names of the trusted SAML IdPs whose assertions this client may exchange (SAML2 bearer grant); none when absent */
   samlIdps?: string[];
+  /** how the client authenticates at /token, /introspect, /revoke and /request (default: client_secret_basic, `none` without a secret) */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
+  /** the client's public keys for private_key_jwt (inline; at most one of jwks and jwksUri) */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** where the client publishes its public keys for private_key_jwt */
+  jwksUri?: string;
+  /** OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed, and whether they carry `sid` */
+  backchannelLogoutUri?: string;
+  backchannelLogoutSessionRequired?: boolean;
+  /** sign-out at /logout revokes this client's grants (tokens and consent), even those asked with offline_access */
+  logoutEndsGrants?: boolean;
+  /** authorization requests must be pushed first (RFC 9126 PAR) */
+  requirePushedAuthorizationRequests?: boolean;
+  /** access tokens must be DPoP-bound (RFC 9449) */
+  dpopBoundAccessTokens?: boolean;
+  /** its jwks_uri and back-channel logout URI may be on loopback, private or link-local addresses */
+  allowPrivateNetwork?: boolean;
+  /** user access tokens as opaque strings (default) or RFC 9068 JWTs for the client's API resource */
+  userTokenFormat?: 'opaque' | 'jwt';
   /** the login pages' accent colour for this application, #rrggbb (server/routes/branding.ts) */
   brandColor?: string;
   /** its privacy policy and terms of service, linked from every page of its login */
@@ -34,6 +53,10 @@ export type ClientSettings = {
   /** the operator's own application: no consent page (the admin console is one) */
   firstParty?: boolean;
 };
+
+/** Client authentication methods a client may be registered with (discovery lists exactly these and `none`). */
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'] as const;
+export type TokenEndpointAuthMethod = typeof TOKEN_ENDPOINT_AUTH_METHODS[number];
 
 export type ClientRecord = {
   clientId: string;

@@ -13,9 +13,19 @@ const epoch = () => Math.floor(Date.now() / 1000);
 export function clientMetadata(client: ClientRecord): AdapterPayload {
   return {
     client_id: client.clientId,
-    ...(client.secret === null
-      ? { token_endpoint_auth_method: 'none' }
-      : { client_secret: client.secret, token_endpoint_auth_method: 'client_secret_basic' }),
+    ...(client.secret === null ? {} : { client_secret: client.secret }),
+    token_endpoint_auth_method: client.settings.tokenEndpointAuthMethod ?? (client.secret === null ? 'none' : 'client_secret_basic'),
+    ...(client.settings.jwks ? { jwks: client.settings.jwks } : {}),
+    ...(client.settings.jwksUri ? { jwks_uri: client.settings.jwksUri } : {}),
+    // logout (server/provider/logout.ts)
+    ...(client.settings.backchannelLogoutUri ? {
+      backchannel_logout_uri: client.settings.backchannelLogoutUri,
+      backchannel_logout_session_required: client.settings.backchannelLogoutSessionRequired === true,
+    } : {}),
+    logout_ends_grants: client.settings.logoutEndsGrants === true,
+    require_pushed_authorization_requests: client.settings.requirePushedAuthorizationRequests === true,
+    dpop_bound_access_tokens: client.settings.dpopBoundAccessTokens === true,
+    user_token_format: client.settings.userTokenFormat ?? 'opaque',
     client_name: client.settings.name ?? client.clientId,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.settings.postLogoutRedirectUris ?? [],

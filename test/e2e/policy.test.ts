@@ -47,7 +47,7 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
     server = await startStepgate({ port, overrides: { trustedProxies: '1' } });
     const s = server.stepgate;
     for (const [name, up] of [['corp-trusted', trusted], ['corp-untrusted', untrusted]] as const) {
-      await s.idps.add({ name, issuer: up.issuer, clientId: up.clientId, clientSecret: up.clientSecret, scopes: ['openid'], displayName: name, claimMapping: {}, jit: false });
+      await s.idps.add({ name, issuer: up.issuer, clientId: up.clientId, clientSecret: up.clientSecret, scopes: ['openid'], displayName: name, claimMapping: {}, jit: false, allowPrivateNetwork: true });
     }
     await s.idps.setAmrTrust('corp-trusted', true, {});
     const carol = await addUser(server, 'carol');
