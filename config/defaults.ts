@@ -34,6 +34,16 @@ export const defaults = {
   auditRetentionDays: 400,
   /** LOG_LEVEL — pino level. */
   logLevel: 'info',
+  /**
+   * STEPGATE_LANGUAGE — the pages' language when neither the application (`ui_locales`)
+   * nor the browser (Accept-Language) asks for one we have (a file in locales/).
+   */
+  defaultLanguage: 'en',
+  /**
+   * The broker's own name and logo, on pages of no particular application (start page,
+   * account, errors). STEPGATE_BRAND_NAME; STEPGATE_BRAND_LOGO (an https URL, or empty).
+   */
+  brand: { name: 'stepgate', logoUrl: '' },
   /** Lifetimes in seconds. */
   ttl: {
     /** user access tokens (authorization code, password, refresh) — 3600 s as in WSO2 API Manager */

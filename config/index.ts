@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaults, type Config } from './defaults.ts';
+import { languages } from '../server/i18n/index.ts';
 import { parseTrustedProxies } from './trusted-proxies.ts';
 
 export type { Config };
@@ -32,6 +33,11 @@ const schema = z.object({
   demo: z.boolean(),
   auditRetentionDays: z.number().int().min(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  defaultLanguage: z.string().refine((l) => languages.includes(l), `must be one of the languages in locales/ (${languages.join(', ')})`),
+  brand: z.object({
+    name: z.string().min(1).max(80),
+    logoUrl: z.union([z.literal(''), z.url({ protocol: /^https$/ })]),
+  }),
   ttl: z.object({
     accessToken: seconds, clientCredentials: seconds, authorizationCode: seconds, idToken: seconds,
     refreshToken: seconds, interaction: seconds, session: seconds,
@@ -53,7 +59,7 @@ const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
   production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustedProxies: 'STEPGATE_TRUSTED_PROXIES',
   demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', mail: 'SMTP_URL / MAIL_FROM',
-  auditRetentionDays: 'STEPGATE_AUDIT_RETENTION_DAYS',
+  auditRetentionDays: 'STEPGATE_AUDIT_RETENTION_DAYS', defaultLanguage: 'STEPGATE_LANGUAGE', brand: 'STEPGATE_BRAND_NAME / STEPGATE_BRAND_LOGO',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
@@ -94,6 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: env.LOG_LEVEL || defaults.logLevel,
     mail: { ...defaults.mail, smtpUrl: env.SMTP_URL ?? '', from: env.MAIL_FROM || defaults.mail.from },
     auditRetentionDays: env.STEPGATE_AUDIT_RETENTION_DAYS ? Number(env.STEPGATE_AUDIT_RETENTION_DAYS) : defaults.auditRetentionDays,
+    defaultLanguage: env.STEPGATE_LANGUAGE || defaults.defaultLanguage,
+    brand: { name: env.STEPGATE_BRAND_NAME || defaults.brand.name, logoUrl: env.STEPGATE_BRAND_LOGO ?? defaults.brand.logoUrl },
     ...overrides,
   };
   const parsed = schema.safeParse(merged);

@@ -4,6 +4,7 @@ import { createAdapter, rememberReadsPerRequest } from './storage/oidc-adapter.t
 import { followSigningKeys } from './provider/signing-keys.ts';
 import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
+import { languageMiddleware, current } from './i18n/index.ts';
 import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
 import { openServices, type Services, type StepgateOptions } from './services.ts';
@@ -12,6 +13,8 @@ import { clientAddressMiddleware } from './middleware/client-address.ts';
 import { parseTrustedProxies } from '../config/trusted-proxies.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
+import { brandingRoutes, brandingLookup } from './routes/branding.ts';
+import { startRoutes } from './routes/start.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
 import { federationRoutes } from './routes/federation.ts';
@@ -30,30 +33,37 @@ const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/us
 
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
-/** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */
+/**
+ * Every error answer of our routes is our page (or JSON for API callers), never a bare
+ * status: an unknown address, a method a route does not take (405), and unexpected
+ * errors, which are logged with their cause and shown without a stack.
+ */
 function errorBoundary(views: Views, logger: Logger) {
+  function answer(ctx: Context, status: number, code: string, message: string, page: Record<string, unknown> = {}) {
+    ctx.status = status;
+    if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: code, error_description: message };
+    else {
+      ctx.type = 'html';
+      ctx.body = views.render('views/error', { code, message, ...page });
+    }
+  }
   return async (ctx: Context, next: Next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body == null) {
-        ctx.status = 404;
-        if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
-        else {
-          ctx.type = 'html';
-          ctx.body = views.render('views/error', { title: 'Not found', heading: 'Page not found', message: 'There is nothing at this address.', hint: 'Check the address, or go back to the application you came from.' });
-        }
+        const { t } = current();
+        answer(ctx, 404, 'not_found', t('error.notFound'), { title: t('error.notFoundTitle'), heading: t('error.notFoundHeading'), hint: t('error.notFoundHint') });
+      } else if (ctx.status >= 400 && ctx.body == null) {
+        answer(ctx, ctx.status, ctx.status === 405 ? 'method_not_allowed' : 'bad_request', current().t(ctx.status === 405 ? 'errors.method_not_allowed' : 'errors.bad_request'));
       }
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string };
       const status = e.status && e.status >= 400 && e.status < 500 ? e.status : 500;
       if (status >= 500) requestLogger(ctx, logger).error({ err, path: ctx.path, method: ctx.method }, 'request failed');
-      ctx.status = status;
-      const message = status < 500 && e.expose ? e.message ?? 'Bad request' : 'Something went wrong on our side. Try again in a moment.';
-      if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: status < 500 ? 'invalid_request' : 'server_error', error_description: message };
-      else {
-        ctx.type = 'html';
-        ctx.body = views.render('views/error', { title: 'Something went wrong', message, code: status < 500 ? 'bad_request' : 'server_error' });
-      }
+      const code = status < 500 ? 'bad_request' : 'server_error';
+      // A 4xx raised on purpose (expose) says what went wrong in its own (English) words.
+      const message = status < 500 && e.expose && e.message ? e.message : current().t(`errors.${code}`);
+      answer(ctx, status, status < 500 ? 'invalid_request' : 'server_error', message, { code });
     }
   };
 }
@@ -68,7 +78,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   const { keyring, db, users, clients, samlIdps, runner, logger, events, outbound, signingKeys } = services;
   await signingKeys.ensure();
   const keysVersion = await signingKeys.version();
-  const views = createViews(config.production);
+  const views = createViews(config.production, config.brand);
   const provider = createProvider({
     config, keyring, users, runner, views, clients, outbound,
     adapter: createAdapter(db, keyring, clients),
@@ -80,7 +90,12 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   const metrics = createMetrics(provider, events);
 
   const routes = [
-    basicRoutes(db), interactionRoutes(provider, runner, views, { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! }, cookieOptions(config)),
+    basicRoutes(db), brandingRoutes(), startRoutes(views),
+    interactionRoutes({
+      provider, runner, views, cookies: cookieOptions(config), branding: brandingLookup(clients),
+      keys: { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! },
+      accountName: async (id) => (await users.byId(id))?.username,
+    }),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
   routes.push(passwordResetRoutes({ provider, views, services }));
@@ -96,6 +111,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);
+  provider.use(languageMiddleware(config.defaultLanguage));
   provider.use(errorBoundary(views, logger));
   provider.use(wso2Compat);
   // Each router tries to match every path; oidc-provider's API endpoints are none of ours.

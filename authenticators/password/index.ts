@@ -10,7 +10,7 @@ const INVALID = { code: 'invalid_credentials', message: 'That username and passw
 
 export function lockedMessage(seconds: number) {
   const minutes = Math.ceil(seconds / 60);
-  return { code: 'locked', message: `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` };
+  return { code: 'locked', message: `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, params: { count: minutes } };
 }
 
 /**
@@ -27,14 +27,17 @@ export function createPasswordAuthenticator(deps: { users: Users; passwords: Pas
     requiresUser: false,
     amr: ['pwd'],
 
-    async start(): Promise<StepResult> {
-      return { kind: 'challenge', view: VIEW, locals: forgot() };
+    // Later in a chain the user is known: only the password is asked, never the username again.
+    async start(step: StepContext): Promise<StepResult> {
+      const known = step.accountId === undefined ? undefined : await users.byId(step.accountId);
+      return { kind: 'challenge', view: VIEW, locals: { ...forgot(), ...(known ? { username: known.username, known: true } : {}) } };
     },
 
     async resume(step: StepContext): Promise<StepResult> {
-      const username = (step.input.username ?? '').slice(0, 256);
+      const identified = step.accountId === undefined ? undefined : await users.byId(step.accountId);
+      const username = identified ? identified.username : (step.input.username ?? '').slice(0, 256);
       const password = (step.input.password ?? '').slice(0, 1024);
-      const locals = { username, ...forgot() };
+      const locals = { username, known: identified !== undefined, ...forgot() };
       if (!username || !password) {
         return { kind: 'failure', error: { code: 'missing_input', message: 'Enter your username and password.' }, view: VIEW, locals };
       }

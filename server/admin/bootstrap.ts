@@ -26,6 +26,7 @@ export async function ensureAdminClient(s: Services): Promise<void> {
     redirectUris: [callback],
     grantTypes: ['authorization_code'],
     chain: formatChain(chain),
-    settings: { name: 'stepgate admin console', postLogoutRedirectUris: [`${s.config.issuer}/admin/signed-out`] },
+    // first party: the console is the operator's own, it asks no consent
+    settings: { name: 'stepgate admin console', postLogoutRedirectUris: [`${s.config.issuer}/admin/signed-out`], firstParty: true },
   });
 }

@@ -118,6 +118,11 @@ export function adminConsole(a: AdminContext) {
     return {
       name: text(body, 'name').trim() || undefined,
       logo_uri: text(body, 'logo_uri').trim() || undefined,
+      brand_color: text(body, 'brand_color').trim() || undefined,
+      policy_uri: text(body, 'policy_uri').trim() || undefined,
+      tos_uri: text(body, 'tos_uri').trim() || undefined,
+      client_uri: text(body, 'client_uri').trim() || undefined,
+      first_party: text(body, 'first_party') === 'on',
       redirect_uris: lines(text(body, 'redirect_uris')),
       post_logout_redirect_uris: lines(text(body, 'post_logout_redirect_uris')),
       grant_types: list(body, 'grant_types'),
@@ -161,7 +166,8 @@ export function adminConsole(a: AdminContext) {
     const client = await a.manage.clients.get(ctx.params.id!);
     const fields = clientFields(body);
     // An emptied optional field clears the setting (its default applies again).
-    const input = { ...fields, user_token_ttl: fields.user_token_ttl ?? null, app_token_ttl: fields.app_token_ttl ?? null, logo_uri: fields.logo_uri ?? null };
+    const input = { ...fields, user_token_ttl: fields.user_token_ttl ?? null, app_token_ttl: fields.app_token_ttl ?? null, logo_uri: fields.logo_uri ?? null,
+      brand_color: fields.brand_color ?? null, policy_uri: fields.policy_uri ?? null, tos_uri: fields.tos_uri ?? null, client_uri: fields.client_uri ?? null };
     try {
       await a.manage.clients.update(client.client_id, parse(a.manage.schemas.clientUpdate, input), me.by);
       ctx.status = 303;

@@ -5,8 +5,12 @@ import type { KnownDevice } from '../security/known-devices.ts';
  * chain runner decides what happens next. Nothing here knows about HTTP.
  */
 
-/** A failure shown to the user; `code` is for logs and tests, `message` for people. */
-export type StepError = { code: string; message: string };
+/**
+ * A failure shown to the user; `code` is for logs and tests (and selects the translation,
+ * `errors.<code>` in locales/), `message` is the English text for people, `params` the
+ * values a translation interpolates (e.g. `count` minutes).
+ */
+export type StepError = { code: string; message: string; params?: Record<string, string | number> };
 
 export type StepResult =
   | { kind: 'success'; accountId: string; amr: string[]; upstream?: UpstreamLogin }

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Authenticator, StepContext, StepResult } from './contract.ts';
-import { parseChain, ChainError, duration, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { RememberedDevices } from '../storage/remembered-devices.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
@@ -616,8 +616,8 @@ export class ChainRunner {
       chooseAction: `${this.#url(uid)}/choose/${index}`,
       abortAction: `${this.#url(uid)}/abort`,
       canSwitch: usable.length > 1 && state.chosen !== undefined,
-      // the step's page offers "Remember this device for 30 days"
-      rememberFor: chain.steps[index]!.remember !== undefined ? duration(chain.steps[index]!.remember!) : undefined,
+      // seconds: the step's page offers "Remember this device for 30 days" (in the page's language)
+      rememberFor: chain.steps[index]!.remember,
     };
   }
 

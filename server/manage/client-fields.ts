@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseChain, formatChain, ChainError, type AuthenticatorCatalog } from '../flow/chain.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type ClientRecord, type ClientSettings } from '../storage/clients.ts';
 import { SAML2_BEARER_GRANT } from '../grants/saml2-bearer.ts';
+import { brandColourProblem, logoProblem } from '../branding.ts';
 
 /**
  * Every field of a client an admin can set, in one table: its validation (shared by the
@@ -36,6 +37,18 @@ const httpsUrl = z.string().max(2000).refine((value) => {
     return false;
   }
 }, 'must be an absolute http(s) URL');
+
+/** Shown on the login pages: https only, like the pages themselves. */
+const logoUrl = z.string().max(2000).superRefine((value, ctx) => {
+  const problem = logoProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** #rrggbb, dark enough for white text and for links on white (WCAG AA 4.5:1). */
+const brandColour = z.string().superRefine((value, ctx) => {
+  const problem = brandColourProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}).describe('the login pages\' accent colour, #rrggbb with at least 4.5:1 contrast against white');
 
 /** A JSON Web Key Set of public keys; the CLI gives it as JSON text. */
 const jwks = z.preprocess((value) => {
@@ -110,7 +123,17 @@ export function clientFields(catalog: AuthenticatorCatalog) {
       write: (c, v) => (v === null ? delete c.settings.name : (c.settings.name = v)),
       cli: { flag: 'name', kind: 'text', help: 'shown to users on the consent page' },
     }),
-    logo_uri: setting('logoUri', httpsUrl, { flag: 'logo-uri', kind: 'text', help: 'an image URL shown with the name' }),
+    logo_uri: setting('logoUri', logoUrl.describe('https URL of an image shown (40×40 px) with the name on its login pages'),
+      { flag: 'logo-uri', kind: 'text', help: 'https URL of an image shown with the name on its login pages' }),
+    brand_color: setting('brandColor', brandColour, { flag: 'brand-color', kind: 'text', help: 'accent colour of its login pages, #rrggbb (4.5:1 against white)' }),
+    policy_uri: setting('policyUri', httpsUrl.describe('its privacy policy, linked from its login pages'),
+      { flag: 'policy-uri', kind: 'text', help: 'privacy policy URL, linked from its login pages' }),
+    tos_uri: setting('tosUri', httpsUrl.describe('its terms of service, linked from its login pages'),
+      { flag: 'tos-uri', kind: 'text', help: 'terms of service URL, linked from its login pages' }),
+    client_uri: setting('clientUri', httpsUrl.describe('its home page: "Back to <name>" on error pages'),
+      { flag: 'client-uri', kind: 'text', help: 'home page, offered on error pages ("Back to <name>")' }),
+    first_party: setting('firstParty', z.boolean().describe('the operator\'s own application: users are not asked for consent'),
+      { flag: 'first-party', kind: 'bool', help: 'the operator\'s own application: no consent page' }, false),
     redirect_uris: field({
       schema: z.array(redirectUri).max(50),
       default: [],

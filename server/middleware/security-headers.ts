@@ -11,7 +11,7 @@ const CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self' data: https:",   // applications' logos (https only, server/routes/branding.ts)
   "form-action 'self'",
   "base-uri 'none'",
   "frame-ancestors 'none'",

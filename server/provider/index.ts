@@ -36,18 +36,27 @@ type Deps = {
   views: Views;
 };
 
-/** Describes an OAuth error to a person: what happened and what to do. */
-function explain(error: string): string {
-  switch (error) {
-    case 'invalid_request': return 'The application sent an incomplete or malformed sign-in request.';
-    case 'invalid_client': return 'The application is not registered here, or its registration does not match this request.';
-    case 'invalid_redirect_uri': return 'The application asked to return to an address it has not registered.';
-    case 'access_denied': return 'Sign-in was cancelled.';
-    case 'login_required': return 'You need to sign in again.';
-    case 'session_not_found':
-    case 'invalid_session': return 'This sign-in has expired or was started in another browser.';
-    default: return 'The sign-in request could not be completed.';
+/**
+ * oidc-provider's default (the grant the user consented to), except for first-party
+ * clients (`first_party`, the admin console among them): their grant is extended to what
+ * they request, so the consent prompt finds nothing missing and is never shown.
+ */
+async function firstPartyGrant(ctx: KoaContextWithOIDC) {
+  const { oidc } = ctx;
+  const client = oidc.client!;
+  const session = oidc.session!;
+  const result = oidc.result as { consent?: { grantId?: string } } | undefined;
+  const grantId = result?.consent?.grantId || session.grantIdFor(client.clientId);
+  const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  if (client.metadata().first_party !== true || !session.accountId) return existing;
+  const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+  grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
+  grant.addOIDCClaims([...oidc.requestParamClaims]);
+  for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+    grant.addResourceScope(indicator, [...oidc.requestParamScopes].filter((s) => server.scopes.has(s)).join(' '));
   }
+  await grant.save();
+  return grant;
 }
 
 /**
@@ -80,7 +89,8 @@ export function createProvider(deps: Deps): Provider {
     responseTypes: ['code'],
     // exactly the methods a client can be registered with (server/storage/clients.ts)
     clientAuthMethods: ['none', ...TOKEN_ENDPOINT_AUTH_METHODS],
-    extraClientMetadata: clientTokenMetadata,
+    // `first_party`: the operator's own application, which asks no consent (firstPartyGrant)
+    extraClientMetadata: { properties: [...clientTokenMetadata.properties!, 'first_party'] },
     // "admin": the admin API's scope; holding it is not enough (see server/admin/principal.ts)
     scopes: [...OIDC_SCOPES, 'admin'],
     claims: { acr: null, amr: null, auth_time: null, sid: null, openid: ['sub', 'acr', 'amr', 'auth_time'], profile: ['preferred_username', 'name'], email: ['email', 'email_verified'] },
@@ -119,11 +129,11 @@ export function createProvider(deps: Deps): Provider {
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = views.render('views/logout', { form, title: 'Sign out' });
+          ctx.body = views.render('views/logout', { form });
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = views.render('views/logged-out', { title: 'Signed out' });
+          ctx.body = views.render('views/logged-out', {});
         },
       },
     },
@@ -164,6 +174,7 @@ export function createProvider(deps: Deps): Provider {
       policy: createPolicy(runner),
     },
     findAccount: findAccountIn(users, runner),
+    loadExistingGrant: firstPartyGrant,
     // oidc-provider calls out only to addresses an admin registered on a client (jwks_uri,
     // backchannel_logout_uri; dynamic registration and request_uri are off). Those calls go
     // through the outbound policy (server/security/outbound.ts): public addresses only,
@@ -184,12 +195,7 @@ export function createProvider(deps: Deps): Provider {
         });
         return;
       }
-      ctx.body = views.render('views/error', {
-        title: 'Something went wrong',
-        message: explain(String(out.error)),
-        code: out.error,
-        hint: 'Go back to the application you came from and start the sign-in again.',
-      });
+      ctx.body = views.render('views/error', { code: String(out.error) });
     },
   });
   provider.use(nameRefreshTokenType);

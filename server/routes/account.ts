@@ -9,14 +9,12 @@ import { PendingLinks } from '../federation/pending-links.ts';
 import { UpstreamError } from '../federation/upstream.ts';
 import { rememberFederation } from './federation.ts';
 import { accountEmailRoutes } from './account-email.ts';
+import { current } from '../i18n/index.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
-const NOTICES: Record<string, string> = {
-  linked: 'The account was linked. You can now use it to sign in.',
-  unlinked: 'The account was unlinked.',
-  verification_sent: 'We sent a confirmation link to the new address. The address is used once you follow that link.',
-};
+/** `?done=` values that show a notice (account.notice.<name> in locales/). */
+const NOTICES = new Set(['linked', 'unlinked', 'verification_sent']);
 
 /**
  * /account: where a signed-in user links and unlinks upstream identities. "Signed in"
@@ -40,8 +38,14 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     ctx.body = views.render(view, locals);
   }
 
-  function fail(ctx: Context, status: number, code: string, message: string) {
-    page(ctx, status, 'views/error', { title: 'Your account', heading: 'That did not work', code, message, hint: 'Go back to your account page and try again.' });
+  /** An error on the account page; the way forward is the account page itself, unless signed out. */
+  function fail(ctx: Context, status: number, code: string, message: string, params?: Record<string, unknown>) {
+    const { t } = current();
+    const signedOut = code === 'login_required';
+    page(ctx, status, 'views/error', {
+      title: t('account.title'), heading: t('error.accountHeading'), code, message, params,
+      hint: signedOut ? t('error.signInHint') : t('error.accountHint'), accountLink: !signedOut,
+    });
   }
 
   /**
@@ -64,7 +68,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
   async function signedIn(ctx: Context): Promise<{ uid: string; accountId: string } | undefined> {
     const session = await provider.Session.get(ctx as Parameters<Provider['Session']['get']>[0]);
     if (!session.accountId) {
-      fail(ctx, 401, 'login_required', 'You are not signed in here. Sign in to an application that uses this service, then come back to this page.');
+      fail(ctx, 401, 'login_required', 'You are not signed in here.');
       return undefined;
     }
     const user = await users.byId(session.accountId);
@@ -89,7 +93,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     const user = (await users.byId(who.accountId))!;
     const mine = await links.forAccount(who.accountId);
     const providers = (await idps.list()).map((p) => ({ name: p.name, displayName: p.displayName, links: mine.filter((l) => l.idpName === p.name) }));
-    page(ctx, 200, 'views/account', { username: user.username, email: user.email, emailVerified: user.emailVerified, mailEnabled: services.mail.enabled, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')] });
+    page(ctx, 200, 'views/account', { username: user.username, email: user.email, emailVerified: user.emailVerified, mailEnabled: services.mail.enabled, providers, csrf: csrfFor(who.uid), notice: NOTICES.has(String(ctx.query.done)) ? String(ctx.query.done) : undefined });
   });
 
   router.post('/link/:name', form, async (ctx) => {
@@ -99,7 +103,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     const idp = await idps.get(ctx.params.name!);
     if (!idp) return fail(ctx, 404, 'unknown_provider', 'There is no such sign-in provider.');
     if (!(await strongEnoughToLink(ctx, who.accountId))) {
-      return fail(ctx, 403, 'reauthentication_required', `Linking a sign-in provider needs a recent sign-in with every factor of your account (password and authenticator app, if you have one) within the last ${LINK_FRESHNESS / 60} minutes. Sign in to an application again that way, then come back to this page.`);
+      return fail(ctx, 403, 'reauthentication_required', `Linking a sign-in provider needs a recent sign-in with every factor of your account (password and authenticator app, if you have one) within the last ${LINK_FRESHNESS / 60} minutes. Sign in to an application again that way, then come back to this page.`, { minutes: LINK_FRESHNESS / 60 });
     }
     try {
       const { url, pending } = await upstream.authorizationUrl(idp);

@@ -7,6 +7,8 @@ import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
+import { useLanguage, current } from '../i18n/index.ts';
+import type { ClientBranding } from '../branding.ts';
 import { requestFacts } from '../flow/request.ts';
 import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
 import { allowFormTarget } from '../middleware/security-headers.ts';
@@ -37,18 +39,32 @@ function fields(body: unknown): Record<string, string> {
  * oidc-provider set in this browser must name the same uid: a URL copied to another
  * browser, or a form posted against another browser's login, is refused.
  */
-export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, keys: { csrf: string; device: string }, cookies: CookieOptions) {
+export function interactionRoutes(deps: {
+  provider: Provider; runner: ChainRunner; views: Views; keys: { csrf: string; device: string }; cookies: CookieOptions;
+  /** the application's name, logo, colours and links, shown on every page of its login */
+  branding: (clientId: string) => Promise<ClientBranding | undefined>;
+  /** the username shown on the consent page ("Signed in as …") */
+  accountName: (accountId: string) => Promise<string | undefined>;
+}) {
+  const { provider, runner, views, keys, cookies, branding, accountName } = deps;
   const csrfKey = keys.csrf;
   const router = new Router({ prefix: '/interaction/:uid' });
 
+  /** Every page of a login carries the application's branding, once the login is known. */
   function render(ctx: Context, view: string, status: number, locals: Record<string, unknown>) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = views.render(view, locals);
+    ctx.body = views.render(view, { client: ctx.state.client, ...locals });
   }
 
+  /**
+   * An error page with a way forward: back to the application when it has a home page, and
+   * a retry (the login's current step) when reloading can help.
+   */
   function fail(ctx: Context, status: number, code: string, message: string) {
-    render(ctx, 'views/error', status, { code, message, title: 'Something went wrong' });
+    const client = ctx.state.client as ClientBranding | undefined;
+    const retry = RETRYABLE.has(code) && ctx.state.uid ? `/interaction/${ctx.state.uid}` : undefined;
+    render(ctx, 'views/error', status, { code, message, retry, back: client?.homeUrl ? { url: client.homeUrl, name: client.name } : undefined });
   }
 
   async function details(ctx: Context): Promise<Details | undefined> {
@@ -65,6 +81,10 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     }
     // The forms of this login end, through redirects, at the client's redirect URI (checked by oidc-provider).
     allowFormTarget(ctx, d.params.redirect_uri);
+    // The application may ask for a language (OpenID Connect ui_locales): it wins over the browser's.
+    useLanguage(d.params.ui_locales, ctx);
+    ctx.state.uid = d.uid;
+    ctx.state.client = await branding(String(d.params.client_id));
     return d;
   }
 
@@ -123,6 +143,15 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (d.prompt.name === 'consent') return showConsent(ctx, d);
     return respond(ctx, d, await runner.show(facts(ctx, d), ctx.ip));
   });
+
+  // A step's form URL opened directly (a bookmark, the back button after an error, a reload
+  // of an error page): the login's current step is where to go on.
+  for (const path of ['/step/:step', '/choose/:step', '/abort', '/consent']) {
+    router.get(path, (ctx) => {
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${encodeURIComponent(ctx.params.uid!)}`);
+    });
+  }
 
   router.post('/step/:step', form, async (ctx) => {
     const d = await details(ctx);
@@ -206,7 +235,9 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     // Everything the grant will hold is shown: API scopes too (e.g. "update"), not only OpenID's.
     const apiScopes = Object.values(missing.missingResourceScopes ?? {}).flat();
     render(ctx, 'views/consent', 200, {
-      clientName: client?.clientName ?? d.params.client_id,
+      clientName: (ctx.state.client as ClientBranding | undefined)?.name ?? client?.clientName ?? d.params.client_id,
+      username: (await accountName(d.session!.accountId)) ?? d.session!.accountId,
+      switchUser: signInAgain(d),
       scopes: [...(missing.missingOIDCScope ?? []), ...new Set(apiScopes)].map(describeScope),
       action: `/interaction/${d.uid}/consent`,
       csrf: consentToken(d),
@@ -216,12 +247,24 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
   return router;
 }
 
+/** Errors a reload of the login's current step can get past. */
+const RETRYABLE = new Set(['wrong_step', 'conflict', 'csrf', 'invalid_option']);
+
 function describeScope(scope: string): string {
-  switch (scope) {
-    case 'openid': return 'Confirm who you are';
-    case 'profile': return 'See your username';
-    case 'email': return 'See your email address';
-    case 'offline_access': return 'Stay connected when you are away';
-    default: return `Use the "${scope}" permission`;
-  }
+  const { t } = current();
+  return ['openid', 'profile', 'email', 'offline_access'].includes(scope) ? t(`scopes.${scope}`) : t('scopes.other', { scope });
+}
+
+/**
+ * "Not you? Sign in as someone else": the same authorization request again, with
+ * prompt=login, so no step is taken from this browser's session and whoever signs in
+ * now replaces the session's user.
+ */
+function signInAgain(d: Details): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(d.params)) if (typeof v === 'string') params.set(k, v);
+  params.set('prompt', 'login');
+  params.delete('request');
+  params.delete('request_uri');
+  return `/authorize?${params}`;
 }

@@ -44,6 +44,15 @@ export type ClientSettings = {
   allowPrivateNetwork?: boolean;
   /** user access tokens as opaque strings (default) or RFC 9068 JWTs for the client's API resource */
   userTokenFormat?: 'opaque' | 'jwt';
+  /** the login pages' accent colour for this application, #rrggbb (server/routes/branding.ts) */
+  brandColor?: string;
+  /** its privacy policy and terms of service, linked from every page of its login */
+  policyUri?: string;
+  tosUri?: string;
+  /** its home page: where "Back to <name>" on an error page leads */
+  clientUri?: string;
+  /** the operator's own application: no consent page (the admin console is one) */
+  firstParty?: boolean;
 };
 
 /** Client authentication methods a client may be registered with (discovery lists exactly these and `none`). */

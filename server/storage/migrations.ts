@@ -255,4 +255,16 @@ export const migrations: Migration[] = [
       await q.addIndex('signing_keys', ['alg']);
     },
   },
+  {
+    name: '0011-pages',
+    // The admin console is the operator's own application: it asks no consent (issue 15).
+    // New installations get the setting at bootstrap; this gives it to existing ones.
+    async up(q) {
+      const [rows] = await q.sequelize.query("SELECT settings FROM clients WHERE client_id = 'stepgate-admin'");
+      for (const row of rows as { settings: string }[]) {
+        const settings = JSON.stringify({ ...JSON.parse(row.settings), firstParty: true });
+        await q.sequelize.query("UPDATE clients SET settings = :settings WHERE client_id = 'stepgate-admin'", { replacements: { settings } });
+      }
+    },
+  },
 ];

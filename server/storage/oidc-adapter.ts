@@ -66,6 +66,7 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     id_token_signed_response_alg: client.settings.idTokenSignedResponseAlg ?? 'RS256',
     ...(client.settings.logoUri === undefined ? {} : { logo_uri: client.settings.logoUri }),
     saml_idps: client.settings.samlIdps ?? [],
+    first_party: client.settings.firstParty === true,
   };
 }
 

@@ -48,9 +48,12 @@ describe('CLI', function () {
     assert.equal(client.code, 0, client.stderr);
     const shown = JSON.parse(client.stdout) as Record<string, unknown>;
     assert.deepEqual({ ...shown, chain_steps: undefined, chain_description: undefined }, {
-      client_id: 'webapp', public: false, name: 'webapp', logo_uri: null, redirect_uris: [RP_CALLBACK], post_logout_redirect_uris: [],
+      client_id: 'webapp', public: false, name: 'webapp', logo_uri: null, brand_color: null, policy_uri: null, tos_uri: null, client_uri: null, first_party: false, redirect_uris: [RP_CALLBACK], post_logout_redirect_uris: [],
       grant_types: ['authorization_code', 'refresh_token'], chain: 'password,totp', scopes: [], user_token_ttl: null, app_token_ttl: null,
       allow_non_expiring: false, app_token_format: 'opaque', saml_idps: [], admin_api: false, id_token_signed_response_alg: 'RS256',
+      token_endpoint_auth_method: 'client_secret_basic', jwks: null, jwks_uri: null, allow_private_network: false, backchannel_logout_uri: null,
+      backchannel_logout_session_required: false, logout_ends_grants: false, require_pushed_authorization_requests: false, dpop_bound_access_tokens: false,
+      user_token_format: 'opaque',
       chain_steps: undefined, chain_description: undefined,
     }, 'the same view as the admin API, and the given secret is not echoed');
     const pub = await runCli(['client', 'add', 'spa', '--redirect-uri', 'https://spa.example/cb', '--public', '--chain', 'password'], env);
