@@ -9,8 +9,10 @@ import { createTotpAuthenticator } from './totp/index.ts';
 import { createRecoveryAuthenticator } from './recovery/index.ts';
 import { createPasskeyAuthenticator } from './passkey/index.ts';
 import type { PasskeyCeremonies } from './passkey/ceremony.ts';
+import { createEmailAuthenticator } from './email/index.ts';
+import type { Mailer } from '../server/mail/index.ts';
 
 /** Every authenticator a chain can name, built with what it needs. */
-export function createAuthenticators(deps: { users: Users; credentials: Credentials; passwords: Passwords; lockout: Lockout; audit: Audit; ceremonies: PasskeyCeremonies }): Authenticator[] {
-  return [createPasswordAuthenticator(deps), createTotpAuthenticator(deps), createRecoveryAuthenticator(deps), createPasskeyAuthenticator(deps)];
+export function createAuthenticators(deps: { users: Users; credentials: Credentials; passwords: Passwords; lockout: Lockout; audit: Audit; ceremonies: PasskeyCeremonies; mail: Mailer }): Authenticator[] {
+  return [createPasswordAuthenticator(deps), createTotpAuthenticator(deps), createRecoveryAuthenticator(deps), createPasskeyAuthenticator(deps), createEmailAuthenticator(deps)];
 }

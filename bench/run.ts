@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -23,7 +23,12 @@ import { BENCH_CLIENT } from './servers/client.ts';
 type Row = {
   scenario: string; db: string; rps: number; p50_ms: number | null; p99_ms: number | null; baseline_rps: number | null; ratio: number | null;
   /** server CPU time per request (per login; per hash for argon2id), and the baseline's over ours: a ratio of throughput per core */
-  cpu_ms: number | null; cpu_ratio: number | null; peak_rss_mb?: number;
+  cpu_ms: number | null; baseline_cpu_ms: number | null; cpu_ratio: number | null;
+  /** SQL statements per request (per login), counted inside stepgate */
+  statements: number | null;
+  /** the machine's 1-minute load average when the scenario's rounds ended (2 CPUs; the benchmark itself keeps about 2 busy) */
+  load_1m: number;
+  peak_rss_mb?: number; cpu_ms_besides_hash?: number;
 };
 type Target = { db: string; server: BenchServer };
 
@@ -68,8 +73,8 @@ async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> 
   return { url: url.href, drop: () => withAdmin(async (c) => { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); }) };
 }
 
-/** One scenario: a function that measures one round against one server. */
-type Scenario = { name: string; measure(server: BenchServer, estimate: number | undefined): Promise<Measure> };
+/** One scenario: a function that measures one round against one server; `loading` is called just before the load starts. */
+type Scenario = { name: string; measure(server: BenchServer, estimate: number | undefined, loading?: () => Promise<void>): Promise<Measure> };
 
 const cc = form({ grant_type: 'client_credentials' });
 
@@ -77,9 +82,10 @@ const cc = form({ grant_type: 'client_credentials' });
 function singleUse(name: string, op: 'codes' | 'refreshTokens', toBody: (v: string) => string): Scenario {
   return {
     name,
-    async measure(server, estimate) {
+    async measure(server, estimate, loading) {
       const n = Math.min(6000, Math.max(200, Math.round((estimate ?? 100) * ROUND_SECONDS)));
       const values = await server.call<string[]>(op, { n });
+      await loading?.();
       return cannon({ port: server.port, path: '/token', bodies: values.map(toBody), cpuMs: server.cpuMs });
     },
   };
@@ -87,14 +93,15 @@ function singleUse(name: string, op: 'codes' | 'refreshTokens', toBody: (v: stri
 
 const tokens = new Map<BenchServer, string>();
 const scenarios: Scenario[] = [
-  { name: 'client_credentials', measure: (server) => cannon({ port: server.port, path: '/token', body: cc, seconds: ROUND_SECONDS, cpuMs: server.cpuMs }) },
+  { name: 'client_credentials', measure: async (server, _, loading) => (await loading?.(), cannon({ port: server.port, path: '/token', body: cc, seconds: ROUND_SECONDS, cpuMs: server.cpuMs })) },
   {
     name: 'introspection',
-    async measure(server) {
+    async measure(server, _, loading) {
       if (!tokens.has(server)) {
         const res = await fetch(`http://127.0.0.1:${server.port}/token`, { method: 'POST', body: cc, headers: { ...PROXY_HEADERS, authorization: BASIC, 'content-type': 'application/x-www-form-urlencoded' } });
         tokens.set(server, ((await res.json()) as { access_token: string }).access_token);
       }
+      await loading?.();
       return cannon({ port: server.port, path: '/introspect', body: form({ token: tokens.get(server)! }), seconds: ROUND_SECONDS, cpuMs: server.cpuMs });
     },
   },
@@ -137,16 +144,21 @@ async function main() {
     for (let r = 0; r < ROUNDS; r++) helloRounds.push(await cannon({ port: hello.port, path: '/', method: 'GET', seconds: ROUND_SECONDS, cpuMs: hello.cpuMs }));
     const helloRps = median(helloRounds.map((m) => m.rps));
     log(`koa hello-world: ${round(helloRps)} req/s (rounds: ${helloRounds.map((m) => round(m.rps, 0)).join(', ')})`);
-    rows.push({ scenario: 'koa_hello_world', db: 'none', rps: helloRps, p50_ms: median(helloRounds.map((m) => m.p50_ms)), p99_ms: median(helloRounds.map((m) => m.p99_ms)), baseline_rps: null, ratio: null, cpu_ms: median(helloRounds.map((m) => m.cpuMsPerRequest)), cpu_ratio: null });
+    rows.push({ scenario: 'koa_hello_world', db: 'none', rps: helloRps, p50_ms: median(helloRounds.map((m) => m.p50_ms)), p99_ms: median(helloRounds.map((m) => m.p99_ms)), baseline_rps: null, ratio: null, cpu_ms: median(helloRounds.map((m) => m.cpuMsPerRequest)), baseline_cpu_ms: null, cpu_ratio: null, statements: null, load_1m: loadavg()[0]! });
 
     for (const scenario of scenarios) {
       const measured = new Map<Target, Measure[]>(targets.map((t) => [t, []]));
       const estimate = new Map<Target, number>();
       // a small first batch of single-use artifacts tells how many a round needs
       if (scenario.name === 'code_redemption' || scenario.name === 'refresh') for (const t of targets) estimate.set(t, (await scenario.measure(t.server, 100)).rps);
+      const statements = new Map<Target, number[]>(targets.map((t) => [t, []]));
       for (let r = 0; r < ROUNDS; r++) {
         for (const t of targets) {
-          const m = await scenario.measure(t.server, estimate.get(t));
+          let before = 0;
+          const m = await scenario.measure(t.server, estimate.get(t), async () => {
+            if (t.db !== 'memory') before = await t.server.call<number>('statements');
+          });
+          if (t.db !== 'memory') statements.get(t)!.push((await t.server.call<number>('statements') - before) / m.requests);
           if (m.non2xx) log(`  WARNING ${scenario.name} on ${t.db}: ${m.non2xx} of ${m.requests} responses not 2xx`);
           estimate.set(t, m.rps);
           measured.get(t)!.push(m);
@@ -158,11 +170,13 @@ async function main() {
         const ms = measured.get(t)!;
         const rps = median(ms.map((m) => m.rps));
         const cpu = median(ms.map((m) => m.cpuMsPerRequest));
+        const perRequest = t.db === 'memory' ? null : median(statements.get(t)!);
         rows.push({
           scenario: scenario.name, db: t.db, rps, p50_ms: median(ms.map((m) => m.p50_ms)), p99_ms: median(ms.map((m) => m.p99_ms)),
-          baseline_rps: baselineRps, ratio: rps / baselineRps, cpu_ms: cpu, cpu_ratio: baselineCpu / cpu,
+          baseline_rps: baselineRps, ratio: rps / baselineRps, cpu_ms: cpu, baseline_cpu_ms: baselineCpu, cpu_ratio: baselineCpu / cpu,
+          statements: perRequest, load_1m: loadavg()[0]!,
         });
-        log(`${scenario.name} on ${t.db}: ${round(rps)} req/s (rounds: ${ms.map((m) => round(m.rps, 0)).join(', ')}), ratio ${round(rps / baselineRps, 2)}; CPU ${round(cpu, 3)} ms/req, cpu ratio ${round(baselineCpu / cpu, 2)}`);
+        log(`${scenario.name} on ${t.db}: ${round(rps)} req/s (rounds: ${ms.map((m) => round(m.rps, 0)).join(', ')}), ratio ${round(rps / baselineRps, 2)}; CPU ${round(cpu, 3)} ms/req, cpu ratio ${round(baselineCpu / cpu, 2)}; ${perRequest === null ? '' : `${round(perRequest, 2)} statements/req; `}load ${round(loadavg()[0]!)}`);
       }
     }
 
@@ -172,35 +186,42 @@ async function main() {
     const users = new Map<Target, string[]>();
     for (const t of stepgates) users.set(t, await t.server.call<string[]>('users', { n: 400, password, totpSecret }));
     for (const t of stepgates) await runLogins(`http://127.0.0.1:${t.server.port}`, { usernames: users.get(t)!.splice(0, 8), password, totpSecret }, LOGIN_CONCURRENCY, 60);
-    const hashes: { rate: number; cpuMsPerHash: number }[] = [];
-    const logins = new Map<Target, { rps: number; cpu: number; latencies: number[]; peak: number }[]>(stepgates.map((t) => [t, []]));
+    const hashes: { rate: number; cpuMsPerHash: number; inFlight: number }[] = [];
+    const logins = new Map<Target, { rps: number; cpu: number; statements: number; latencies: number[]; peak: number }[]>(stepgates.map((t) => [t, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      hashes.push(runScript<{ rate: number; cpuMsPerHash: number }>('argon2-rate.ts', [String(LOGIN_CONCURRENCY), String(LOGIN_SECONDS)]));
+      hashes.push(runScript<{ rate: number; cpuMsPerHash: number; inFlight: number }>('argon2-rate.ts', [String(LOGIN_SECONDS)]));
       for (const t of stepgates) {
         let peak = t.server.rssMb();
         const sampler = setInterval(() => { peak = Math.max(peak, t.server.rssMb()); }, 100);
+        const statementsBefore = await t.server.call<number>('statements');
         const cpuBefore = t.server.cpuMs();
         const result = await runLogins(`http://127.0.0.1:${t.server.port}`, { usernames: users.get(t)!, password, totpSecret }, LOGIN_CONCURRENCY, LOGIN_SECONDS);
         const cpu = (t.server.cpuMs() - cpuBefore) / result.count;
+        const statements = (await t.server.call<number>('statements') - statementsBefore) / result.count;
         clearInterval(sampler);
         users.get(t)!.splice(0, result.count + result.failures);
         if (result.failures) log(`  WARNING ${result.failures} logins failed on ${t.db}`);
-        logins.get(t)!.push({ rps: result.count / result.elapsed, cpu, latencies: result.latencies, peak });
+        logins.get(t)!.push({ rps: result.count / result.elapsed, cpu, statements, latencies: result.latencies, peak });
       }
     }
     const hashRate = median(hashes.map((h) => h.rate));
     const hashCpu = median(hashes.map((h) => h.cpuMsPerHash));
-    log(`argon2id hash rate (m=19456, t=2, p=1, ${LOGIN_CONCURRENCY} in flight): ${round(hashRate)}/s (rounds: ${hashes.map((h) => round(h.rate)).join(', ')}); CPU ${round(hashCpu)} ms/hash`);
-    rows.push({ scenario: 'argon2id_hash', db: 'none', rps: hashRate, p50_ms: null, p99_ms: null, baseline_rps: null, ratio: null, cpu_ms: hashCpu, cpu_ratio: null });
+    log(`argon2id hash rate (m=19456, t=2, p=1, ${hashes[0]!.inFlight} in flight, as in the server): ${round(hashRate)}/s (rounds: ${hashes.map((h) => round(h.rate)).join(', ')}); CPU ${round(hashCpu)} ms/hash`);
+    rows.push({ scenario: 'argon2id_hash', db: 'none', rps: hashRate, p50_ms: null, p99_ms: null, baseline_rps: null, ratio: null, cpu_ms: hashCpu, baseline_cpu_ms: null, cpu_ratio: null, statements: null, load_1m: loadavg()[0]! });
     for (const t of stepgates) {
       const ls = logins.get(t)!;
       const rps = median(ls.map((l) => l.rps));
       const cpu = median(ls.map((l) => l.cpu));
+      const statements = median(ls.map((l) => l.statements));
       const all = ls.flatMap((l) => l.latencies).sort((a, b) => a - b);
       const pct = (p: number) => round(all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN);
       const peak = round(Math.max(...ls.map((l) => l.peak)));
-      rows.push({ scenario: 'password_totp_login', db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: hashRate, ratio: rps / hashRate, cpu_ms: cpu, cpu_ratio: hashCpu / cpu, peak_rss_mb: peak });
-      log(`password_totp_login on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, cpu ratio ${round(hashCpu / cpu, 2)}; peak RSS ${peak} MB`);
+            // one argon2id verify per login; the rest is the broker's own work
+      rows.push({
+        scenario: 'password_totp_login', db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: hashRate, ratio: rps / hashRate,
+        cpu_ms: cpu, baseline_cpu_ms: hashCpu, cpu_ratio: hashCpu / cpu, cpu_ms_besides_hash: cpu - hashCpu, statements, load_1m: loadavg()[0]!, peak_rss_mb: peak,
+      });
+      log(`password_totp_login on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, ${round(cpu - hashCpu)} besides the hash, ${round(statements)} statements; peak RSS ${peak} MB`);
     }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
@@ -208,9 +229,11 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   }
 
+  const opt = (v: number | null, digits: number) => (v === null ? null : round(v, digits));
   const json = rows.map((r) => ({
-    ...r, rps: round(r.rps), baseline_rps: r.baseline_rps === null ? null : round(r.baseline_rps), ratio: r.ratio === null ? null : round(r.ratio, 2),
-    cpu_ms: r.cpu_ms === null ? null : round(r.cpu_ms, 3), cpu_ratio: r.cpu_ratio === null ? null : round(r.cpu_ratio, 2),
+    ...r, rps: round(r.rps), baseline_rps: opt(r.baseline_rps, 1), ratio: opt(r.ratio, 2),
+    cpu_ms: opt(r.cpu_ms, 3), baseline_cpu_ms: opt(r.baseline_cpu_ms, 3), cpu_ratio: opt(r.cpu_ratio, 2), statements: opt(r.statements, 1), load_1m: round(r.load_1m, 1),
+    ...(r.cpu_ms_besides_hash === undefined ? {} : { cpu_ms_besides_hash: round(r.cpu_ms_besides_hash, 2) }),
   }));
   const results = fileURLToPath(new URL('./results/', import.meta.url));
   writeFileSync(join(results, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
@@ -220,10 +243,13 @@ async function main() {
     'CPU ms = the server process\'s CPU time (all threads) per request, per login, per hash; cpu ratio = baseline CPU ÷ ours, i.e. throughput per core,',
     'which other load on the machine disturbs far less than req/s. PostgreSQL\'s own CPU is not counted.',
     '',
-    '| scenario | db | req/s | p50 ms | p99 ms | baseline req/s | ratio | CPU ms | cpu ratio |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...json.map((r) => `| ${r.scenario} | ${r.db} | ${r.rps} | ${r.p50_ms ?? '–'} | ${r.p99_ms ?? '–'} | ${r.baseline_rps ?? '–'} | ${r.ratio ?? '–'} | ${r.cpu_ms ?? '–'} | ${r.cpu_ratio ?? '–'} |`),
+    'Statements = SQL statements per request (per login) counted inside stepgate. Load = the machine\'s 1-minute load average (2 CPUs) after the rounds.',
     '',
+    '| scenario | db | req/s | p50 ms | p99 ms | baseline req/s | ratio | CPU ms | baseline CPU ms | cpu ratio | statements | load |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...json.map((r) => `| ${r.scenario} | ${r.db} | ${r.rps} | ${r.p50_ms ?? '–'} | ${r.p99_ms ?? '–'} | ${r.baseline_rps ?? '–'} | ${r.ratio ?? '–'} | ${r.cpu_ms ?? '–'} | ${r.baseline_cpu_ms ?? '–'} | ${r.cpu_ratio ?? '–'} | ${r.statements ?? '–'} | ${r.load_1m} |`),
+    '',
+    ...json.filter((r) => r.cpu_ms_besides_hash !== undefined).map((r) => `CPU per login on ${r.db} besides the argon2id verify: ${r.cpu_ms_besides_hash} ms, ${r.statements} statements.`),
     ...json.filter((r) => r.peak_rss_mb !== undefined).map((r) => `Peak RSS of stepgate on ${r.db} during the login benchmark: ${r.peak_rss_mb} MB.`),
   ].join('\n');
   writeFileSync(join(results, 'latest.md'), `${md}\n`);

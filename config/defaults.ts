@@ -30,8 +30,20 @@ export const defaults = {
   trustedProxies: '',
   /** STEPGATE_DEMO=0|1 — seed a demo client and user on a new database (never in production). */
   demo: true,
+  /** STEPGATE_AUDIT_RETENTION_DAYS — audit events older than this are swept (export them first: stepgate audit export). */
+  auditRetentionDays: 400,
   /** LOG_LEVEL — pino level. */
   logLevel: 'info',
+  /**
+   * STEPGATE_LANGUAGE — the pages' language when neither the application (`ui_locales`)
+   * nor the browser (Accept-Language) asks for one we have (a file in locales/).
+   */
+  defaultLanguage: 'en',
+  /**
+   * The broker's own name and logo, on pages of no particular application (start page,
+   * account, errors). STEPGATE_BRAND_NAME; STEPGATE_BRAND_LOGO (an https URL, or empty).
+   */
+  brand: { name: 'stepgate', logoUrl: '' },
   /** Lifetimes in seconds. */
   ttl: {
     /** user access tokens (authorization code, password, refresh) — 3600 s as in WSO2 API Manager */
@@ -77,6 +89,21 @@ export const defaults = {
      * use: a passkey alone is then multi-factor) or `preferred` (a touch may be enough).
      */
     passkeyUserVerification: 'required' as 'required' | 'preferred',
+  },
+  /** Outgoing mail (verification links, email codes, password resets, security notices). */
+  mail: {
+    /**
+     * SMTP_URL — e.g. smtp://user:pass@mail.example:587 (STARTTLS when the server offers it)
+     * or smtps://user:pass@mail.example:465 (implicit TLS). Empty outside production: mails
+     * go to <dataDir>/mail/*.eml and /dev/mail. Empty in production: mail features are off.
+     */
+    smtpUrl: '',
+    /** MAIL_FROM — the sender address. */
+    from: 'stepgate <no-reply@localhost>',
+    /** the broker's name as mails show it */
+    brokerName: 'stepgate',
+    /** attempts per mail before it is given up (logged), 1 s apart doubling */
+    sendAttempts: 3,
   },
   /** Brute-force protection, per factor, per account and per client address. */
   lockout: {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defaults, type Config } from './defaults.ts';
+import { languages } from '../server/i18n/index.ts';
 import { parseTrustedProxies } from './trusted-proxies.ts';
 
 export type { Config };
@@ -30,7 +31,13 @@ const schema = z.object({
     }
   }),
   demo: z.boolean(),
+  auditRetentionDays: z.number().int().min(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  defaultLanguage: z.string().refine((l) => languages.includes(l), `must be one of the languages in locales/ (${languages.join(', ')})`),
+  brand: z.object({
+    name: z.string().min(1).max(80),
+    logoUrl: z.union([z.literal(''), z.url({ protocol: /^https$/ })]),
+  }),
   ttl: z.object({
     accessToken: seconds, clientCredentials: seconds, authorizationCode: seconds, idToken: seconds,
     refreshToken: seconds, interaction: seconds, session: seconds,
@@ -40,13 +47,20 @@ const schema = z.object({
   argon2: z.object({ memoryCost: z.number().int().min(1024), timeCost: z.number().int().min(1), parallelism: z.number().int().min(1) }),
   admin: z.object({ chain: z.string().regex(/,/, 'needs at least two steps (a password and a second factor)'), sessionTtl: seconds }),
   factors: z.object({ enrolment: z.enum(['at-login', 'account-only', 'admin-only']), passkeyUserVerification: z.enum(['required', 'preferred']) }),
+  mail: z.object({
+    smtpUrl: z.union([z.literal(''), z.url({ protocol: /^smtps?$/ })]),
+    from: z.string().min(3),
+    brokerName: z.string().min(1),
+    sendAttempts: z.number().int().min(1).max(10),
+  }),
   lockout: z.object({ maxFailures: z.number().int().min(1), maxFailuresPerAddress: z.number().int().min(1), baseSeconds: seconds, maxSeconds: seconds, windowSeconds: seconds }),
 });
 
 const ENV_NAMES: Record<string, string> = {
   port: 'PORT', issuer: 'ISSUER', databaseUrl: 'DATABASE_URL', dataDir: 'STEPGATE_DATA_DIR',
   production: 'NODE_ENV', secretKeys: 'STEPGATE_SECRET_KEYS', trustedProxies: 'STEPGATE_TRUSTED_PROXIES',
-  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', factors: 'STEPGATE_ENROLMENT / STEPGATE_PASSKEY_USER_VERIFICATION',
+  demo: 'STEPGATE_DEMO', logLevel: 'LOG_LEVEL', factors: 'STEPGATE_ENROLMENT / STEPGATE_PASSKEY_USER_VERIFICATION', mail: 'SMTP_URL / MAIL_FROM',
+  auditRetentionDays: 'STEPGATE_AUDIT_RETENTION_DAYS', defaultLanguage: 'STEPGATE_LANGUAGE', brand: 'STEPGATE_BRAND_NAME / STEPGATE_BRAND_LOGO',
 };
 
 function flag(value: string | undefined, fallback: boolean): boolean {
@@ -89,6 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       enrolment: (env.STEPGATE_ENROLMENT || defaults.factors.enrolment) as Config['factors']['enrolment'],
       passkeyUserVerification: (env.STEPGATE_PASSKEY_USER_VERIFICATION || defaults.factors.passkeyUserVerification) as Config['factors']['passkeyUserVerification'],
     },
+    mail: { ...defaults.mail, smtpUrl: env.SMTP_URL ?? '', from: env.MAIL_FROM || defaults.mail.from },
+    auditRetentionDays: env.STEPGATE_AUDIT_RETENTION_DAYS ? Number(env.STEPGATE_AUDIT_RETENTION_DAYS) : defaults.auditRetentionDays,
+    defaultLanguage: env.STEPGATE_LANGUAGE || defaults.defaultLanguage,
+    brand: { name: env.STEPGATE_BRAND_NAME || defaults.brand.name, logoUrl: env.STEPGATE_BRAND_LOGO ?? defaults.brand.logoUrl },
     ...overrides,
   };
   const parsed = schema.safeParse(merged);

@@ -1,9 +1,10 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { createAdapter } from './storage/oidc-adapter.ts';
-import { loadSigningKeys } from './provider/signing-keys.ts';
+import { createAdapter, rememberReadsPerRequest } from './storage/oidc-adapter.ts';
+import { followSigningKeys } from './provider/signing-keys.ts';
 import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
+import { languageMiddleware, current } from './i18n/index.ts';
 import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
 import { openServices, type Services, type StepgateOptions } from './services.ts';
@@ -12,43 +13,58 @@ import { clientAddressMiddleware } from './middleware/client-address.ts';
 import { parseTrustedProxies } from '../config/trusted-proxies.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
+import { brandingRoutes, brandingLookup } from './routes/branding.ts';
+import { startRoutes } from './routes/start.ts';
 import { demoRoutes } from './routes/demo.ts';
 import { adminRoutes } from './admin/index.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { accountRoutes } from './routes/account.ts';
 import { passkeyAssetRoutes } from './routes/passkey-assets.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
+import { devMailRoutes } from './mail/dev-routes.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
+import { logLogoutEvents } from './provider/logout.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
 
+/** oidc-provider's own API endpoints (server/provider/index.ts routes): requests there skip our routers. */
+const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
+
 export type Stepgate = Services & { app: Provider; close(): Promise<void> };
 
-/** Unexpected errors in our routes: logged with their cause, shown as a plain page, never a stack. */
+/**
+ * Every error answer of our routes is our page (or JSON for API callers), never a bare
+ * status: an unknown address, a method a route does not take (405), and unexpected
+ * errors, which are logged with their cause and shown without a stack.
+ */
 function errorBoundary(views: Views, logger: Logger) {
+  function answer(ctx: Context, status: number, code: string, message: string, page: Record<string, unknown> = {}) {
+    ctx.status = status;
+    if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: code, error_description: message };
+    else {
+      ctx.type = 'html';
+      ctx.body = views.render('views/error', { code, message, ...page });
+    }
+  }
   return async (ctx: Context, next: Next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body == null) {
-        ctx.status = 404;
-        if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
-        else {
-          ctx.type = 'html';
-          ctx.body = views.render('views/error', { title: 'Not found', heading: 'Page not found', message: 'There is nothing at this address.', hint: 'Check the address, or go back to the application you came from.' });
-        }
+        const { t } = current();
+        answer(ctx, 404, 'not_found', t('error.notFound'), { title: t('error.notFoundTitle'), heading: t('error.notFoundHeading'), hint: t('error.notFoundHint') });
+      } else if (ctx.status >= 400 && ctx.body == null) {
+        answer(ctx, ctx.status, ctx.status === 405 ? 'method_not_allowed' : 'bad_request', current().t(ctx.status === 405 ? 'errors.method_not_allowed' : 'errors.bad_request'));
       }
     } catch (err) {
       const e = err as { status?: number; expose?: boolean; message?: string };
       const status = e.status && e.status >= 400 && e.status < 500 ? e.status : 500;
       if (status >= 500) requestLogger(ctx, logger).error({ err, path: ctx.path, method: ctx.method }, 'request failed');
-      ctx.status = status;
-      const message = status < 500 && e.expose ? e.message ?? 'Bad request' : 'Something went wrong on our side. Try again in a moment.';
-      if (ctx.accepts('html', 'json') === 'json') ctx.body = { error: status < 500 ? 'invalid_request' : 'server_error', error_description: message };
-      else {
-        ctx.type = 'html';
-        ctx.body = views.render('views/error', { title: 'Something went wrong', message, code: status < 500 ? 'bad_request' : 'server_error' });
-      }
+      const code = status < 500 ? 'bad_request' : 'server_error';
+      // A 4xx raised on purpose (expose) says what went wrong in its own (English) words.
+      const message = status < 500 && e.expose && e.message ? e.message : current().t(`errors.${code}`);
+      answer(ctx, status, status < 500 ? 'invalid_request' : 'server_error', message, { code });
     }
   };
 }
@@ -59,40 +75,61 @@ function errorBoundary(views: Views, logger: Logger) {
  */
 export async function createStepgate(config: Config, options: StepgateOptions = {}): Promise<Stepgate> {
   const services = await openServices(config, options);
-  const { keyring, db, users, clients, samlIdps, runner, logger, events } = services;
-  const views = createViews(config.production);
+  // outbound: oidc-provider's own calls out (client jwks_uri, back-channel logout) go under the outbound policy too
+  const { keyring, db, users, clients, samlIdps, runner, logger, events, outbound, signingKeys } = services;
+  await signingKeys.ensure();
+  const keysVersion = await signingKeys.version();
+  const views = createViews(config.production, config.brand);
   const provider = createProvider({
-    config, keyring, users, runner, views,
+    config, keyring, users, runner, views, clients, outbound,
     adapter: createAdapter(db, keyring, clients),
-    jwks: await loadSigningKeys(db, keyring),
+    jwks: await signingKeys.jwks(),
   });
-  registerTokenGrants(provider, { runner, users, samlIdps, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
+  registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
+  logLogoutEvents(provider, logger);
   const metrics = createMetrics(provider, events);
 
   const routes = [
-    basicRoutes(db), passkeyAssetRoutes(), interactionRoutes(provider, runner, views, keyring.derive('stepgate csrf')[0]!, cookieOptions(config)),
+    basicRoutes(db), brandingRoutes(), startRoutes(views), passkeyAssetRoutes(),
+    interactionRoutes({
+      provider, runner, views, cookies: cookieOptions(config), branding: brandingLookup(clients),
+      keys: { csrf: keyring.derive('stepgate csrf')[0]!, device: keyring.derive('stepgate known devices')[0]! },
+      accountName: async (id) => (await users.byId(id))?.username,
+    }),
     federationRoutes(views), accountRoutes({ provider, views, services, csrfKey: keyring.derive('stepgate account csrf')[0]! }),
   ];
+  routes.push(passwordResetRoutes({ provider, views, services }));
   if (config.demo) routes.push(demoRoutes(views, config.issuer));
+  if (services.mail.kind === 'files') routes.push(devMailRoutes(config, views));
   routes.push(...(await adminRoutes(services, provider, views)));
 
   // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
   provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
+  // keys rotated or retired by another process sign (or stop being published) here too
+  provider.use(followSigningKeys(provider, signingKeys, keysVersion));
+  provider.use(rememberReadsPerRequest);
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);
+  provider.use(languageMiddleware(config.defaultLanguage));
   provider.use(errorBoundary(views, logger));
   provider.use(wso2Compat);
-  for (const r of routes) {
-    provider.use(r.routes());
-    provider.use(r.allowedMethods());
-  }
+  // Each router tries to match every path; oidc-provider's API endpoints are none of ours.
+  const ours = routes.flatMap((r) => [r.routes(), r.allowedMethods()]);
+  provider.use((ctx, next) => {
+    if (PROTOCOL_ONLY.has(ctx.path)) return next();
+    const run = (i: number): Promise<void> => (i === ours.length ? next() : Promise.resolve(ours[i]!(ctx as never, () => run(i + 1))));
+    return run(0);
+  });
 
   return {
     ...services,
     app: provider,
     async close() {
+      await services.mail.close();
+      await services.audit.flush();
+      await outbound.close();
       await db.close();
     },
   };

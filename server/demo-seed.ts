@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateSecret, generateURI } from 'otplib';
 import type { Services } from './services.ts';
-import { ADMIN_CLIENT_ID } from './admin/actions.ts';
+import { ADMIN_CLIENT_ID } from './manage/index.ts';
 
 /**
  * On a new database outside production: a demo client (chain password,totp) and a demo
@@ -16,6 +16,8 @@ export async function seedDemo(s: Services): Promise<string | undefined> {
   const user = await s.users.create({ username: 'demo', passwordHash: await s.passwords.hash(password), email: 'demo@example.org', roles: ['admin'] });
   const totp = generateSecret();
   await s.credentials.setTotp(user.id, totp);
+  // Confirmed, so the quick start can try email codes and password resets (mails at /dev/mail).
+  await s.users.setEmail(user.id, 'demo@example.org', true);
   await s.clients.create({
     clientId: 'demo-app', secret: clientSecret, redirectUris: [`${s.config.issuer}/demo/callback`],
     grantTypes: ['authorization_code', 'refresh_token'], chain: 'password,totp', settings: { name: 'Demo application' },

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.ts';
 import { createStepgate, type Stepgate } from './app.ts';
 import type { StepgateOptions } from './services.ts';
 import { seedDemo } from './demo-seed.ts';
-import { sweepExpired } from './storage/oidc-adapter.ts';
+import { sweep } from './storage/sweeps.ts';
 import answerClientError from './middleware/client-error.ts';
 
 export type Running = { stepgate: Stepgate; server: Server; url: string; stop(): Promise<void> };
@@ -24,10 +24,12 @@ export async function serve(config: Config, options: { handleSignals?: boolean; 
   await new Promise<void>((resolve) => server.listen(config.port, resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  stepgate.mail.announce();
   stepgate.logger.info({ port, issuer: config.issuer }, 'stepgate listening');
 
   const sweeper = setInterval(() => {
-    sweepExpired(stepgate.db).catch((err) => stepgate.logger.warn({ err }, 'sweep failed'));
+    sweep(stepgate.db, stepgate.audit, { sessionTtl: config.ttl.session, lockoutWindow: config.lockout.windowSeconds, auditRetentionDays: config.auditRetentionDays })
+      .then((counts) => stepgate.logger.info({ counts }, 'swept expired rows'), (err) => stepgate.logger.warn({ err }, 'sweep failed'));
   }, 10 * 60_000);
   sweeper.unref();
 

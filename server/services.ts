@@ -8,9 +8,11 @@ import { Credentials } from './storage/credentials.ts';
 import { PasskeyCeremonies } from '../authenticators/passkey/ceremony.ts';
 import { Clients } from './storage/clients.ts';
 import { SamlIdps } from './storage/saml-idps.ts';
+import { SigningKeys } from './storage/signing-keys.ts';
 import { FlowStates } from './flow/state.ts';
 import { SessionSteps } from './flow/sso.ts';
 import { ChainRunner } from './flow/runner.ts';
+import { RememberedDevices, deviceLabel } from './storage/remembered-devices.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createAuthenticators } from '../authenticators/index.ts';
 import { Audit } from './audit/index.ts';
@@ -18,8 +20,10 @@ import { FlowEvents } from './observability/events.ts';
 import type { Authenticator } from './flow/contract.ts';
 import { IdentityProviders } from './federation/identity-providers.ts';
 import { LinkedIdentities } from './federation/linked-identities.ts';
-import { UpstreamClients } from './federation/upstream.ts';
+import { UpstreamClients, upstreamLogFields } from './federation/upstream.ts';
+import { Outbound } from './security/outbound.ts';
 import { storedIdentityProviders } from '../authenticators/oidc/index.ts';
+import { Mailer } from './mail/index.ts';
 
 /** Everything a running broker (or the CLI) works with. */
 export type Services = {
@@ -33,6 +37,7 @@ export type Services = {
   ceremonies: PasskeyCeremonies;
   clients: Clients;
   samlIdps: SamlIdps;
+  signingKeys: SigningKeys;
   passwords: Passwords;
   lockout: Lockout;
   runner: ChainRunner;
@@ -43,6 +48,12 @@ export type Services = {
   idps: IdentityProviders;
   links: LinkedIdentities;
   upstream: UpstreamClients;
+  /** the one way to fetch from other servers (server/security/outbound.ts): caps, deadline, target policy */
+  outbound: Outbound;
+  /** browsers users chose to remember: list/revoke for /account and admins, revokeAllFor on password change */
+  devices: RememberedDevices;
+  /** outgoing mail: codes, links, and `mail.notify(userId, event)` for security notices */
+  mail: Mailer;
 };
 
 /** What an embedding application's own authenticators (e.g. Passport strategies) are built with. */
@@ -66,18 +77,29 @@ export async function openServices(config: Config, options: StepgateOptions = {}
   events.on('lockout', ({ key, seconds }) => audit.note({ kind: 'auth.lockout', subject: key, details: { seconds } }));
   events.on('login.step', (e) => audit.note({
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
-    details: { authenticator: e.authenticator, step: e.step + 1, ...(e.reason && { reason: e.reason }) },
+    details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
-  const lockout = new Lockout(db, config.lockout, events);
+  const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
+  const mail = new Mailer({ config, db, users, keyring, logger });
+  events.on('lockout', ({ key, factor, scope, seconds }) => {
+    // An account lockout is news to its owner (someone is guessing); an address lockout is not theirs.
+    if (scope !== 'account') return;
+    const subject = key.split(':').slice(2).join(':');
+    void (factor === 'password' ? users.byUsername(subject) : users.byId(subject))
+      .then((user) => user && mail.notify(user.id, 'lockout', { minutes: Math.ceil(seconds / 60) }));
+  });
+  events.on('device.remembered', ({ accountId, userAgent, address }) => void mail.notify(accountId, 'new_remembered_device', { device: deviceLabel(userAgent), address }));
   const idps = new IdentityProviders(db, keyring);
   const links = new LinkedIdentities(db);
+  const outbound = new Outbound({ timeoutSeconds: config.federation.timeoutSeconds });
   const upstream = new UpstreamClients({
-    issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
-    log: (idp, err) => logger.warn({ idp, err: { name: (err as Error).name, message: (err as Error).message, code: (err as { code?: string }).code } }, 'upstream identity provider failed'),
+    issuer: config.issuer, outbound, timeoutSeconds: config.federation.timeoutSeconds, cacheSeconds: config.federation.discoveryCacheSeconds,
+    log: (idp, err) => logger.warn({ idp, err: upstreamLogFields(err) }, 'upstream identity provider failed'),
   });
   const extra = options.authenticators?.({ users, links, issuer: config.issuer, timeoutSeconds: config.federation.timeoutSeconds }) ?? [];
+  const devices = new RememberedDevices(db);
   const runner = new ChainRunner({
-    authenticators: [...createAuthenticators({ users, credentials, passwords, lockout, audit, ceremonies }), ...extra],
+    authenticators: [...createAuthenticators({ users, credentials, passwords, lockout, audit, ceremonies, mail }), ...extra],
     federated: storedIdentityProviders(idps, { users, links, upstream }),
     states: new FlowStates(db),
     sso: new SessionSteps(db),
@@ -94,10 +116,12 @@ export async function openServices(config: Config, options: StepgateOptions = {}
       enrolled: async ({ accountId, clientId, authenticator, address }) => {
         await users.setEnrolmentRequired(accountId, false);
         await audit.record({ kind: 'auth.factor.enrolled', subject: accountId, clientId, address, details: { authenticator, at: 'login' } });
+        await mail.notify(accountId, 'factor_added', { factor: authenticator });
       },
     },
+    devices,
   });
   await runner.refresh();
-  return { config, keyring, db, users, credentials, ceremonies, clients, samlIdps: new SamlIdps(db), passwords, lockout, runner, logger, audit, events, idps, links, upstream };
+  return { config, keyring, db, users, credentials, ceremonies, clients, samlIdps: new SamlIdps(db), signingKeys: new SigningKeys(db, keyring), passwords, lockout, runner, logger, audit, events, idps, links, upstream, outbound, devices, mail };
 }
 

@@ -43,8 +43,8 @@ export function createOidcAuthenticator(idp: IdentityProvider, deps: OidcDeps): 
       delete step.state.pending;
       if (!pending) return { kind: 'failure', error: { code: 'no_pending_login', message: `This ${idp.displayName} response was already used. Try again.` }, view: FAILED_VIEW };
       try {
-        const identity = await upstream.complete(idp, step.input, pending);
         const mapping = { username: 'preferred_username', email: 'email', ...idp.claimMapping };
+        const identity = await upstream.complete(idp, step.input, pending, [mapping.username, mapping.email]);
         const claim = (name: string) => (typeof identity.claims[name] === 'string' ? identity.claims[name] as string : undefined);
         return await resolveExternalIdentity(deps, {
           accountId: step.accountId,
@@ -71,7 +71,16 @@ function failure(err: unknown): StepResult {
   throw err;
 }
 
-/** One `oidc` authenticator per stored identity provider, read fresh so CLI changes apply at once. */
+/**
+ * One `oidc` authenticator per stored identity provider, read fresh so CLI changes apply at
+ * once. The list is cached until the table changes (same objects), and so are the
+ * authenticators made from it.
+ */
 export function storedIdentityProviders(idps: IdentityProviders, deps: OidcDeps): () => Promise<Authenticator[]> {
-  return async () => (await idps.list()).map((idp) => createOidcAuthenticator(idp, deps));
+  const made = new WeakMap<IdentityProvider, Authenticator>();
+  return async () => (await idps.list()).map((idp) => {
+    let authenticator = made.get(idp);
+    if (!authenticator) made.set(idp, authenticator = createOidcAuthenticator(idp, deps));
+    return authenticator;
+  });
 }

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../config/index.ts';
 import { serve } from '../../server/index.ts';
+import { statementCount } from '../../server/storage/database.ts';
 import { answerParent } from './ipc.ts';
 import { minting } from './mint.ts';
 import { BENCH_CLIENT } from './client.ts';
@@ -18,6 +19,8 @@ const account = await s.users.create({ username: 'bench-account', passwordHash: 
 const mint = minting(s.app, BENCH_CLIENT.clientId, BENCH_CLIENT.redirectUri);
 
 answerParent((running.server.address() as { port: number }).port, {
+  /** SQL statements run so far (the parent takes differences around a round) */
+  statements: async () => statementCount(),
   codes: (args) => mint.codes({ ...args, accountId: account.id }),
   refreshTokens: (args) => mint.refreshTokens({ ...args, accountId: account.id }),
   /** `n` users for the login scenario: one password (so one hash, at the production cost) and one TOTP secret. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.ts';
 import { parseChain, formatChain } from '../flow/chain.ts';
-import { ADMIN_CLIENT_ID } from './actions.ts';
+import { ADMIN_CLIENT_ID } from '../manage/index.ts';
 
 /**
  * The console is a confidential client of this broker. It is created on the first start
@@ -14,8 +14,7 @@ export async function ensureAdminClient(s: Services): Promise<void> {
   if (existing) {
     // A new ISSUER moves the console's callback: register it, keep the rest as the admins left it.
     if (!existing.redirectUris.includes(callback)) {
-      await s.db.change('UPDATE clients SET redirect_uris = :uris, updated_at = :now WHERE client_id = :id',
-        { uris: JSON.stringify([...existing.redirectUris, callback]), now: new Date(), id: ADMIN_CLIENT_ID });
+      await s.clients.update(ADMIN_CLIENT_ID, { redirectUris: [...existing.redirectUris, callback] });
     }
     return;
   }
@@ -27,6 +26,7 @@ export async function ensureAdminClient(s: Services): Promise<void> {
     redirectUris: [callback],
     grantTypes: ['authorization_code'],
     chain: formatChain(chain),
-    settings: { name: 'stepgate admin console', postLogoutRedirectUris: [`${s.config.issuer}/admin/signed-out`] },
+    // first party: the console is the operator's own, it asks no consent
+    settings: { name: 'stepgate admin console', postLogoutRedirectUris: [`${s.config.issuer}/admin/signed-out`], firstParty: true },
   });
 }

@@ -3,13 +3,16 @@ import Router from '@koa/router';
 import { koaBody } from 'koa-body';
 import type { Context } from 'koa';
 import type { AdminContext } from './context.ts';
-import { AdminError, ADMIN_CLIENT_ID, type Actor, type ClientView } from './actions.ts';
-import { parse } from './api.ts';
+import { ManageError, ADMIN_CLIENT_ID, type Actor } from '../manage/index.ts';
+import type { ClientView } from '../manage/clients.ts';
+import type { AuditPage } from '../manage/audit.ts';
+import { parse } from '../manage/schemas.ts';
 import { resolvePrincipal } from './principal.ts';
 import { csrfMatches, type AdminSession } from './sessions.ts';
 import editChain, { ChainEditError, type ChainEdit } from './chain-edit.ts';
 import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
-import { GRANT_TYPES } from './schemas.ts';
+import { describeSimulation } from '../flow/simulate.ts';
+import { GRANT_TYPES, SIGNING_ALGS } from '../manage/client-fields.ts';
 import { PRESETS } from '../federation/identity-providers.ts';
 import { CLAIM_FIELDS } from '../federation/idp-rules.ts';
 import type { User } from '../storage/users.ts';
@@ -84,7 +87,7 @@ export function adminConsole(a: AdminContext) {
       try {
         await handler(ctx, me, body);
       } catch (err) {
-        if (!(err instanceof AdminError)) throw err;
+        if (!(err instanceof ManageError)) throw err;
         render(ctx, 'message', { title: err.status === 404 ? 'Not found' : 'Not changed', message: err.message, issues: err.issues, link: '/admin', linkText: 'Back to the console' }, err.status);
       }
     };
@@ -101,81 +104,96 @@ export function adminConsole(a: AdminContext) {
   // ---- clients -----------------------------------------------------------------------
 
   router.get('/clients', page(async (ctx) => {
-    render(ctx, 'clients', { title: 'Clients', clients: await a.actions.listClients() });
+    render(ctx, 'clients', { title: 'Clients', clients: await a.manage.clients.list() });
   }));
 
-  const clientForm = (ctx: Context, locals: { client?: ClientView; values: Record<string, unknown>; issues?: { path: string; message: string }[]; creating: boolean }, status = 200) =>
-    render(ctx, 'client-form', { title: locals.creating ? 'New client' : `Edit ${locals.client?.client_id}`, grantTypes: GRANT_TYPES, authenticators: a.authenticatorList(), ...locals }, status);
+  const clientForm = async (ctx: Context, locals: { client?: ClientView; values: Record<string, unknown>; issues?: { path: string; message: string }[]; creating: boolean }, status = 200) =>
+    render(ctx, 'client-form', {
+      title: locals.creating ? 'New client' : `Edit ${locals.client?.client_id}`, grantTypes: GRANT_TYPES, signingAlgs: SIGNING_ALGS,
+      samlIdps: (await a.manage.samlIdps.list()).map((i) => i.name), authenticators: a.authenticatorList(), ...locals,
+    }, status);
 
   /** The fields both client forms share, as API input. */
   function clientFields(body: Body) {
     return {
       name: text(body, 'name').trim() || undefined,
+      logo_uri: text(body, 'logo_uri').trim() || undefined,
+      brand_color: text(body, 'brand_color').trim() || undefined,
+      policy_uri: text(body, 'policy_uri').trim() || undefined,
+      tos_uri: text(body, 'tos_uri').trim() || undefined,
+      client_uri: text(body, 'client_uri').trim() || undefined,
+      first_party: text(body, 'first_party') === 'on',
       redirect_uris: lines(text(body, 'redirect_uris')),
       post_logout_redirect_uris: lines(text(body, 'post_logout_redirect_uris')),
       grant_types: list(body, 'grant_types'),
       chain: text(body, 'chain'),
+      scopes: text(body, 'scopes').split(/[\s,]+/).filter(Boolean),
       user_token_ttl: optionalInt(text(body, 'user_token_ttl')),
       app_token_ttl: optionalInt(text(body, 'app_token_ttl')),
       allow_non_expiring: text(body, 'allow_non_expiring') === 'on',
+      app_token_format: text(body, 'app_token_format') || undefined,
+      saml_idps: list(body, 'saml_idps'),
       admin_api: text(body, 'admin_api') === 'on',
+      id_token_signed_response_alg: text(body, 'id_token_signed_response_alg') || undefined,
     };
   }
 
   router.get('/clients/new', page(async (ctx) => {
-    clientForm(ctx, { creating: true, values: { grant_types: ['authorization_code', 'refresh_token'], chain: 'password,totp', redirect_uris: [], post_logout_redirect_uris: [] } });
+    await clientForm(ctx, { creating: true, values: { grant_types: ['authorization_code', 'refresh_token'], chain: 'password,totp', redirect_uris: [], post_logout_redirect_uris: [] } });
   }));
 
   router.post('/clients/new', form, page(async (ctx, me, body) => {
     const input = { client_id: text(body, 'client_id').trim(), public: text(body, 'public') === 'on', ...clientFields(body) };
     try {
-      const result = await a.actions.createClient(parse(a.schemas.clientCreate, input), me.by);
+      const result = await a.manage.clients.create(parse(a.manage.schemas.clientCreate, input), me.by);
       render(ctx, 'secret', { title: 'Client created', client: result.client, secret: result.client_secret }, 201);
     } catch (err) {
-      if (!(err instanceof AdminError) || err.status === 404) throw err;
-      clientForm(ctx, { creating: true, values: input, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+      if (!(err instanceof ManageError) || err.status === 404) throw err;
+      await clientForm(ctx, { creating: true, values: input, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
   router.get('/clients/:id', page(async (ctx) => {
-    render(ctx, 'client', { title: `Client ${ctx.params.id}`, client: await a.actions.getClient(ctx.params.id!), protectedId: ADMIN_CLIENT_ID });
+    render(ctx, 'client', { title: `Client ${ctx.params.id}`, client: await a.manage.clients.get(ctx.params.id!), protectedId: ADMIN_CLIENT_ID });
   }));
 
   router.get('/clients/:id/edit', page(async (ctx) => {
-    const client = await a.actions.getClient(ctx.params.id!);
-    clientForm(ctx, { creating: false, client, values: client });
+    const client = await a.manage.clients.get(ctx.params.id!);
+    await clientForm(ctx, { creating: false, client, values: client });
   }));
 
   router.post('/clients/:id/edit', form, page(async (ctx, me, body) => {
-    const client = await a.actions.getClient(ctx.params.id!);
+    const client = await a.manage.clients.get(ctx.params.id!);
     const fields = clientFields(body);
-    const input = { ...fields, user_token_ttl: fields.user_token_ttl ?? null, app_token_ttl: fields.app_token_ttl ?? null };
+    // An emptied optional field clears the setting (its default applies again).
+    const input = { ...fields, user_token_ttl: fields.user_token_ttl ?? null, app_token_ttl: fields.app_token_ttl ?? null, logo_uri: fields.logo_uri ?? null,
+      brand_color: fields.brand_color ?? null, policy_uri: fields.policy_uri ?? null, tos_uri: fields.tos_uri ?? null, client_uri: fields.client_uri ?? null };
     try {
-      await a.actions.updateClient(client.client_id, parse(a.schemas.clientUpdate, input), me.by);
+      await a.manage.clients.update(client.client_id, parse(a.manage.schemas.clientUpdate, input), me.by);
       ctx.status = 303;
       ctx.redirect(`/admin/clients/${encodeURIComponent(client.client_id)}`);
     } catch (err) {
-      if (!(err instanceof AdminError) || err.status === 404) throw err;
-      clientForm(ctx, { creating: false, client, values: { ...client, ...fields }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+      if (!(err instanceof ManageError) || err.status === 404) throw err;
+      await clientForm(ctx, { creating: false, client, values: { ...client, ...fields }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
   router.post('/clients/:id/secret', form, page(async (ctx, me) => {
-    const result = await a.actions.updateClient(ctx.params.id!, { rotate_secret: true }, me.by);
+    const result = await a.manage.clients.update(ctx.params.id!, { rotate_secret: true }, me.by);
     render(ctx, 'secret', { title: 'New client secret', client: result.client, secret: result.client_secret });
   }));
 
   router.post('/clients/:id/delete', form, page(async (ctx, me, body) => {
-    if (text(body, 'confirm') !== 'yes') throw new AdminError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
-    await a.actions.deleteClient(ctx.params.id!, me.by);
+    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+    await a.manage.clients.remove(ctx.params.id!, me.by);
     ctx.status = 303;
     ctx.redirect('/admin/clients');
   }));
 
   // ---- the chain editor --------------------------------------------------------------
 
-  async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string } = {}, status = 200) {
-    const client = await a.actions.getClient(clientId);
+  async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string; tried?: Record<string, string>; simulation?: string; simulationError?: string } = {}, status = 200) {
+    const client = await a.manage.clients.get(clientId);
     render(ctx, 'chain', {
       title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, ...extra,
     }, status);
@@ -183,8 +201,30 @@ export function adminConsole(a: AdminContext) {
 
   router.get('/clients/:id/chain', page(async (ctx) => chainPage(ctx, ctx.params.id!)));
 
+  // "Try it": what a user would face, and why (the simulator; changes nothing).
+  router.post('/clients/:id/simulate', form, page(async (ctx, _me, body) => {
+    const client = await a.manage.clients.get(ctx.params.id!);
+    const tried = Object.fromEntries(['user', 'address', 'acr', 'max_age', 'session', 'remembered_device'].map((n) => [n, text(body, n)]));
+    const input = {
+      user: tried.user,
+      remembered_device: tried.remembered_device === '1',
+      ...(tried.address && { address: tried.address }),
+      ...(tried.acr && { acr: tried.acr }),
+      ...(tried.max_age && { max_age: /^\d{1,9}$/.test(tried.max_age) ? Number(tried.max_age) : -1 }),
+      ...(tried.session && { session: tried.session }),
+    };
+    try {
+      const simulation = await a.manage.clients.simulate(client.client_id, parse(a.manage.schemas.simulate, input));
+      return chainPage(ctx, client.client_id, { tried, simulation: describeSimulation(simulation, labels) });
+    } catch (err) {
+      if (!(err instanceof ManageError) || err.status === 404) throw err;
+      const issue = err.issues[0];
+      return chainPage(ctx, client.client_id, { tried, simulationError: issue ? `${issue.path}: ${issue.message}` : err.message }, 400);
+    }
+  }));
+
   router.post('/clients/:id/chain', form, page(async (ctx, me, body) => {
-    const client = await a.actions.getClient(ctx.params.id!);
+    const client = await a.manage.clients.get(ctx.params.id!);
     // The page names the chain it was drawn from: an edit made against an older version
     // (another admin, another tab) would silently undo theirs.
     if (text(body, 'base') !== client.chain) {
@@ -199,9 +239,9 @@ export function adminConsole(a: AdminContext) {
       return chainPage(ctx, client.client_id, { error: `Not changed: ${err.message}`, draft: text(body, 'chain') }, 400);
     }
     try {
-      await a.actions.updateClient(client.client_id, { chain: next }, me.by);
+      await a.manage.clients.update(client.client_id, { chain: next }, me.by);
     } catch (err) {
-      if (!(err instanceof AdminError)) throw err;
+      if (!(err instanceof ManageError)) throw err;
       return chainPage(ctx, client.client_id, { error: `Not changed: ${err.issues[0]?.message ?? err.message}` }, err.status);
     }
     ctx.status = 303;
@@ -211,7 +251,7 @@ export function adminConsole(a: AdminContext) {
   // ---- identity providers ------------------------------------------------------------
 
   router.get('/identity-providers', page(async (ctx) => {
-    render(ctx, 'idps', { title: 'Identity providers', idps: await a.actions.listIdps() });
+    render(ctx, 'idps', { title: 'Identity providers', idps: await a.manage.idps.list() });
   }));
 
   const idpForm = (ctx: Context, locals: { creating: boolean; name?: string; values: Record<string, unknown>; issues?: { path: string; message: string }[] }, status = 200) =>
@@ -227,6 +267,8 @@ export function adminConsole(a: AdminContext) {
       scopes: scopes.length ? scopes : undefined,
       claim_mapping: Object.fromEntries(CLAIM_FIELDS.map((f) => [f, text(body, `claim_${f}`).trim()]).filter(([, claim]) => claim)),
       jit: text(body, 'jit') === 'on',
+      trust_upstream_amr: text(body, 'trust_upstream_amr') === 'on',
+      amr_map: Object.fromEntries(text(body, 'amr_map').split(/[\s,]+/).filter(Boolean).map((pair) => pair.split('=') as [string, string])),
     };
   }
   // A secret typed into a refused form is not sent back to the browser.
@@ -239,41 +281,41 @@ export function adminConsole(a: AdminContext) {
   router.post('/identity-providers/new', form, page(async (ctx, me, body) => {
     const input = { name: text(body, 'name').trim(), preset: text(body, 'preset') || undefined, issuer: text(body, 'issuer').trim() || undefined, ...idpFields(body) };
     try {
-      const idp = await a.actions.createIdp(parse(a.schemas.idpCreate, input), me.by);
+      const idp = await a.manage.idps.create(parse(a.manage.schemas.idpCreate, input), me.by);
       ctx.status = 303;
       ctx.redirect(`/admin/identity-providers/${encodeURIComponent(idp.name)}`);
     } catch (err) {
-      if (!(err instanceof AdminError)) throw err;
+      if (!(err instanceof ManageError)) throw err;
       idpForm(ctx, { creating: true, values: withoutSecret(input), issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
   router.get('/identity-providers/:name', page(async (ctx) => {
-    const idp = await a.actions.getIdp(ctx.params.name!);
+    const idp = await a.manage.idps.get(ctx.params.name!);
     render(ctx, 'idp', { title: `Identity provider ${idp.name}`, idp });
   }));
 
   router.get('/identity-providers/:name/edit', page(async (ctx) => {
-    const idp = await a.actions.getIdp(ctx.params.name!);
+    const idp = await a.manage.idps.get(ctx.params.name!);
     idpForm(ctx, { creating: false, name: idp.name, values: idp });
   }));
 
   router.post('/identity-providers/:name/edit', form, page(async (ctx, me, body) => {
-    const idp = await a.actions.getIdp(ctx.params.name!);
+    const idp = await a.manage.idps.get(ctx.params.name!);
     const input = { issuer: text(body, 'issuer').trim() || undefined, ...idpFields(body) };
     try {
-      await a.actions.updateIdp(idp.name, parse(a.schemas.idpUpdate, input), me.by);
+      await a.manage.idps.update(idp.name, parse(a.manage.schemas.idpUpdate, input), me.by);
       ctx.status = 303;
       ctx.redirect(`/admin/identity-providers/${encodeURIComponent(idp.name)}`);
     } catch (err) {
-      if (!(err instanceof AdminError) || err.status === 404) throw err;
+      if (!(err instanceof ManageError) || err.status === 404) throw err;
       idpForm(ctx, { creating: false, name: idp.name, values: withoutSecret({ ...idp, ...input }), issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
   router.post('/identity-providers/:name/delete', form, page(async (ctx, me, body) => {
-    if (text(body, 'confirm') !== 'yes') throw new AdminError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
-    await a.actions.deleteIdp(ctx.params.name!, me.by);
+    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+    await a.manage.idps.remove(ctx.params.name!, me.by);
     ctx.status = 303;
     ctx.redirect('/admin/identity-providers');
   }));
@@ -281,7 +323,10 @@ export function adminConsole(a: AdminContext) {
   // ---- users -------------------------------------------------------------------------
 
   router.get('/users', page(async (ctx) => {
-    render(ctx, 'users', { title: 'Users', users: await a.actions.listUsers(), values: {} });
+    const q = ctx.query as Body;
+    const filters = { search: text(q, 'search').trim(), role: text(q, 'role').trim(), disabled: text(q, 'disabled') };
+    const query = parse(a.manage.schemas.userQuery, { search: filters.search || undefined, role: filters.role || undefined, disabled: filters.disabled || undefined });
+    render(ctx, 'users', { title: 'Users', users: await a.manage.users.list(query), values: {}, filters });
   }));
 
   router.post('/users', form, page(async (ctx, me, body) => {
@@ -291,52 +336,102 @@ export function adminConsole(a: AdminContext) {
       roles: text(body, 'admin') === 'on' ? ['admin'] : [], totp: text(body, 'totp') === 'on',
     };
     try {
-      const result = await a.actions.createUser(parse(a.schemas.userCreate, input), me.by);
+      const result = await a.manage.users.create(parse(a.manage.schemas.userCreate, input), me.by);
       render(ctx, 'user-secret', { title: 'User created', user: result.user, totp: result.totp }, 201);
     } catch (err) {
-      if (!(err instanceof AdminError)) throw err;
-      render(ctx, 'users', { title: 'Users', users: await a.actions.listUsers(), values: { ...input, password: '' }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
+      if (!(err instanceof ManageError)) throw err;
+      render(ctx, 'users', { title: 'Users', users: await a.manage.users.list(), filters: {}, values: { ...input, password: '' }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
   router.get('/users/:id', page(async (ctx) => {
-    const user = await a.actions.getUser(ctx.params.id!);
-    render(ctx, 'user', { title: 'User', user, identities: await a.actions.listIdentities(user.id), idps: await a.actions.listIdps() });
+    const user = await a.manage.users.get(ctx.params.id!);
+    render(ctx, 'user', { title: 'User', user, identities: await a.manage.users.identities(user.id), idps: await a.manage.idps.list() });
   }));
 
   const back = (ctx: Context) => {
     ctx.status = 303;
     ctx.redirect(`/admin/users/${encodeURIComponent(ctx.params.id!)}`);
   };
+  router.post('/users/:id/edit', form, page(async (ctx, me, body) => {
+    const roles = text(body, 'roles').split(/[\s,]+/).filter(Boolean);
+    await a.manage.users.update(ctx.params.id!, parse(a.manage.schemas.userUpdate, { email: text(body, 'email').trim() || null, roles }), me.by);
+    back(ctx);
+  }));
+  router.post('/users/:id/delete', form, page(async (ctx, me, body) => {
+    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+    await a.manage.users.remove(ctx.params.id!, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/users');
+  }));
   router.post('/users/:id/disable', form, page(async (ctx, me) => {
-    await a.actions.setDisabled(ctx.params.id!, true, me.by);
+    await a.manage.users.setDisabled(ctx.params.id!, true, me.by);
     back(ctx);
   }));
   router.post('/users/:id/enable', form, page(async (ctx, me) => {
-    await a.actions.setDisabled(ctx.params.id!, false, me.by);
+    await a.manage.users.setDisabled(ctx.params.id!, false, me.by);
     back(ctx);
   }));
   router.post('/users/:id/unlock', form, page(async (ctx, me) => {
-    await a.actions.unlock(ctx.params.id!, me.by);
+    await a.manage.users.unlock(ctx.params.id!, me.by);
     back(ctx);
   }));
   router.post('/users/:id/password', form, page(async (ctx, me, body) => {
-    const input = parse(a.schemas.passwordReset, { password: text(body, 'password') || undefined });
-    const result = await a.actions.resetPassword(ctx.params.id!, input.password, me.by);
+    const input = parse(a.manage.schemas.passwordReset, { password: text(body, 'password') || undefined });
+    const result = await a.manage.users.resetPassword(ctx.params.id!, input.password, me.by);
     render(ctx, 'user-secret', { title: 'Password reset', user: result.user, password: result.password });
   }));
   router.post('/users/:id/totp', form, page(async (ctx, me) => {
-    const result = await a.actions.resetTotp(ctx.params.id!, me.by);
+    const result = await a.manage.users.resetTotp(ctx.params.id!, me.by);
     render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp });
   }));
 
   router.post('/users/:id/identities', form, page(async (ctx, me, body) => {
-    await a.actions.linkIdentity(ctx.params.id!, parse(a.schemas.identityLink, { idp: text(body, 'idp'), subject: text(body, 'subject').trim() }), me.by);
+    await a.manage.users.link(ctx.params.id!, parse(a.manage.schemas.identityLink, { idp: text(body, 'idp'), subject: text(body, 'subject').trim() }), me.by);
     back(ctx);
   }));
   router.post('/users/:id/identities/unlink', form, page(async (ctx, me, body) => {
-    await a.actions.unlinkIdentity(ctx.params.id!, text(body, 'idp'), text(body, 'subject'), me.by);
+    await a.manage.users.unlink(ctx.params.id!, text(body, 'idp'), text(body, 'subject'), me.by);
     back(ctx);
+  }));
+
+  // ---- SAML IdPs ---------------------------------------------------------------------
+
+  const samlIdps = async (ctx: Context, values: Record<string, unknown> = {}, issues?: { path: string; message: string }[], status = 200) =>
+    render(ctx, 'saml-idps', { title: 'SAML IdPs', idps: await a.manage.samlIdps.list(), values, issues }, status);
+  router.get('/saml-idps', page(async (ctx) => samlIdps(ctx)));
+  router.post('/saml-idps', form, page(async (ctx, me, body) => {
+    const input = { name: text(body, 'name').trim(), issuer: text(body, 'issuer').trim(), certificate: text(body, 'certificate') };
+    try {
+      await a.manage.samlIdps.create(parse(a.manage.schemas.samlIdpCreate, input), me.by);
+      ctx.status = 303;
+      ctx.redirect('/admin/saml-idps');
+    } catch (err) {
+      if (!(err instanceof ManageError)) throw err;
+      await samlIdps(ctx, input, err.issues.length ? err.issues : [{ path: '', message: err.message }], err.status);
+    }
+  }));
+  router.post('/saml-idps/:name/delete', form, page(async (ctx, me, body) => {
+    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+    await a.manage.samlIdps.remove(ctx.params.name!, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/saml-idps');
+  }));
+
+  // ---- signing keys ------------------------------------------------------------------
+
+  router.get('/keys', page(async (ctx) => {
+    render(ctx, 'keys', { title: 'Signing keys', keys: await a.manage.keys.list(), overlapDays: (await a.manage.keys.overlapSeconds()) / 86_400 });
+  }));
+  router.post('/keys/rotate', form, page(async (ctx, me, body) => {
+    await a.manage.keys.rotate(parse(a.manage.schemas.keyRotate, { alg: text(body, 'alg') || undefined }).alg, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/keys');
+  }));
+  router.post('/keys/:kid/retire', form, page(async (ctx, me) => {
+    await a.manage.keys.retire(ctx.params.kid!, me.by);
+    ctx.status = 303;
+    ctx.redirect('/admin/keys');
   }));
 
   // ---- audit log ---------------------------------------------------------------------
@@ -345,26 +440,24 @@ export function adminConsole(a: AdminContext) {
     const q = ctx.query as Body;
     const users = await a.users.list();
     const names = new Map(users.map((u) => [`user:${u.id}`, u.username]));
-    // The actor filter takes a username as people know it, or a raw "user:<id>" / "client:<id>".
+    // The actor filter takes a username as people know it, or a raw "user:<id>" / "api:<client>" / "cli:<os user>".
     const actorInput = text(q, 'actor').trim();
     const actor = actorInput === '' ? undefined : actorInput.includes(':') ? actorInput : `user:${users.find((u) => u.username === actorInput.toLowerCase())?.id ?? 'none'}`;
     const filters = { kind: text(q, 'kind'), actor: actorInput, client: text(q, 'client'), from: text(q, 'from'), to: text(q, 'to') };
-    let events: Awaited<ReturnType<typeof a.audit.list>> = [];
+    let events: AuditPage['events'] = [];
+    let next: number | null = null;
     let issues: { path: string; message: string }[] | undefined;
     try {
-      const parsed = parse(a.schemas.auditQuery, {
+      const parsed = parse(a.manage.schemas.auditQuery, {
         kind: filters.kind || undefined, actor, client: filters.client || undefined,
         from: isoTime(filters.from), to: isoTime(filters.to), before: text(q, 'before') || undefined,
       });
-      events = await a.audit.list({
-        kind: parsed.kind, actor: parsed.actor, clientId: parsed.client, before: parsed.before, limit: 50,
-        from: parsed.from ? Date.parse(parsed.from) : undefined, to: parsed.to ? Date.parse(parsed.to) : undefined,
-      });
+      ({ events, next_before: next } = await a.manage.audit.list({ ...parsed, limit: 50 }));
     } catch (err) {
-      if (!(err instanceof AdminError)) throw err;
+      if (!(err instanceof ManageError)) throw err;
       issues = err.issues;
     }
-    const older = events.length === 50 ? `/admin/audit?${new URLSearchParams({ ...filters, before: String(events.at(-1)!.id) })}` : undefined;
+    const older = next === null ? undefined : `/admin/audit?${new URLSearchParams({ ...filters, before: String(next) })}`;
     render(ctx, 'audit', { title: 'Audit log', events, filters, issues, older, nameOf: (actorId: string | null) => (actorId && names.get(actorId)) ?? actorId ?? '' }, issues ? 400 : 200);
   }));
 

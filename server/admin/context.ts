@@ -1,9 +1,8 @@
 import type Provider from 'oidc-provider';
 import type { Services } from '../services.ts';
 import type { Views } from '../views.ts';
-import { AdminActions } from './actions.ts';
+import { Manage } from '../manage/index.ts';
 import { AdminSessions } from './sessions.ts';
-import { adminSchemas, type AdminSchemas } from './schemas.ts';
 
 /** What the admin API, the console and its login share. */
 export type AdminContext = Pick<Services, 'users' | 'clients' | 'audit' | 'runner' | 'logger' | 'lockout'> & {
@@ -11,8 +10,7 @@ export type AdminContext = Pick<Services, 'users' | 'clients' | 'audit' | 'runne
   views: Views;
   issuer: string;
   sessions: AdminSessions;
-  actions: AdminActions;
-  schemas: AdminSchemas;
+  manage: Manage;
   authenticatorList(): { id: string; label: string; requires_user: boolean }[];
 };
 
@@ -22,9 +20,7 @@ export function createAdminContext(s: Services, provider: Provider, views: Views
     users: s.users, clients: s.clients, audit: s.audit, runner, logger: s.logger, lockout: s.lockout,
     provider, views, issuer: config.issuer,
     sessions: new AdminSessions(s.db, config.admin.sessionTtl, config.issuer.startsWith('https://')),
-    actions: new AdminActions({ db: s.db, keyring: s.keyring, passwords: s.passwords, audit: s.audit, runner, issuer: config.issuer,
-      idps: s.idps, links: s.links, redirectUri: (name) => s.upstream.redirectUri(name) }),
-    schemas: adminSchemas(runner.catalog),
+    manage: new Manage(s),
     authenticatorList: () => runner.authenticatorIds().map((id) => ({ id, label: runner.label(id), requires_user: runner.catalog.requiresUser(id) })),
   };
 }

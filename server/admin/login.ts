@@ -3,7 +3,7 @@ import { koaBody } from 'koa-body';
 import type { Context } from 'koa';
 import * as oidc from 'openid-client';
 import type { AdminContext } from './context.ts';
-import { ADMIN_CLIENT_ID } from './actions.ts';
+import { ADMIN_CLIENT_ID } from '../manage/index.ts';
 import { isAdmin } from './principal.ts';
 import { csrfMatches } from './sessions.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AdminSchemas } from './schemas.ts';
+import type { AdminSchemas } from '../manage/schemas.ts';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
 
@@ -10,19 +10,6 @@ const error = {
     error: { type: 'string', description: 'machine code: invalid_request, duplicate, not_found, unauthenticated, forbidden, csrf, ...' },
     error_description: { type: 'string' },
     issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
-  },
-};
-
-const client = {
-  type: 'object',
-  properties: {
-    client_id: { type: 'string' }, name: { type: 'string' }, public: { type: 'boolean' },
-    redirect_uris: { type: 'array', items: { type: 'string' } }, post_logout_redirect_uris: { type: 'array', items: { type: 'string' } },
-    grant_types: { type: 'array', items: { type: 'string' } }, chain: { type: 'string' },
-    chain_steps: { type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'steps in order, each with its alternatives' },
-    chain_description: { type: 'string', description: 'what a user will face, in plain words' },
-    user_token_ttl: { type: ['integer', 'null'] }, app_token_ttl: { type: ['integer', 'null'] },
-    allow_non_expiring: { type: 'boolean' }, admin_api: { type: 'boolean' },
   },
 };
 
@@ -42,6 +29,7 @@ const identityProvider = {
     name: { type: 'string' }, issuer: { type: 'string' }, client_id: { type: 'string' }, display_name: { type: 'string' },
     scopes: { type: 'array', items: { type: 'string' } },
     claim_mapping: { type: 'object', properties: { username: { type: 'string' }, email: { type: 'string' } } }, jit: { type: 'boolean' },
+    allow_private_network: { type: 'boolean', description: 'may its addresses be loopback, private or link-local' },
     redirect_uri: { type: 'string', description: 'the one redirect URI to register at the provider' },
     used_by: { type: 'array', items: { type: 'string' }, description: 'clients whose chains name this provider' },
   },
@@ -50,6 +38,14 @@ const identityProvider = {
 const linkedIdentity = {
   type: 'object',
   properties: { idp: { type: 'string' }, issuer: { type: 'string' }, subject: { type: 'string' }, created: { type: 'string', format: 'date-time' } },
+};
+
+const samlIdp = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' }, issuer: { type: 'string' }, certificate_subject: { type: 'string' }, certificate_expires: { type: 'string', format: 'date-time' },
+    used_by: { type: 'array', items: { type: 'string' }, description: 'clients that accept its assertions' },
+  },
 };
 
 const totp = { type: 'object', properties: { secret: { type: 'string' }, uri: { type: 'string', description: 'otpauth:// URI for an authenticator app' } } };
@@ -64,8 +60,36 @@ const refusals = {
 };
 const param = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
+/** The simulator's answer (server/flow/simulate.ts). */
+const simulation = {
+  type: 'object',
+  properties: {
+    steps: {
+      type: 'array', items: {
+        type: 'object', properties: {
+          step: { type: 'integer' }, options: { type: 'array', items: { type: 'string' } },
+          outcome: { enum: ['ask', 'satisfied', 'skip', 'unavailable'] }, reason: { type: 'string' },
+          usable: { type: 'array', items: { type: 'string' } }, by: { type: 'string' }, enrol: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    complete: { type: 'boolean' }, acr: { type: 'string' }, amr: { type: 'array', items: { type: 'string' } },
+    unmet: { type: 'string', description: 'set when an essential acr cannot be reached' },
+  },
+};
+
 /** The OpenAPI 3.1 description of /admin/api, built from the same zod schemas that validate requests. */
 export function openApiDocument(schemas: AdminSchemas, issuer: string) {
+  // A client as shown: every field of the table (server/manage/client-fields.ts), plus what is derived.
+  const client = {
+    type: 'object',
+    properties: {
+      client_id: { type: 'string' }, public: { type: 'boolean' },
+      ...Object.fromEntries(Object.entries(schemas.fields).map(([name, f]) => [name, json(f.schema)])),
+      chain_steps: { type: 'array', items: { type: 'array', items: { type: 'string' } }, description: 'steps in order, each with its alternatives' },
+      chain_description: { type: 'string', description: 'what a user will face, in plain words' },
+    },
+  };
   const userAction = (summary: string, kind: string, extra: Record<string, unknown> = {}) => ({
     post: { summary, operationId: kind, parameters: [param('id')], ...extra, responses: { 200: ok('done', { type: 'object', properties: { user } }), 404: ok('no such user', ref('Error')), ...refusals } },
   });
@@ -87,8 +111,9 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       },
       schemas: {
         Error: error, Client: client, User: user, Totp: totp,
-        ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate),
-        UserCreate: json(schemas.userCreate), PasswordReset: json(schemas.passwordReset),
+        ClientCreate: json(schemas.clientCreate), ClientUpdate: json(schemas.clientUpdate), Simulate: json(schemas.simulate), Simulation: simulation,
+        UserCreate: json(schemas.userCreate), UserUpdate: json(schemas.userUpdate), PasswordReset: json(schemas.passwordReset),
+        KeyRotate: json(schemas.keyRotate), SamlIdp: samlIdp, SamlIdpCreate: json(schemas.samlIdpCreate),
         IdentityProvider: identityProvider, IdentityProviderCreate: json(schemas.idpCreate), IdentityProviderUpdate: json(schemas.idpUpdate),
         LinkedIdentity: linkedIdentity, IdentityLink: json(schemas.identityLink),
       },
@@ -111,15 +136,31 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
         },
         delete: { summary: 'delete a client', operationId: 'deleteClient', parameters: [param('id')], responses: { 204: { description: 'deleted' }, 404: ok('no such client', ref('Error')), 409: ok('the console client is protected', ref('Error')), ...refusals } },
       },
+      '/clients/{id}/simulate': {
+        post: {
+          summary: 'what a user would face signing in at this client, and why (changes nothing)', operationId: 'simulateLogin', parameters: [param('id')], requestBody: body('Simulate'),
+          responses: { 200: ok('each step with its outcome, then acr and amr', ref('Simulation')), 404: ok('no such client', ref('Error')), ...refusals },
+        },
+      },
       '/users': {
-        get: { summary: 'list users', operationId: 'listUsers', responses: { 200: ok('users', { type: 'array', items: ref('User') }), ...refusals } },
+        get: {
+          summary: 'list users', operationId: 'listUsers',
+          parameters: Object.keys(schemas.userQuery.shape).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+          responses: { 200: ok('users', { type: 'array', items: ref('User') }), ...refusals } },
         post: {
           summary: 'create a user', operationId: 'createUser', requestBody: body('UserCreate'),
           responses: { 201: ok('created; totp is present once when enrolled', { type: 'object', properties: { user: ref('User'), totp: ref('Totp') } }), 409: ok('the username is taken', ref('Error')), ...refusals },
         },
       },
-      '/users/{id}': { get: { summary: 'one user', operationId: 'getUser', parameters: [param('id')], responses: { 200: ok('the user', ref('User')), 404: ok('no such user', ref('Error')), ...refusals } } },
-      '/users/{id}/disable': userAction('disable the account (logins and tokens refused)', 'disableUser'),
+      '/users/{id}': {
+        get: { summary: 'one user (by id or username)', operationId: 'getUser', parameters: [param('id')], responses: { 200: ok('the user', ref('User')), 404: ok('no such user', ref('Error')), ...refusals } },
+        patch: {
+          summary: 'change email and roles (taking away "admin" ends its sessions and tokens)', operationId: 'updateUser', parameters: [param('id')], requestBody: body('UserUpdate'),
+          responses: { 200: ok('changed', { type: 'object', properties: { user } }), 404: ok('no such user', ref('Error')), ...refusals },
+        },
+        delete: { summary: 'delete the account, its linked identities, sessions and tokens', operationId: 'deleteUser', parameters: [param('id')], responses: { 204: { description: 'deleted' }, 404: ok('no such user', ref('Error')), ...refusals } },
+      },
+      '/users/{id}/disable': userAction('disable the account: its sessions, grants and tokens end at once', 'disableUser'),
       '/users/{id}/enable': userAction('enable the account again', 'enableUser'),
       '/users/{id}/password': userAction('set a new password; a generated one is returned once when none is given', 'resetPassword', { requestBody: body('PasswordReset') }),
       '/users/{id}/totp': userAction('replace the TOTP secret; the new secret is returned once', 'resetTotp'),
@@ -151,6 +192,26 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
           responses: { 200: ok('changed', ref('IdentityProvider')), 404: ok('no such provider', ref('Error')), ...refusals },
         },
         delete: { summary: 'remove a provider (its linked identities stay, and return if it is added again)', operationId: 'deleteIdentityProvider', parameters: [param('name')], responses: { 204: { description: 'deleted' }, 404: ok('no such provider', ref('Error')), 409: ok("a client's chain names it", ref('Error')), ...refusals } },
+      },
+      '/saml-idps': {
+        get: { summary: 'list trusted SAML IdPs', operationId: 'listSamlIdps', responses: { 200: ok('SAML IdPs', { type: 'array', items: ref('SamlIdp') }), ...refusals } },
+        post: {
+          summary: 'trust a SAML IdP\'s signed assertions (saml2-bearer grant; clients accept it through saml_idps)', operationId: 'createSamlIdp', requestBody: body('SamlIdpCreate'),
+          responses: { 201: ok('created', ref('SamlIdp')), 409: ok('the name or issuer is taken', ref('Error')), ...refusals },
+        },
+      },
+      '/saml-idps/{name}': {
+        get: { summary: 'one SAML IdP', operationId: 'getSamlIdp', parameters: [param('name')], responses: { 200: ok('the IdP', ref('SamlIdp')), 404: ok('no such IdP', ref('Error')), ...refusals } },
+        delete: { summary: 'stop trusting a SAML IdP', operationId: 'deleteSamlIdp', parameters: [param('name')], responses: { 204: { description: 'deleted' }, 404: ok('no such IdP', ref('Error')), 409: ok('a client accepts it', ref('Error')), ...refusals } },
+      },
+      '/keys': {
+        get: { summary: 'signing keys: the newest per algorithm signs, older ones stay published until retired', operationId: 'listKeys', responses: { 200: ok('keys', { type: 'array', items: { type: 'object' } }), ...refusals } },
+      },
+      '/keys/rotate': {
+        post: { summary: 'add a new signing key per algorithm (or one); every process signs with it within seconds', operationId: 'rotateKeys', requestBody: body('KeyRotate'), responses: { 201: ok('the new keys', { type: 'array', items: { type: 'object' } }), ...refusals } },
+      },
+      '/keys/{kid}': {
+        delete: { summary: 'retire an old key (refused while it signs, or while tokens it signed may be valid)', operationId: 'retireKey', parameters: [param('kid')], responses: { 204: { description: 'retired' }, 404: ok('no such key', ref('Error')), 409: ok('it signs, or it is too early', ref('Error')), ...refusals } },
       },
       '/audit': {
         get: {

@@ -43,7 +43,7 @@ export async function resolvePrincipal(ctx: Context, deps: { provider: Provider;
       if (!isAdmin(await deps.users.byId(accountId))) return { status: 403, code: 'forbidden', message: 'this account does not have the admin role' };
       return { kind: 'token', actor: `user:${accountId}` };
     }
-    return { kind: 'token', actor: `client:${token.clientId}` };
+    return { kind: 'token', actor: `api:${token.clientId}` };
   }
   const session = await deps.sessions.current(ctx);
   if (!session) return { status: 401, code: 'unauthenticated', message: 'sign in to the console or send a bearer access token with the "admin" scope' };

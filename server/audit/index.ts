@@ -17,6 +17,9 @@ export type StoredAuditEvent = Required<Omit<AuditEvent, 'details'>> & { id: num
 
 export type AuditFilter = { kind?: string; actor?: string; subject?: string; clientId?: string; from?: number; to?: number; before?: number; limit?: number };
 
+/** Rows per INSERT of noted events (each row count is its own prepared statement). */
+const NOTE_BATCH = 32;
+
 /** Keys whose values are secrets wherever they appear in an event's details. */
 const SECRET_KEYS = /secret|password|hash|^(access_|refresh_|id_)?token$|^code$/i;
 
@@ -54,13 +57,62 @@ export class Audit {
       }, transaction);
   }
 
-  /** For event hooks on the login path: a failed audit write is logged, never fails the login. */
+  /** Events noted in this event-loop turn, written together at its end. */
+  #pending: (AuditEvent & { at: number })[] = [];
+  #flushing: Promise<void> | undefined;
+
+  /**
+   * For event hooks on the login path: a failed audit write is logged, never fails the
+   * login. Events noted together are written as one multi-row INSERT — on PostgreSQL those
+   * of one event-loop turn (concurrent requests), at its end: at most one turn's events
+   * are lost if the process dies, and `flush` (on shutdown) writes them.
+   */
   note(event: AuditEvent): void {
-    this.record(event).catch(this.#onError);
+    this.#pending.push({ ...event, at: Date.now() });
+    if (this.#pending.length !== 1) return;
+    // SQLite: at once (after this task), into the write transaction of the turn, so the row is as
+    // visible as the change that caused it; PostgreSQL: at the end of the turn, one round trip for all.
+    const later = this.#db.dialect === 'postgres' ? setImmediate : queueMicrotask;
+    this.#flushing = new Promise((resolve) => later(() => this.#write().then(resolve)));
+  }
+
+  /** Writes what `note` still holds. */
+  async flush(): Promise<void> {
+    await this.#flushing;
+  }
+
+  async #write(): Promise<void> {
+    const events = this.#pending.splice(0);
+    for (let i = 0; i < events.length; i += NOTE_BATCH) {
+      const batch = events.slice(i, i + NOTE_BATCH);
+      const values: Record<string, unknown> = {};
+      const rows = batch.map((event, n) => {
+        Object.assign(values, {
+          [`at${n}`]: event.at, [`kind${n}`]: event.kind, [`actor${n}`]: event.actor ?? null,
+          [`clientId${n}`]: event.clientId ?? null, [`address${n}`]: event.address ?? null, [`subject${n}`]: event.subject ?? null,
+          [`details${n}`]: JSON.stringify(redact(event.details ?? {})),
+        });
+        return `(:at${n}, :kind${n}, :actor${n}, :clientId${n}, :address${n}, :subject${n}, :details${n})`;
+      });
+      await this.#db.change(`INSERT INTO audit_events (at, kind, actor, client_id, address, subject, details) VALUES ${rows.join(', ')}`, values)
+        .catch(this.#onError);
+    }
+  }
+
+  /** Oldest first from `from` (epoch ms), after event `afterId`: for exporting the log page by page. */
+  async since(from: number, afterId = 0, limit = 500): Promise<StoredAuditEvent[]> {
+    const rows = await this.#db.select<Row>('SELECT * FROM audit_events WHERE at >= :from AND id > :afterId ORDER BY id LIMIT :limit', { from, afterId, limit });
+    return rows.map(toEvent);
+  }
+
+  /** Removes the events older than `before` (epoch ms); the number removed. */
+  async removeOlderThan(before: number): Promise<number> {
+    return this.#db.change('DELETE FROM audit_events WHERE at < :before', { before });
   }
 
   /** Newest first; `before` (an event id) pages backwards. Times are epoch milliseconds. */
   async list(filter: AuditFilter = {}): Promise<StoredAuditEvent[]> {
+    await this.flush();
     const where: string[] = [];
     const repl: Record<string, unknown> = { limit: Math.min(Math.max(filter.limit ?? 100, 1), 500) };
     if (filter.kind) { where.push("kind LIKE :kind ESCAPE '!'"); repl.kind = `${filter.kind.replace(/[!%_]/g, '!$&')}%`; }
@@ -72,9 +124,13 @@ export class Audit {
     if (filter.before !== undefined) { where.push('id < :before'); repl.before = filter.before; }
     const rows = await this.#db.select<Row>(
       `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT :limit`, repl);
-    return rows.map((r) => ({
-      id: Number(r.id), at: Number(r.at), kind: r.kind, actor: r.actor, clientId: r.client_id, address: r.address,
-      subject: r.subject, details: JSON.parse(r.details) as Record<string, unknown>,
-    }));
+    return rows.map(toEvent);
   }
+}
+
+function toEvent(r: Row): StoredAuditEvent {
+  return {
+    id: Number(r.id), at: Number(r.at), kind: r.kind, actor: r.actor, clientId: r.client_id, address: r.address,
+    subject: r.subject, details: JSON.parse(r.details) as Record<string, unknown>,
+  };
 }

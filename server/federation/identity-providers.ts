@@ -1,4 +1,5 @@
 import type { Transaction } from 'sequelize';
+import type { TableCache } from '../storage/table-caches.ts';
 import type { Database } from '../storage/database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -22,8 +23,16 @@ export type IdentityProvider = {
   trustUpstreamAmr?: boolean;
   /** this provider's method names to RFC 8176 ones (Glewlwyd's "password" → "pwd") */
   amrMap?: Record<string, string>;
+  /**
+   * may its addresses be loopback, private or link-local (an on-premise provider, a test
+   * stand-in)? Off by default: an issuer URL must not reach into the broker's own network.
+   */
+  allowPrivateNetwork: boolean;
   updatedAt: number;
 };
+
+/** What is written: `allowPrivateNetwork` is off unless said. */
+export type IdentityProviderInput = Omit<IdentityProvider, 'updatedAt' | 'allowPrivateNetwork'> & { allowPrivateNetwork?: boolean };
 
 /** Presets: the issuer and display name of well-known providers, so only client id and secret are needed. */
 export const PRESETS: Record<string, { issuer: string; displayName: string }> = {
@@ -50,6 +59,7 @@ export function checkIssuer(issuer: string): string | undefined {
     return `"${issuer}" is not an absolute URL`;
   }
   if (url.search || url.hash) return `issuer "${issuer}" must not have a query or fragment`;
+  if (url.username || url.password) return 'an issuer URL must not hold a username or password';
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:' && isLoopback(url)) return undefined;
   return `issuer "${issuer}" must be https:// (plain http is accepted only on localhost)`;
@@ -61,8 +71,8 @@ export function isLoopback(url: URL): boolean {
 
 type Row = {
   name: string; issuer: string; client_id: string; client_secret: string; scopes: string;
-  display_name: string; claim_mapping: string; jit: boolean | number; updated_at: Date | string;
   trust_upstream_amr?: boolean | number; amr_map?: string;
+  display_name: string; claim_mapping: string; jit: boolean | number; allow_private_network: boolean | number; updated_at: Date | string;
 };
 
 /** Stored identity providers. Client secrets are sealed with the keyring, bound to the provider's name. */
@@ -73,6 +83,7 @@ export class IdentityProviders {
   constructor(db: Database, keyring: Keyring) {
     this.#db = db;
     this.#keyring = keyring;
+    this.#all = db.cache('identity_providers');
   }
 
   #toProvider(row: Row): IdentityProvider {
@@ -82,19 +93,21 @@ export class IdentityProviders {
       scopes: row.scopes.split(' ').filter(Boolean), displayName: row.display_name,
       claimMapping: JSON.parse(row.claim_mapping) as ClaimMapping, jit: Boolean(row.jit),
       trustUpstreamAmr: Boolean(row.trust_upstream_amr), amrMap: JSON.parse(row.amr_map ?? '{}') as Record<string, string>,
+      allowPrivateNetwork: Boolean(row.allow_private_network),
       updatedAt: new Date(row.updated_at).getTime(),
     };
   }
 
   /** Adds a provider; false when the name is taken. */
-  async add(idp: Omit<IdentityProvider, 'updatedAt'>, transaction?: Transaction): Promise<boolean> {
+  async add(idp: IdentityProviderInput, transaction?: Transaction): Promise<boolean> {
     const now = new Date();
     return (await this.#db.change(
-      `INSERT INTO identity_providers (name, issuer, client_id, client_secret, scopes, display_name, claim_mapping, jit, created_at, updated_at)
-       VALUES (:name, :issuer, :clientId, :secret, :scopes, :displayName, :mapping, :jit, :now, :now) ON CONFLICT (name) DO NOTHING`,
+      `INSERT INTO identity_providers (name, issuer, client_id, client_secret, scopes, display_name, claim_mapping, jit, allow_private_network, created_at, updated_at)
+       VALUES (:name, :issuer, :clientId, :secret, :scopes, :displayName, :mapping, :jit, :allowPrivate, :now, :now) ON CONFLICT (name) DO NOTHING`,
       {
         name: idp.name, issuer: idp.issuer, clientId: idp.clientId, secret: this.#keyring.encrypt(idp.clientSecret, `idp:${idp.name}`),
-        scopes: idp.scopes.join(' '), displayName: idp.displayName, mapping: JSON.stringify(idp.claimMapping), jit: idp.jit, now,
+        scopes: idp.scopes.join(' '), displayName: idp.displayName, mapping: JSON.stringify(idp.claimMapping), jit: idp.jit,
+        allowPrivate: idp.allowPrivateNetwork ?? false, now,
       }, transaction)) === 1;
   }
 
@@ -103,14 +116,14 @@ export class IdentityProviders {
    * given. The new `updatedAt` makes the upstream configuration be discovered afresh.
    * False when there is no provider by that name.
    */
-  async update(idp: Omit<IdentityProvider, 'updatedAt' | 'clientSecret'> & { clientSecret?: string }, transaction?: Transaction): Promise<boolean> {
+  async update(idp: Omit<IdentityProviderInput, 'clientSecret'> & { clientSecret?: string }, transaction?: Transaction): Promise<boolean> {
     const secret = idp.clientSecret === undefined ? {} : { secret: this.#keyring.encrypt(idp.clientSecret, `idp:${idp.name}`) };
     return (await this.#db.change(
       `UPDATE identity_providers SET issuer = :issuer, client_id = :clientId, ${'secret' in secret ? 'client_secret = :secret, ' : ''}scopes = :scopes,
-       display_name = :displayName, claim_mapping = :mapping, jit = :jit, updated_at = :now WHERE name = :name`,
+       display_name = :displayName, claim_mapping = :mapping, jit = :jit, allow_private_network = :allowPrivate, updated_at = :now WHERE name = :name`,
       {
         name: idp.name, issuer: idp.issuer, clientId: idp.clientId, ...secret, scopes: idp.scopes.join(' '), displayName: idp.displayName,
-        mapping: JSON.stringify(idp.claimMapping), jit: idp.jit, now: new Date(),
+        mapping: JSON.stringify(idp.claimMapping), jit: idp.jit, allowPrivate: idp.allowPrivateNetwork ?? false, now: new Date(),
       }, transaction)) === 1;
   }
 
@@ -130,8 +143,12 @@ export class IdentityProviders {
     return row && this.#toProvider(row);
   }
 
+  /** Read at every step of every login: kept in memory, emptied on any change (server/storage/table-caches.ts). */
+  readonly #all: TableCache<readonly IdentityProvider[]>;
+
+  /** Every provider, by name; the same objects until the table changes. */
   async list(): Promise<IdentityProvider[]> {
-    return (await this.#db.select<Row>('SELECT * FROM identity_providers ORDER BY name', {})).map((r) => this.#toProvider(r));
+    return [...await this.#all.get('', async () => (await this.#db.select<Row>('SELECT * FROM identity_providers ORDER BY name', {})).map((r) => this.#toProvider(r)))];
   }
 
   /** Removes a provider; false when there was none by that name. Linked identities stay (re-adding restores them). */

@@ -54,6 +54,11 @@ export class LinkedIdentities {
       { accountId, idpName, subject }, transaction);
   }
 
+  /** Removes every link of the account (when it is deleted); the number removed. */
+  async unlinkAll(accountId: string, transaction?: Transaction): Promise<number> {
+    return this.#db.change('DELETE FROM linked_identities WHERE account_id = :accountId', { accountId }, transaction);
+  }
+
   /**
    * Just-in-time provisioning: a new account without a password, linked to `identity`, in
    * one transaction. When a concurrent login provisioned the same identity first, that

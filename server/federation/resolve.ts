@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { StepResult } from '../flow/contract.ts';
 import type { Users } from '../storage/users.ts';
 import type { ExternalIdentity, LinkedIdentities } from './linked-identities.ts';
@@ -43,9 +44,31 @@ export async function resolveExternalIdentity(
   if (!input.jit) {
     return failure('not_linked', `No account here is linked to this ${displayName} account. Sign in another way and link it on your account page, or ask your administrator.`);
   }
-  const wanted = input.profile.username ? `${input.profile.username}@${identity.idpName}` : '';
-  const username = wanted && wanted.length <= 255 && !(await users.byUsername(wanted)) ? wanted : `${identity.idpName}:${identity.subject}`.slice(0, 255);
-  return success(await links.provision(users, identity, { username, email: input.profile.email ?? null }));
+  return success(await provisionWithFreeUsername(deps, identity, input.profile));
+}
+
+/**
+ * Just-in-time provisioning under a readable username that no one has: the mapped claim
+ * (else the subject) at the provider, `alice@corp`, then `alice-2@corp`, … Usernames are
+ * case-insensitive while subjects may not be: the link table (issuer, subject) stays the
+ * identity, and the username is only a unique label for people.
+ */
+async function provisionWithFreeUsername(deps: ResolveDeps, identity: ExternalIdentity, profile: { username?: string; email?: string }): Promise<string> {
+  const { users, links } = deps;
+  const suffix = `@${identity.idpName}`;
+  const base = (profile.username || identity.subject).slice(0, 200);
+  const candidates = [`${base}${suffix}`, ...Array.from({ length: 18 }, (_, i) => `${base}-${i + 2}${suffix}`), `${base}-${randomBytes(4).toString('hex')}${suffix}`];
+  for (const username of candidates) {
+    if (await users.byUsername(username)) continue;
+    try {
+      return await links.provision(users, identity, { username, email: profile.email ?? null });
+    } catch (err) {
+      // another login took this username meanwhile: try the next one
+      if (await users.byUsername(username)) continue;
+      throw err;
+    }
+  }
+  throw new Error(`no free username for ${base}${suffix}`);
 }
 
 function failure(code: string, message: string): StepResult {

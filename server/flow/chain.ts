@@ -112,8 +112,7 @@ function validate(value: unknown, catalog: AuthenticatorCatalog): Chain {
       // decide whether it applies, and skipping it would leave no one identified.
       if (step.remember !== undefined) throw new ChainError(`${path}.remember: the first step identifies the user and cannot be remembered`);
       for (const key of ['when', 'unless'] as const) {
-        if (step[key]?.role) throw new ChainError(`${path}.${key}.role: the first step runs before the user is known`);
-        if (step[key]?.device) throw new ChainError(`${path}.${key}.device: a device is remembered for a user, who is not known at the first step`);
+        if (step[key]) throw new ChainError(`${path}.${key}: the first step identifies the user and always applies`);
       }
       if ((step.level ?? 1) > (chain.defaultLevel ?? 1)) throw new ChainError(`${path}.level: the first step identifies the user and must apply at the default level`);
     }

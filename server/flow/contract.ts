@@ -1,16 +1,26 @@
+import type { KnownDevice } from '../security/known-devices.ts';
+
 /**
  * The authenticator contract (DESIGN.md section 3). Authenticators return values; the
  * chain runner decides what happens next. Nothing here knows about HTTP.
  */
 
-/** A failure shown to the user; `code` is for logs and tests, `message` for people. */
-export type StepError = { code: string; message: string };
+/**
+ * A failure shown to the user; `code` is for logs and tests (and selects the translation,
+ * `errors.<code>` in locales/), `message` is the English text for people, `params` the
+ * values a translation interpolates (e.g. `count` minutes).
+ */
+export type StepError = { code: string; message: string; params?: Record<string, string | number> };
 
 export type StepResult =
   | { kind: 'success'; accountId: string; amr: string[]; upstream?: UpstreamLogin }
   | { kind: 'challenge'; view: string; locals?: Record<string, unknown> }
   | { kind: 'redirect'; location: URL }
-  | { kind: 'failure'; error: StepError; view?: string; locals?: Record<string, unknown> };
+  | {
+    kind: 'failure'; error: StepError; view?: string; locals?: Record<string, unknown>;
+    /** whom the attempt was against, as resolved (a user id, or an unknown name's keyed hash): for the audit log */
+    attempted?: string;
+  };
 
 /** What a federated step learned from the upstream provider, kept with the satisfied step. */
 export type UpstreamLogin = {
@@ -34,6 +44,8 @@ export type StepContext = {
   urls: { action: string; callback: string };
   /** the client's network address, for brute-force counting */
   clientAddress: string;
+  /** the browser's device cookie (login pages only): its failures are counted apart from the rest of the world's */
+  device?: KnownDevice;
 };
 
 export interface Authenticator {

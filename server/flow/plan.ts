@@ -85,6 +85,8 @@ export type PlannedStep = {
   enrol?: string[];
   /** ask, for now: a condition on roles decides once the user is identified */
   pending?: boolean;
+  /** skip: because this browser is remembered for the user */
+  remembered?: boolean;
   /** why, in words (for the simulator and logs) */
   reason: string;
 };
@@ -212,7 +214,7 @@ export function plan(chain: Chain, ctx: PlanContext): Plan {
       continue;
     }
     if (step.remember !== undefined && ctx.rememberedSince !== undefined && ctx.now - ctx.rememberedSince <= step.remember) {
-      steps.push({ ...base, outcome: 'skip', reason: 'this device is remembered for this user' });
+      steps.push({ ...base, outcome: 'skip', remembered: true, reason: 'this device is remembered for this user' });
       continue;
     }
 

@@ -1,9 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Authenticator, StepContext, StepResult } from './contract.ts';
 import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { RememberedDevices } from '../storage/remembered-devices.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
-import type { FlowEvents } from '../observability/events.ts';
+import type { Door, FlowEvents } from '../observability/events.ts';
+import type { KnownDevice } from '../security/known-devices.ts';
 import { plan, factorCategories, type Plan, type PlanContext, type AuthenticatorFacts, type Satisfaction, type PlannedStep } from './plan.ts';
 import type { RequestFacts } from './request.ts';
 import { unavailableMessage, type EnrolmentGate } from './enrolment.ts';
@@ -13,9 +15,12 @@ export type Outcome =
   | { kind: 'render'; view: string; status: number; locals: Record<string, unknown> }
   /** `external`: to an upstream provider, which will come back to the step's callback */
   | { kind: 'redirect'; location: string; external?: boolean }
-  /** a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step */
-  | { kind: 'next-step' }
-  | { kind: 'complete'; result: LoginResult }
+  /**
+   * a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step.
+   * `device`: the browser was remembered: the HTTP layer keeps this device id in its cookie.
+   */
+  | { kind: 'next-step'; device?: string }
+  | { kind: 'complete'; result: LoginResult; device?: string }
   /** the login ends with an OAuth error for the relying party (e.g. unmet_authentication_requirements) */
   | { kind: 'deny'; error: string; description: string }
   | { kind: 'error'; status: number; code: string; message: string };
@@ -35,6 +40,9 @@ export type InteractionFacts = {
   session?: { uid: string; accountId: string };
   /** what the relying party asked for (acr_values, essential acr, max_age, prompt, id_token_hint) */
   request: RequestFacts;
+  /** this browser's device id (its remembered-device cookie), if it has one */
+  device?: string;
+  userAgent?: string;
 };
 
 
@@ -78,6 +86,7 @@ export class ChainRunner {
   readonly #basePath: string;
   readonly #events: FlowEvents | undefined;
   readonly #enrolment: EnrolmentGate | undefined;
+  readonly #devices: RememberedDevices | undefined;
 
   constructor(deps: {
     authenticators: Authenticator[];
@@ -95,7 +104,10 @@ export class ChainRunner {
     events?: FlowEvents;
     /** enrolment at login; absent: never offered */
     enrolment?: EnrolmentGate;
+    /** browsers users chose to remember (steps with `remember`) */
+    devices?: RememberedDevices;
   }) {
+    this.#devices = deps.devices;
     this.#builtIn = deps.authenticators;
     this.#federated = deps.federated ?? (async () => []);
     this.#authenticators = new Map(deps.authenticators.map((a) => [a.id, a]));
@@ -148,8 +160,18 @@ export class ChainRunner {
     return paths.every((methods) => factorCategories(methods).size >= 2);
   }
 
+  /** A built-in or stored authenticator by id (the password reset page asks second factors through it). */
+  authenticator(id: string): Authenticator | undefined {
+    return this.#authenticators.get(id);
+  }
+
   label(id: string): string {
     return this.#authenticators.get(id)?.label ?? id;
+  }
+
+  /** The RFC 8176 methods a success of this authenticator stands for. */
+  amrOf(id: string): string[] {
+    return this.#authenticators.get(id)?.amr ?? [];
   }
 
   /**
@@ -218,7 +240,7 @@ export class ChainRunner {
   }
 
   /** A form POST answering step `input.step`. */
-  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string): Promise<Outcome> {
+  async answer(facts: InteractionFacts, input: { step: number; csrf: string; fields: Record<string, string> }, clientAddress: string, device?: KnownDevice): Promise<Outcome> {
     await this.refresh();
     const loaded = await this.#loadForPost(facts, input.step, input.csrf, clientAddress);
     if ('kind' in loaded) return loaded;
@@ -236,9 +258,9 @@ export class ChainRunner {
     // they can consume a code or count an attempt. Saving the outcome ends the lease.
     if (state.busyUntil !== undefined && state.busyUntil > epoch()) return conflict();
     if (!(await this.#states.save(facts.uid, { ...state, busyUntil: epoch() + 30 }, version))) return conflict();
-    const ctx = this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress);
+    const ctx = { ...this.#context(facts.uid, state, next.step, current.id, input.fields, clientAddress), device };
     const result = enrolling ? await current.enrol!.finish(ctx) : await current.resume(ctx);
-    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, next.step, current, result, clientAddress);
+    return this.#apply(facts, { ...state, stepState: ctx.state }, version + 1, next.step, current, result, clientAddress, input.fields.remember_device === '1');
   }
 
   /**
@@ -256,7 +278,7 @@ export class ChainRunner {
     if (!(await this.#states.save(facts.uid, next, loaded.version))) return conflict();
     const { plan: p } = await this.#planFor(facts, next, clientAddress);
     if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
-    return p.complete ? this.#complete(next, p) : { kind: 'next-step' };
+    return p.complete ? this.#finish(facts, next, p) : { kind: 'next-step' };
   }
 
   /**
@@ -309,21 +331,27 @@ export class ChainRunner {
    * policy's question. An unmet essential acr is "no": the runner then ends the login with
    * the error.
    */
-  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string }, request: RequestFacts, address: string): Promise<boolean> {
+  async sessionSatisfies(clientId: string, session: { uid: string; accountId: string; acr?: string }, request: RequestFacts, address: string): Promise<'yes' | 'no' | 'claims-differ'> {
     await this.refresh();
     const chain = await this.#chain(clientId);
-    if (!chain) return false;
+    if (!chain) return 'no';
     const p = await this.plan(chain, { accountId: session.accountId, session, request, address });
-    return p.complete && !p.unmet && p.accountId === session.accountId;
+    if (!p.complete || p.unmet || p.accountId !== session.accountId) return 'no';
+    // Nothing to ask, but the session's acr is another login's (another client's level
+    // names): a pass through the runner, without a page, gives this client its own.
+    return p.acr === session.acr ? 'yes' : 'claims-differ';
   }
 
   /**
    * Whether a refresh token may still mint tokens under the client's *current* chain: its
    * login reached at least the chain's default level, and the methods it used (its amr)
-   * are still a way through every step that applies now (conditions read for this user and
-   * address, as a new device). A chain made stronger since then refuses: sign in again.
+   * are still a way through every step that always applies now. A chain made stronger
+   * since then refuses: sign in again. Steps that depend on the browser (network and
+   * device conditions, remember) are left out: the refresh comes from the relying party,
+   * not from the browser that signed in, and the login may rightly have skipped them.
+   * Conditions on roles are read for the user as they are now.
    */
-  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }, address: string): Promise<string | undefined> {
+  async refreshAllowed(clientId: string, grant: { accountId: string; acr?: string; amr?: string[]; authTime?: number; gty?: string }): Promise<string | undefined> {
     await this.refresh();
     const chainText = await this.#chainOf(clientId);
     if (chainText === undefined) return 'the client is unknown';
@@ -343,7 +371,9 @@ export class ChainRunner {
       .filter((a) => a.amr.length > 0 && a.amr.every((m) => methods.has(m)))
       .map((a) => ({ authenticator: a.id, at }));
     const done = (grant.gty ?? '').includes('saml2-bearer') ? [{ step: 0, authenticator: 'saml2-bearer', amr: ['fed'], at }] : [];
-    const p = await this.plan(chain, { accountId: grant.accountId, address, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
+    const browserBound = (s: Chain['steps'][number]) => s.remember !== undefined || [s.when, s.unless].some((c) => c?.network || c?.device);
+    const always: Chain = { ...chain, steps: chain.steps.filter((s, i) => i === 0 || !browserBound(s)) };
+    const p = await this.plan(always, { accountId: grant.accountId, done, sessionSteps, ssoFreshness: Number.MAX_SAFE_INTEGER });
     if (!p.complete) return `the application's sign-in now also needs ${p.next!.options.map((o) => this.label(o)).join(' or ')}`;
     return undefined;
   }
@@ -361,7 +391,8 @@ export class ChainRunner {
     clientId: string,
     inputs: Record<string, Record<string, string> | undefined>,
     clientAddress: string,
-    identified?: { accountId: string; amr: string[]; by: string },
+    identified: { accountId: string; amr: string[]; by: string } | undefined,
+    door: Exclude<Door, 'browser'>,
   ): Promise<DirectOutcome> {
     await this.refresh();
     const chainText = await this.#chainOf(clientId);
@@ -406,11 +437,16 @@ export class ChainRunner {
       }
       const chosen = this.#authenticators.get(id)!;
       const result = await chosen.resume({ input: inputs[id]!, accountId: state.accountId, state: {}, urls: { action: '', callback: '' }, clientAddress });
-      if (result.kind === 'failure') return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      const reported = { clientId, authenticator: id, step: next.step, address: clientAddress, door };
+      if (result.kind === 'failure') {
+        this.#events?.authStep({ ...reported, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted });
+        return { kind: 'refused', code: 'step_failed', message: result.error.message, authenticator: id };
+      }
       if (result.kind !== 'success') return { kind: 'refused', code: 'interactive_chain', message: `${this.label(id)} needs a browser` };
       if (state.accountId !== undefined && result.accountId !== state.accountId) {
         return { kind: 'refused', code: 'subject_mismatch', message: 'the steps were satisfied by different users' };
       }
+      this.#events?.authStep({ ...reported, outcome: 'success', accountId: result.accountId });
       state.accountId = result.accountId;
       state.satisfied.push({ step: next.step, authenticator: id, amr: result.amr, at: epoch() });
     }
@@ -456,7 +492,8 @@ export class ChainRunner {
   /** This login's plan: the steps done in it, the browser session's (single sign-on) and the request. */
   async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string): Promise<{ chain: Chain; plan: Plan }> {
     const chain = this.#parse(state.chain);
-    const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request });
+    const rememberedSince = state.accountId !== undefined && facts.device && this.#devices ? await this.#devices.since(facts.device, state.accountId) : undefined;
+    const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request, rememberedSince });
     return { chain, plan: p };
   }
 
@@ -486,7 +523,7 @@ export class ChainRunner {
       if (!(await this.#states.save(facts.uid, identified, version))) return conflict();
       return this.#advance(facts, identified, version + 1, clientAddress);
     }
-    if (p.complete) return this.#complete(state, p);
+    if (p.complete) return this.#finish(facts, state, p);
     const next = p.next!;
     if (next.outcome === 'unavailable') return this.#offerEnrolment(facts, state, version, chain, next, clientAddress);
     const usable = next.usable!;
@@ -532,7 +569,7 @@ export class ChainRunner {
     };
   }
 
-  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string): Promise<Outcome> {
+  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string, rememberDevice = false): Promise<Outcome> {
     const state: FlowState = { ...leased, busyUntil: undefined };
     const chain = this.#parse(state.chain);
     const usable = chain.steps[index]!.options;
@@ -541,7 +578,7 @@ export class ChainRunner {
       case 'failure': {
         if (!(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
-          this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId, address: clientAddress });
+          this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress, door: 'browser' });
         }
         if (result.kind === 'failure' && !result.view) {
           return { kind: 'error', status: 400, code: result.error.code, message: result.error.message };
@@ -568,19 +605,34 @@ export class ChainRunner {
           chosen: undefined, enrolling: undefined, stepState: {}, awaiting: undefined, awaitingStep: undefined, csrf: newCsrf(), ...(enrolled && { recoveryCodesDue: true }),
         };
         if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#events?.emit('login.step', { clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress });
+        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
+        // The person asked to remember this browser, on a step that allows it.
+        const seconds = chain.steps[index]!.remember;
+        let device: string | undefined;
+        if (rememberDevice && seconds !== undefined && this.#devices) {
+          const known = facts.device !== undefined && (await this.#devices.since(facts.device, result.accountId)) !== undefined;
+          device = facts.device ?? RememberedDevices.newDeviceId();
+          await this.#devices.remember(device, result.accountId, facts.userAgent, seconds);
+          if (!known) this.#events?.emit('device.remembered', { accountId: result.accountId, userAgent: facts.userAgent, address: clientAddress });
+        }
         if (enrolled) {
           await this.#enrolment!.enrolled({ accountId: result.accountId, clientId: state.clientId, authenticator: authenticator.id, address: clientAddress });
           return this.#recoveryCodesPage(facts.uid, next, chain, await this.#enrolment!.newRecoveryCodes(result.accountId));
         }
         // Re-planned with the user now known: conditions on roles, their set-up factors
         // and the session's steps for this subject decide what is left.
-        const { plan: p } = await this.#planFor(facts, next, clientAddress);
+        const { plan: p } = await this.#planFor({ ...facts, ...(device ? { device } : {}) }, next, clientAddress);
         if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
-        if (p.complete) return this.#complete(next, p);
-        return { kind: 'next-step' };
+        if (p.complete) return { ...(await this.#finish(facts, next, p)), ...(device ? { device } : {}) };
+        return { kind: 'next-step', ...(device ? { device } : {}) };
       }
     }
+  }
+
+  /** The login is complete: a remembered browser that spared a step is noted as used. */
+  async #finish(facts: InteractionFacts, state: FlowState, p: Plan): Promise<Outcome> {
+    if (facts.device && this.#devices && p.steps.some((s) => s.remembered)) await this.#devices.touch(facts.device, state.accountId!);
+    return this.#complete(state, p);
   }
 
   #complete(state: FlowState, p: Plan): { kind: 'complete'; result: LoginResult } {
@@ -622,6 +674,8 @@ export class ChainRunner {
       chooseAction: `${this.#url(uid)}/choose/${index}`,
       abortAction: `${this.#url(uid)}/abort`,
       canSwitch: usable.length > 1 && state.chosen !== undefined,
+      // seconds: the step's page offers "Remember this device for 30 days" (in the page's language)
+      rememberFor: chain.steps[index]!.remember,
     };
   }
 

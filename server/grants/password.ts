@@ -25,7 +25,7 @@ export function registerPasswordGrant(provider: Provider, deps: { runner: ChainR
     const outcome = await deps.runner.satisfyDirectly(ctx.oidc.client!.clientId, {
       password: { username: params.username!, password: params.password! },
       totp: params.totp ? { code: params.totp } : undefined,
-    }, ctx.ip);
+    }, ctx.ip, undefined, 'password_grant');
     if (outcome.kind === 'refused') throw refusal(outcome, PASSWORD_GRANT);
     const account = await deps.findAccount(ctx, outcome.result.login.accountId);
     if (!account) throw invalidGrant('the user is unknown or disabled');

@@ -5,6 +5,7 @@ import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
 import { invalidGrant, refusal } from './errors.ts';
+import { metadataOf } from '../provider/client-metadata.ts';
 
 export const SAML2_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
 
@@ -22,6 +23,16 @@ export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDep
   async function saml2BearerGrant(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, string | undefined>;
     if (!params.assertion) throw new errors.InvalidRequest("missing required parameter 'assertion'");
+    const clientId = ctx.oidc.client!.clientId;
+    // The assertion is the chain's first, identifying step: audited and counted as one.
+    const report = (outcome: 'success' | 'failure', reason?: string, accountId?: string) => deps.events.authStep({
+      clientId, authenticator: 'saml2-bearer', step: 0, outcome, address: ctx.ip, door: 'saml2_bearer',
+      ...(reason && { reason }), ...(accountId && { accountId }),
+    });
+    const refuse = (reason: string, description: string, accountId?: string) => {
+      report('failure', reason, accountId);
+      return invalidGrant(description);
+    };
     let verified;
     try {
       verified = await verifyAssertion(params.assertion, {
@@ -31,27 +42,28 @@ export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDep
         skewSeconds: SKEW_SECONDS,
       });
     } catch (err) {
-      if (err instanceof AssertionError) throw invalidGrant(err.message);
-      throw invalidGrant('assertion is not well-formed XML');
+      if (err instanceof AssertionError) throw refuse('invalid_assertion', err.message);
+      throw refuse('invalid_assertion', 'assertion is not well-formed XML');
     }
     // Trust is per client: an IdP trusted for one application does not speak for the others.
     const idp = await deps.samlIdps.byIssuer(verified.issuer);
-    const accepted = ctx.oidc.client!.metadata().saml_idps;
+    const accepted = metadataOf(ctx.oidc.client!).saml_idps;
     if (!idp || !Array.isArray(accepted) || !accepted.includes(idp.name)) {
-      throw invalidGrant(`this client does not accept assertions from ${idp ? `the SAML IdP "${idp.name}"` : 'this issuer'}; an admin can allow it with stepgate client update --saml-idps`);
+      throw refuse('untrusted_idp', `this client does not accept assertions from ${idp ? `the SAML IdP "${idp.name}"` : 'this issuer'}; an admin can allow it with stepgate client update --saml-idps`);
     }
     if (!(await deps.samlIdps.useAssertion(verified.issuer, verified.id, verified.expiresAt))) {
-      throw invalidGrant('assertion has already been used');
+      throw refuse('replayed', 'assertion has already been used');
     }
     const user = await deps.users.byUsername(verified.nameId);
-    if (!user || user.disabled) throw invalidGrant('the assertion names no user of this server');
+    if (!user || user.disabled) throw refuse('unknown_user', 'the assertion names no user of this server', user?.id);
     // A trusted SAML IdP is trusted for every client that takes the grant; it is not
     // trusted to speak for the broker's administrators.
-    if (user.roles.includes('admin')) throw invalidGrant('an administrator cannot be named by a SAML assertion; sign in through the browser');
+    if (user.roles.includes('admin')) throw refuse('admin_refused', 'an administrator cannot be named by a SAML assertion; sign in through the browser', user.id);
+    report('success', undefined, user.id);
 
-    const outcome = await deps.runner.satisfyDirectly(ctx.oidc.client!.clientId, {
+    const outcome = await deps.runner.satisfyDirectly(clientId, {
       totp: params.totp ? { code: params.totp } : undefined,
-    }, ctx.ip, { accountId: user.id, amr: ['fed'], by: 'saml2-bearer' });
+    }, ctx.ip, { accountId: user.id, amr: ['fed'], by: 'saml2-bearer' }, 'saml2_bearer');
     if (outcome.kind === 'refused') throw refusal(outcome, 'SAML2 bearer');
     const account = await deps.findAccount(ctx, user.id);
     if (!account) throw invalidGrant('the user is unknown or disabled');

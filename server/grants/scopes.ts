@@ -1,4 +1,5 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { metadataOf } from '../provider/client-metadata.ts';
 
 /**
  * A per-device scope (WSO2 API Manager's convention): `device_` and a name. It needs no
@@ -12,7 +13,7 @@ export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** The API scopes registered for a client (`stepgate client update --scopes`), from its metadata. */
 export function apiScopesOf(client: { metadata(): Record<string, unknown> }): string[] {
-  const value = client.metadata().api_scopes;
+  const value = metadataOf(client).api_scopes;
   return Array.isArray(value) ? value.filter((s): s is string => typeof s === 'string') : [];
 }
 

@@ -40,8 +40,23 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, pr
  * grants, login pages, request logs, network conditions — sees the same address.
  */
 export function clientAddressMiddleware(proxies: TrustedProxies) {
+  // Parsing addresses (ipaddr.js) was a tenth of a token request's CPU, and the same peers
+  // and headers come again and again: short ones are remembered (bounded, so a flood of
+  // distinct headers costs at most 1000 entries).
+  const known = new Map<string, string>();
   return async function setClientAddress(ctx: Context, next: Next) {
-    ctx.request.ip = clientAddress(ctx.req.socket.remoteAddress ?? '', ctx.get('X-Forwarded-For') || undefined, proxies);
+    const peer = ctx.req.socket.remoteAddress ?? '';
+    const forwardedFor = ctx.get('X-Forwarded-For') || undefined;
+    const key = `${peer} ${forwardedFor ?? ''}`;
+    let ip = known.get(key);
+    if (ip === undefined) {
+      ip = clientAddress(peer, forwardedFor, proxies);
+      if (key.length <= 256) {
+        if (known.size >= 1000) known.clear();
+        known.set(key, ip);
+      }
+    }
+    ctx.request.ip = ip;
     await next();
   };
 }

@@ -25,7 +25,7 @@ export function createMetrics(provider: Provider, events: FlowEvents) {
   const completed = new Counter({ name: 'stepgate_logins_completed_total', help: 'Logins with every step of the chain satisfied', labelNames: ['client'], registers });
   const steps = new Counter({
     name: 'stepgate_login_steps_total', help: 'Answers to a login step, by client, authenticator, outcome and failure reason',
-    labelNames: ['client', 'step', 'outcome', 'reason'], registers,
+    labelNames: ['client', 'step', 'outcome', 'reason', 'door'], registers,
   });
   const lockouts = new Counter({ name: 'stepgate_lockouts_total', help: 'Temporary lockouts imposed, by factor and by what was locked (account or address)', labelNames: ['factor', 'scope'], registers });
   const tokens = new Counter({ name: 'stepgate_tokens_issued_total', help: 'Successful token endpoint responses by grant type', labelNames: ['grant'], registers });
@@ -34,7 +34,7 @@ export function createMetrics(provider: Provider, events: FlowEvents) {
 
   events.on('login.started', ({ clientId }) => started.inc({ client: clientId }));
   events.on('login.completed', ({ clientId }) => completed.inc({ client: clientId }));
-  events.on('login.step', ({ clientId, authenticator, outcome, reason }) => steps.inc({ client: clientId, step: authenticator, outcome, reason: reason ?? '' }));
+  events.on('login.step', ({ clientId, authenticator, outcome, reason, door }) => steps.inc({ client: clientId, step: authenticator, outcome, reason: reason ?? '', door }));
   events.on('lockout', ({ factor, scope }) => lockouts.inc({ factor, scope }));
   // A refused request's grant_type is whatever the caller sent: it becomes a label only
   // once a request with it has succeeded, which keeps the label set bounded.

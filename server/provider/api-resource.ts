@@ -1,5 +1,6 @@
 import { errors, type Configuration } from 'oidc-provider';
 import { apiScopesOf } from '../grants/scopes.ts';
+import { metadataOf } from './client-metadata.ts';
 
 type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['resourceIndicators']>;
 
@@ -9,21 +10,28 @@ type ResourceIndicators = NonNullable<NonNullable<Configuration['features']>['re
  * they are issued for one resource, `<issuer>/api`, whose scopes are the client's
  * registered API scopes (`stepgate client update --scopes`). They are opaque (revocable,
  * introspected) unless the client's application tokens are JWTs (`--app-token-format jwt`,
- * RFC 9068: validated locally against /jwks, not revocable). No other resource is known.
+ * RFC 9068: validated locally against /jwks, not revocable). A client whose user tokens are
+ * JWTs (settings.userTokenFormat) gets its code and refresh access tokens for that same
+ * resource, as RFC 9068 JWTs carrying the user as `sub`; such a token opens the APIs, not
+ * /userinfo (the id_token carries the claims). No other resource is known.
  */
 export function apiResource(issuer: string): ResourceIndicators {
   const identifier = `${issuer}/api`;
   return {
     enabled: true,
-    async defaultResource(ctx) {
-      return ctx.oidc.params?.grant_type === 'client_credentials' ? identifier : undefined;
+    // application tokens always; user tokens (code, refresh) when the client's user tokens are JWTs
+    async defaultResource(ctx, client) {
+      if (ctx.oidc.params?.grant_type === 'client_credentials') return identifier;
+      return client && metadataOf(client).user_token_format === 'jwt' ? identifier : undefined;
     },
-    async useGrantedResource() {
-      return false;
+    // a code or refresh token granted for the API is redeemed for it (else for /userinfo)
+    async useGrantedResource(ctx) {
+      return ctx.oidc.client !== undefined && metadataOf(ctx.oidc.client).user_token_format === 'jwt';
     },
-    async getResourceServerInfo(_ctx, resource, client) {
+    async getResourceServerInfo(ctx, resource, client) {
       if (resource !== identifier) throw new errors.InvalidTarget(`the only resource is ${identifier}`);
-      const format = client.metadata().app_token_format === 'jwt' ? 'jwt' : 'opaque';
+      const setting = ctx.oidc.params?.grant_type === 'client_credentials' ? 'app_token_format' : 'user_token_format';
+      const format = metadataOf(client)[setting] === 'jwt' ? 'jwt' : 'opaque';
       return { scope: apiScopesOf(client).join(' '), audience: identifier, accessTokenFormat: format };
     },
   };

@@ -26,9 +26,11 @@ export function createPolicy(runner: ChainRunner) {
       await runner.rememberForSession(session.uid, result as LoginResult);
       return Check.NO_NEED_TO_PROMPT;
     }
-    const ok = await runner.sessionSatisfies(oidc.client.clientId, { uid: session.uid, accountId: session.accountId },
+    const answer = await runner.sessionSatisfies(oidc.client.clientId, { uid: session.uid, accountId: session.accountId, acr: oidc.acr },
       requestFacts(oidc.params as Record<string, unknown>), ctx.ip);
-    return ok ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    // With prompt=none there is no pass through the runner to give: the session's claims stand.
+    if (answer === 'claims-differ') return oidc.prompts.has('none') ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    return answer === 'yes' ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
   }));
   return policy;
 }

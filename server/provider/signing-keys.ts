@@ -1,36 +1,33 @@
-import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
-import type { Database } from '../storage/database.ts';
-import type { Keyring } from '../security/keyring.ts';
+import type Provider from 'oidc-provider';
+// oidc-provider reads its keys once, at construction; this is its own routine for doing
+// so, run again when the stored keys change (it replaces the keystore and the public JWKS).
+import initializeKeystore from 'oidc-provider/lib/helpers/initialize_keystore.js';
+import type { SigningKeys } from '../storage/signing-keys.ts';
+
+/** How often a process looks for keys rotated or retired by another process (CLI, API). */
+const CHECK_EVERY_MS = 5_000;
 
 /**
- * RS256 first: OpenID Connect's default id_token algorithm, what relying parties expect
- * unless they register another. ES256 and EdDSA for clients that ask for them.
+ * Keeps the provider's keys in step with the database: at most every few seconds, a
+ * request first compares the keys' version and, when it changed, loads them again. So a
+ * rotation made anywhere signs in every process within seconds, without a restart.
  */
-const ALGORITHMS = [
-  { alg: 'RS256', generate: () => generateKeyPair('RS256', { modulusLength: 2048, extractable: true }) },
-  { alg: 'ES256', generate: () => generateKeyPair('ES256', { extractable: true }) },
-  { alg: 'EdDSA', generate: () => generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true }) },
-] as const;
-
-/**
- * The broker's signing keys, generated on first start and kept (sealed) in the database,
- * so every process and every restart signs with the same keys. When processes start
- * together, the first insert wins and the others read it.
- */
-export async function loadSigningKeys(db: Database, keyring: Keyring): Promise<{ keys: JWK[] }> {
-  const keys: JWK[] = [];
-  for (const { alg, generate } of ALGORITHMS) {
-    let [row] = await db.select<{ jwk: string }>('SELECT jwk FROM signing_keys WHERE alg = :alg', { alg });
-    if (!row) {
-      const { privateKey } = await generate();
-      const jwk = await exportJWK(privateKey);
-      const kid = await calculateJwkThumbprint(jwk);
-      await db.change(
-        'INSERT INTO signing_keys (kid, alg, jwk, created_at) VALUES (:kid, :alg, :jwk, :now) ON CONFLICT DO NOTHING',
-        { kid, alg, jwk: keyring.encrypt(JSON.stringify({ ...jwk, kid, alg, use: 'sig' }), 'signing-key'), now: new Date() });
-      [row] = await db.select<{ jwk: string }>('SELECT jwk FROM signing_keys WHERE alg = :alg', { alg });
+export function followSigningKeys(provider: Provider, keys: SigningKeys, initialVersion: string) {
+  let version = initialVersion;
+  let checkedAt = Date.now();
+  let pending: Promise<void> | undefined;
+  const check = async () => {
+    const now = await keys.version();
+    if (now === version) return;
+    initializeKeystore.call(provider, await keys.jwks());
+    version = now;
+  };
+  return async (_ctx: unknown, next: () => Promise<unknown>) => {
+    if (Date.now() - checkedAt >= CHECK_EVERY_MS) {
+      checkedAt = Date.now();
+      pending ??= check().finally(() => (pending = undefined));
     }
-    keys.push(JSON.parse(keyring.decrypt(row!.jwk, 'signing-key')) as JWK);
-  }
-  return { keys };
+    if (pending) await pending;
+    await next();
+  };
 }

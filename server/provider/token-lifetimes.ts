@@ -1,4 +1,5 @@
 import type { Configuration } from 'oidc-provider';
+import { metadataOf } from './client-metadata.ts';
 
 /**
  * What "never expires" means (WSO2's negative validity period): a hundred years. oidc-provider
@@ -14,7 +15,7 @@ type ClientLike = { metadata(): Record<string, unknown> };
  * read them.
  */
 export const clientTokenMetadata: NonNullable<Configuration['extraClientMetadata']> = {
-  properties: ['api_scopes', 'user_token_ttl', 'app_token_ttl', 'allow_non_expiring', 'app_token_format', 'saml_idps'],
+  properties: ['api_scopes', 'user_token_ttl', 'app_token_ttl', 'allow_non_expiring', 'app_token_format', 'saml_idps', 'logout_ends_grants', 'user_token_format'],
 };
 
 /**
@@ -24,7 +25,7 @@ export const clientTokenMetadata: NonNullable<Configuration['extraClientMetadata
  * otherwise the default applies.
  */
 export default function tokenLifetime(client: ClientLike, kind: 'user' | 'app', fallback: number): number {
-  const metadata = client.metadata();
+  const metadata = metadataOf(client);
   const value = metadata[kind === 'user' ? 'user_token_ttl' : 'app_token_ttl'];
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value === 0) return fallback;
   if (value > 0) return value;

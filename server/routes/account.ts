@@ -9,19 +9,13 @@ import { PendingLinks } from '../federation/pending-links.ts';
 import { UpstreamError } from '../federation/upstream.ts';
 import { rememberFederation } from './federation.ts';
 import { accountFactorRoutes } from './account-factors.ts';
+import { accountEmailRoutes } from './account-email.ts';
+import { current } from '../i18n/index.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
-const NOTICES: Record<string, string> = {
-  linked: 'The account was linked. You can now use it to sign in.',
-  unlinked: 'The account was unlinked.',
-  password: 'Your password was changed. Your other sessions were signed out.',
-  sessions: 'Your other sessions were signed out.',
-  totp: 'Your authenticator app was set up.',
-  passkey: 'The passkey was added.',
-  renamed: 'The sign-in method was renamed.',
-  removed: 'The sign-in method was removed.',
-};
+/** `?done=` values that show a notice (account.notice.<name> in locales/). */
+const NOTICES = new Set(['linked', 'unlinked', 'verification_sent', 'password', 'sessions', 'totp', 'passkey', 'renamed', 'removed']);
 
 /**
  * /account: where a signed-in user links and unlinks upstream identities. "Signed in"
@@ -45,8 +39,14 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     ctx.body = views.render(view, locals);
   }
 
-  function fail(ctx: Context, status: number, code: string, message: string) {
-    page(ctx, status, 'views/error', { title: 'Your account', heading: 'That did not work', code, message, hint: 'Go back to your account page and try again.' });
+  /** An error on the account page; the way forward is the account page itself, unless signed out. */
+  function fail(ctx: Context, status: number, code: string, message: string, params?: Record<string, unknown>) {
+    const { t } = current();
+    const signedOut = code === 'login_required';
+    page(ctx, status, 'views/error', {
+      title: t('account.title'), heading: t('error.accountHeading'), code, message, params,
+      hint: signedOut ? t('error.signInHint') : t('error.accountHint'), accountLink: !signedOut,
+    });
   }
 
   /**
@@ -71,7 +71,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
   async function signedIn(ctx: Context): Promise<{ uid: string; accountId: string } | undefined> {
     const session = await provider.Session.get(ctx as Parameters<Provider['Session']['get']>[0]);
     if (!session.accountId) {
-      fail(ctx, 401, 'login_required', 'You are not signed in here. Sign in to an application that uses this service, then come back to this page.');
+      fail(ctx, 401, 'login_required', 'You are not signed in here.');
       return undefined;
     }
     const user = await users.byId(session.accountId);
@@ -99,7 +99,8 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     const mine = await links.forAccount(who.accountId);
     const providers = (await idps.list()).map((p) => ({ name: p.name, displayName: p.displayName, links: mine.filter((l) => l.idpName === p.name) }));
     page(ctx, 200, 'views/account', {
-      username: user.username, hasPassword: user.passwordHash !== null, providers, csrf: csrfFor(who.uid), notice: NOTICES[String(ctx.query.done ?? '')],
+      username: user.username, hasPassword: user.passwordHash !== null, email: user.email, emailVerified: user.emailVerified, mailEnabled: services.mail.enabled,
+      providers, csrf: csrfFor(who.uid), notice: NOTICES.has(String(ctx.query.done)) ? String(ctx.query.done) : undefined,
       ...(await factorOverview(who.accountId, who.uid)),
     });
   });
@@ -111,7 +112,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     const idp = await idps.get(ctx.params.name!);
     if (!idp) return fail(ctx, 404, 'unknown_provider', 'There is no such sign-in provider.');
     if (!(await strongEnoughToLink(ctx, who.accountId))) {
-      return fail(ctx, 403, 'reauthentication_required', `Linking a sign-in provider needs a recent sign-in with every factor of your account (password and authenticator app, if you have one) within the last ${LINK_FRESHNESS / 60} minutes. Sign in to an application again that way, then come back to this page.`);
+      return fail(ctx, 403, 'reauthentication_required', `Linking a sign-in provider needs a recent sign-in with every factor of your account (password and authenticator app, if you have one) within the last ${LINK_FRESHNESS / 60} minutes. Sign in to an application again that way, then come back to this page.`, { minutes: LINK_FRESHNESS / 60 });
     }
     try {
       const { url, pending } = await upstream.authorizationUrl(idp);
@@ -159,6 +160,8 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     ctx.status = 303;
     ctx.redirect('/account?done=unlinked');
   });
+
+  accountEmailRoutes(router, { services, views, page: { signedIn, csrfOk, recentFullLogin: strongEnoughToLink, fail } });
 
   return router;
 }

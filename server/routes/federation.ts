@@ -40,7 +40,7 @@ export function federationRoutes(views: Views) {
     ctx.status = 400;
     ctx.type = 'html';
     ctx.body = views.render('views/error', {
-      title: 'Something went wrong', code: 'unexpected_callback',
+      code: 'unexpected_callback',
       message: 'This sign-in response does not belong to a sign-in in progress in this browser.',
     });
   });

@@ -7,9 +7,17 @@ import type { ChainRunner, InteractionFacts, Outcome } from '../flow/runner.ts';
 import type { Views } from '../views.ts';
 import { rotateInteraction, type CookieOptions } from '../provider/rotate-interaction.ts';
 import { rememberFederation } from './federation.ts';
+import { useLanguage, current } from '../i18n/index.ts';
+import type { ClientBranding } from '../branding.ts';
 import { requestFacts } from '../flow/request.ts';
+import { KnownDevice, DEVICE_COOKIE as KNOWN_COOKIE, DEVICE_COOKIE_DAYS as KNOWN_COOKIE_DAYS } from '../security/known-devices.ts';
+import { allowFormTarget } from '../middleware/security-headers.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The remembered-device cookie; it outlives any `remember` (the stored row decides), within browsers' 400-day cap. */
+const DEVICE_COOKIE = 'stepgate.device';
+const DEVICE_COOKIE_DAYS = 400;
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
@@ -31,17 +39,32 @@ function fields(body: unknown): Record<string, string> {
  * oidc-provider set in this browser must name the same uid: a URL copied to another
  * browser, or a form posted against another browser's login, is refused.
  */
-export function interactionRoutes(provider: Provider, runner: ChainRunner, views: Views, csrfKey: string, cookies: CookieOptions) {
+export function interactionRoutes(deps: {
+  provider: Provider; runner: ChainRunner; views: Views; keys: { csrf: string; device: string }; cookies: CookieOptions;
+  /** the application's name, logo, colours and links, shown on every page of its login */
+  branding: (clientId: string) => Promise<ClientBranding | undefined>;
+  /** the username shown on the consent page ("Signed in as …") */
+  accountName: (accountId: string) => Promise<string | undefined>;
+}) {
+  const { provider, runner, views, keys, cookies, branding, accountName } = deps;
+  const csrfKey = keys.csrf;
   const router = new Router({ prefix: '/interaction/:uid' });
 
+  /** Every page of a login carries the application's branding, once the login is known. */
   function render(ctx: Context, view: string, status: number, locals: Record<string, unknown>) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = views.render(view, locals);
+    ctx.body = views.render(view, { client: ctx.state.client, ...locals });
   }
 
+  /**
+   * An error page with a way forward: back to the application when it has a home page, and
+   * a retry (the login's current step) when reloading can help.
+   */
   function fail(ctx: Context, status: number, code: string, message: string) {
-    render(ctx, 'views/error', status, { code, message, title: 'Something went wrong' });
+    const client = ctx.state.client as ClientBranding | undefined;
+    const retry = RETRYABLE.has(code) && ctx.state.uid ? `/interaction/${ctx.state.uid}` : undefined;
+    render(ctx, 'views/error', status, { code, message, retry, back: client?.homeUrl ? { url: client.homeUrl, name: client.name } : undefined });
   }
 
   async function details(ctx: Context): Promise<Details | undefined> {
@@ -56,16 +79,30 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
       fail(ctx, 400, 'interaction_mismatch', 'This page belongs to another sign-in in progress. Go back to the application and start again.');
       return undefined;
     }
+    // The forms of this login end, through redirects, at the client's redirect URI (checked by oidc-provider).
+    allowFormTarget(ctx, d.params.redirect_uri);
+    // The application may ask for a language (OpenID Connect ui_locales): it wins over the browser's.
+    useLanguage(d.params.ui_locales, ctx);
+    ctx.state.uid = d.uid;
+    ctx.state.client = await branding(String(d.params.client_id));
     return d;
   }
 
-  function facts(d: Details): InteractionFacts {
+  function facts(ctx: Context, d: Details): InteractionFacts {
+    const device = ctx.cookies.get(DEVICE_COOKIE, { signed: true });
     return {
       uid: d.uid,
       clientId: String(d.params.client_id),
       session: d.session?.accountId ? { uid: d.session.uid, accountId: d.session.accountId } : undefined,
       request: requestFacts(d.params),
+      ...(device ? { device } : {}),
+      ...(ctx.get('user-agent') ? { userAgent: ctx.get('user-agent') } : {}),
     };
+  }
+
+  /** A browser remembered at a step keeps its device id (only a hash is stored) in a long-lived cookie. */
+  function keepDevice(ctx: Context, device: string | undefined) {
+    if (device) ctx.cookies.set(DEVICE_COOKIE, device, { ...cookies, path: '/interaction', maxAge: DEVICE_COOKIE_DAYS * 86400 * 1000, overwrite: true });
   }
 
   async function respond(ctx: Context, d: Details, outcome: Outcome) {
@@ -76,6 +113,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
         ctx.status = 303;
         return ctx.redirect(outcome.location);
       case 'next-step': {
+        keepDevice(ctx, outcome.device);
         // A new id for the rest of the login: whatever was captured before this step is stale.
         const next = await rotateInteraction(provider, ctx, d.uid, cookies);
         if (!next || !(await runner.rename(d.uid, next))) return fail(ctx, 400, 'expired', 'This sign-in has expired. Go back to the application and start again.');
@@ -90,6 +128,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
         return ctx.redirect(location);
       }
       case 'complete': {
+        keepDevice(ctx, outcome.device);
         const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
         await runner.discard(d.uid);
         ctx.status = 303;
@@ -102,15 +141,29 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     const d = await details(ctx);
     if (!d) return;
     if (d.prompt.name === 'consent') return showConsent(ctx, d);
-    return respond(ctx, d, await runner.show(facts(d), ctx.ip));
+    return respond(ctx, d, await runner.show(facts(ctx, d), ctx.ip));
   });
+
+  // A step's form URL opened directly (a bookmark, the back button after an error, a reload
+  // of an error page): the login's current step is where to go on.
+  for (const path of ['/step/:step', '/choose/:step', '/abort', '/consent']) {
+    router.get(path, (ctx) => {
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${encodeURIComponent(ctx.params.uid!)}`);
+    });
+  }
 
   router.post('/step/:step', form, async (ctx) => {
     const d = await details(ctx);
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.answer(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip));
+    const device = new KnownDevice(keys.device, ctx.cookies.get(KNOWN_COOKIE));
+    const outcome = await runner.answer(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), fields: fields(body) }, ctx.ip, device);
+    if (device.cookie) {
+      ctx.cookies.set(KNOWN_COOKIE, device.cookie, { ...cookies, path: '/interaction', maxAge: KNOWN_COOKIE_DAYS * 86_400_000, signed: false, overwrite: true });
+    }
+    return respond(ctx, d, outcome);
   });
 
   // An upstream provider's answer, routed here by /federation/:name/callback.
@@ -120,7 +173,7 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const query: Record<string, string> = {};
     for (const [k, v] of new URL(ctx.href).searchParams) query[k] = v;
-    return respond(ctx, d, await runner.callback(facts(d), { authenticator: ctx.params.name!, query }, ctx.ip));
+    return respond(ctx, d, await runner.callback(facts(ctx, d), { authenticator: ctx.params.name!, query }, ctx.ip));
   });
 
   router.post('/choose/:step', form, async (ctx) => {
@@ -128,14 +181,14 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
     const body = ctx.request.body;
-    return respond(ctx, d, await runner.choose(facts(d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }, ctx.ip));
+    return respond(ctx, d, await runner.choose(facts(ctx, d), { step: Number(ctx.params.step), csrf: field(body, '_csrf'), option: field(body, 'option') }, ctx.ip));
   });
 
   router.post('/recovery-codes', form, async (ctx) => {
     const d = await details(ctx);
     if (!d) return;
     if (d.prompt.name !== 'login') return fail(ctx, 409, 'wrong_step', 'Sign-in is already complete. Reload the page to continue.');
-    return respond(ctx, d, await runner.acknowledgeRecoveryCodes(facts(d), { csrf: field(ctx.request.body, '_csrf') }, ctx.ip));
+    return respond(ctx, d, await runner.acknowledgeRecoveryCodes(facts(ctx, d), { csrf: field(ctx.request.body, '_csrf') }, ctx.ip));
   });
 
   router.post('/abort', form, async (ctx) => {
@@ -189,7 +242,9 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
     // Everything the grant will hold is shown: API scopes too (e.g. "update"), not only OpenID's.
     const apiScopes = Object.values(missing.missingResourceScopes ?? {}).flat();
     render(ctx, 'views/consent', 200, {
-      clientName: client?.clientName ?? d.params.client_id,
+      clientName: (ctx.state.client as ClientBranding | undefined)?.name ?? client?.clientName ?? d.params.client_id,
+      username: (await accountName(d.session!.accountId)) ?? d.session!.accountId,
+      switchUser: signInAgain(d),
       scopes: [...(missing.missingOIDCScope ?? []), ...new Set(apiScopes)].map(describeScope),
       action: `/interaction/${d.uid}/consent`,
       csrf: consentToken(d),
@@ -199,12 +254,24 @@ export function interactionRoutes(provider: Provider, runner: ChainRunner, views
   return router;
 }
 
+/** Errors a reload of the login's current step can get past. */
+const RETRYABLE = new Set(['wrong_step', 'conflict', 'csrf', 'invalid_option']);
+
 function describeScope(scope: string): string {
-  switch (scope) {
-    case 'openid': return 'Confirm who you are';
-    case 'profile': return 'See your username';
-    case 'email': return 'See your email address';
-    case 'offline_access': return 'Stay connected when you are away';
-    default: return `Use the "${scope}" permission`;
-  }
+  const { t } = current();
+  return ['openid', 'profile', 'email', 'offline_access'].includes(scope) ? t(`scopes.${scope}`) : t('scopes.other', { scope });
+}
+
+/**
+ * "Not you? Sign in as someone else": the same authorization request again, with
+ * prompt=login, so no step is taken from this browser's session and whoever signs in
+ * now replaces the session's user.
+ */
+function signInAgain(d: Details): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(d.params)) if (typeof v === 'string') params.set(k, v);
+  params.set('prompt', 'login');
+  params.delete('request');
+  params.delete('request_uri');
+  return `/authorize?${params}`;
 }

@@ -1,10 +1,15 @@
 import type { Database } from '../storage/database.ts';
+import type { Transaction } from 'sequelize';
 import type { Config } from '../../config/index.ts';
+import { createHmac } from 'node:crypto';
 import type { FlowEvents } from '../observability/events.ts';
 
 export type Factor = 'password' | 'otp';
 
 export type AttemptDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+/** The counters an attempt touches; no address counter for a known device (its failures are its owner's). */
+export type LockoutKeys = { account: string; address?: string };
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
@@ -13,29 +18,48 @@ const epoch = () => Math.floor(Date.now() / 1000);
  * the database, per factor, per account and per client address, so every process sees
  * the same numbers. An attempt is counted *before* the credential is checked: the
  * atomic increment is what keeps parallel guesses from slipping past the limit.
+ *
+ * A browser that signed in as an account before (server/security/known-devices.ts) has
+ * its own counter for that account and skips the address counter: an attacker guessing
+ * from elsewhere locks the account for everyone else, never for its owner's browser.
  */
 export class Lockout {
   readonly #db: Database;
   readonly #options: Config['lockout'];
   readonly #events: FlowEvents | undefined;
+  readonly #pseudonymKey: string;
 
-  constructor(db: Database, options: Config['lockout'], events?: FlowEvents) {
+  constructor(db: Database, options: Config['lockout'], events?: FlowEvents, pseudonymKey = '') {
     this.#db = db;
     this.#options = options;
     this.#events = events;
+    this.#pseudonymKey = pseudonymKey;
   }
 
-  static keys(factor: Factor, account: string, address: string) {
+  static keys(factor: Factor, account: string, address: string): Required<LockoutKeys> {
     return { account: `${factor}:account:${account}`, address: `${factor}:address:${address}` };
+  }
+
+  /** The counter of one known browser for one account (the device cookie's tag). */
+  static deviceKeys(factor: Factor, tag: string): LockoutKeys {
+    return { account: `${factor}:device:${tag}` };
+  }
+
+  /**
+   * What a typed username that names no account is counted and audited as: a keyed hash,
+   * so a password typed into the username field is never stored.
+   */
+  pseudonym(typed: string): string {
+    return `unknown:${createHmac('sha256', this.#pseudonymKey).update(typed).digest().subarray(0, 16).toString('base64url')}`;
   }
 
   /**
    * Before a credential is checked: refuses while the address is locked, and counts one
    * attempt on the account — counted first, so parallel guesses cannot pass its limit.
    */
-  async attempt(keys: { account: string; address: string }): Promise<AttemptDecision> {
+  async attempt(keys: LockoutKeys): Promise<AttemptDecision> {
     const now = epoch();
-    const addressUntil = await this.lockedUntil(keys.address);
+    const addressUntil = keys.address === undefined ? null : await this.lockedUntil(keys.address);
     if (addressUntil !== null && addressUntil > now) return { allowed: false, retryAfterSeconds: addressUntil - now };
     const wait = await this.#count(keys.account, this.#options.maxFailures);
     return wait > 0 ? { allowed: false, retryAfterSeconds: wait } : { allowed: true };
@@ -45,27 +69,27 @@ export class Lockout {
    * The credential was wrong: the address counts failures only (never successes, which an
    * attacker could mix in from an account of their own to spray passwords without limit).
    */
-  async failed(keys: { account: string; address: string }): Promise<void> {
+  async failed(keys: LockoutKeys): Promise<void> {
     // Counted after the fact, so the limit-th failure itself starts the lock.
-    await this.#count(keys.address, this.#options.maxFailuresPerAddress - 1);
+    if (keys.address !== undefined) await this.#count(keys.address, this.#options.maxFailuresPerAddress - 1);
   }
 
   /** The credential was right: forget the account's failures. */
-  async succeeded(keys: { account: string; address: string }): Promise<void> {
+  async succeeded(keys: LockoutKeys): Promise<void> {
     await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: keys.account });
   }
 
   /** Admin unlock: clears every counter of an account (any factor). */
-  async unlock(account: string): Promise<number> {
+  async unlock(account: string, transaction?: Transaction): Promise<number> {
     let n = 0;
     for (const factor of ['password', 'otp'] satisfies Factor[]) {
-      n += await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: Lockout.keys(factor, account, '').account });
+      n += await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: Lockout.keys(factor, account, '').account }, transaction);
     }
     return n;
   }
 
-  async lockedUntil(key: string): Promise<number | null> {
-    const [row] = await this.#db.select<{ locked_until: number | null }>('SELECT locked_until FROM login_failures WHERE key = :key', { key });
+  async lockedUntil(key: string, transaction?: Transaction): Promise<number | null> {
+    const [row] = await this.#db.select<{ locked_until: number | null }>('SELECT locked_until FROM login_failures WHERE key = :key', { key }, transaction);
     return row?.locked_until ?? null;
   }
 

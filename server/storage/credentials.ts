@@ -90,6 +90,11 @@ export class Credentials {
     return (await this.#db.change("DELETE FROM credentials WHERE id = :id AND user_id = :userId AND type <> 'recovery'", { id, userId }, t)) === 1;
   }
 
+  /** Every credential of a user, when the user is deleted (nothing of theirs may outlive them). */
+  async removeAllFor(userId: string, t?: Transaction): Promise<number> {
+    return this.#db.change('DELETE FROM credentials WHERE user_id = :userId', { userId }, t);
+  }
+
   async rename(userId: string, id: string, label: string): Promise<boolean> {
     return (await this.#db.change('UPDATE credentials SET label = :label WHERE id = :id AND user_id = :userId', { id, userId, label })) === 1;
   }

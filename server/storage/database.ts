@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
@@ -5,6 +6,7 @@ import { QueryTypes, Sequelize, type Transaction } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations.ts';
 import { openStatements } from './statements.ts';
+import { TableCaches, type TableCache } from './table-caches.ts';
 
 // Our BIGINT columns hold epoch times, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -16,8 +18,27 @@ export type Database = {
   change(sql: string, values: Record<string, unknown>, transaction?: Transaction): Promise<number>;
   /** Runs a SELECT and returns its rows. */
   select<T extends object>(sql: string, values: Record<string, unknown>, transaction?: Transaction): Promise<T[]>;
+  /**
+   * A cache of values read from `table`, emptied when this or any other process writes to
+   * the table through `change`/`select` (server/storage/table-caches.ts).
+   */
+  cache<V>(table: string): TableCache<V>;
   close(): Promise<void>;
 };
+
+/** The table an INSERT / UPDATE / DELETE writes to, or null for a read. */
+const WRITTEN = /^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)/i;
+const writtenTables = new Map<string, string | null>();
+function writtenTable(sql: string): string | null {
+  let table = writtenTables.get(sql);
+  if (table === undefined) {
+    table = WRITTEN.exec(sql)?.[1]?.toLowerCase() ?? null;
+    if (writtenTables.size < 10_000) writtenTables.set(sql, table);
+  }
+  return table;
+}
+
+const CACHE_CHANNEL = 'stepgate_cache';
 
 /**
  * Our SQL names its values `:name`; they are sent as bound parameters (`$name`), never
@@ -48,6 +69,10 @@ function bindValues(sql: string, values: Record<string, unknown>): Record<string
   }
   return out;
 }
+
+let statementsRun = 0;
+/** Statements run through any Database of this process so far: what the benchmark counts per request. */
+export const statementCount = () => statementsRun;
 
 /**
  * Opens the database named by `url` (`sqlite:<path>` or `postgres://...`) and brings its
@@ -87,25 +112,94 @@ export async function openDatabase(url: string): Promise<Database> {
   }
 
   const statements = openStatements(url);
+  let lastVersion = statements?.dataVersion?.();
+  const caches = new TableCaches(statements?.dataVersion && (() => {
+    const version = statements.dataVersion!();
+    if (version === lastVersion) return false;
+    lastVersion = version;
+    return true;
+  }));
+  const echoes = new Map<string, () => void>();
+  const listener = dialect === 'postgres' ? await listen(url, caches, echoes) : undefined;
+
+  /**
+   * After a committed write to a cached table: empty its caches here, and (PostgreSQL) in
+   * the other processes. NOTIFY reaches them asynchronously; waiting (up to a second) for
+   * our own listener to hear it back means PostgreSQL has delivered it, so in practice the
+   * others have it before whoever made the change can ask them anything.
+   */
+  const written = async (table: string) => {
+    caches.invalidate(table);
+    if (dialect !== 'postgres') return;
+    const nonce = randomUUID();
+    const heard = new Promise<void>((resolve) => {
+      echoes.set(nonce, resolve);
+      setTimeout(resolve, 1000).unref();
+    });
+    await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: CACHE_CHANNEL, payload: `${table} ${nonce}` } });
+    await heard;
+    echoes.delete(nonce);
+  };
+  /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
+  const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
+    statementsRun++;
+    const table = writtenTable(sql);
+    if (table === null || !caches.caches(table)) return statement();
+    if (transaction) {
+      transaction.afterCommit(() => written(table));
+      return statement();
+    }
+    try {
+      return await statement();
+    } finally {
+      await written(table);
+    }
+  };
+
   return {
     sequelize,
     dialect,
-    async change(sql, values, transaction) {
-      if (statements && !transaction) return statements.change(sql, values);
-      // QueryTypes.UPDATE makes both dialects report the affected row count.
-      const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
-      return count;
+    change(sql, values, transaction) {
+      return run(sql, transaction, async () => {
+        if (statements && !transaction) return statements.change(sql, values);
+        // QueryTypes.UPDATE makes both dialects report the affected row count.
+        const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
+        return count;
+      });
     },
-    async select(sql, values, transaction) {
-      if (statements && !transaction) return statements.select(sql, values);
-      if (hasNul(values)) return [];
-      // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
-      // with "insert into" without collecting rows, which would drop INSERT ... RETURNING.
-      return sequelize.query(`/* rows */ ${bound(sql)}`, { bind: bindValues(sql, values), transaction, type: QueryTypes.SELECT });
+    select<T extends object>(sql: string, values: Record<string, unknown>, transaction?: Transaction) {
+      return run(sql, transaction, async (): Promise<T[]> => {
+        if (statements && !transaction) return statements.select<T>(sql, values);
+        if (hasNul(values)) return [];
+        // The leading comment matters: Sequelize's SQLite driver runs a statement that starts
+        // with "insert into" without collecting rows, which would drop INSERT ... RETURNING.
+        return sequelize.query(`/* rows */ ${bound(sql)}`, { bind: bindValues(sql, values), transaction, type: QueryTypes.SELECT });
+      });
     },
+    cache: <V>(table: string) => caches.create<V>(table),
     async close() {
+      await listener?.end();
       await statements?.close();
       await sequelize.close();
     },
   };
+}
+
+/**
+ * PostgreSQL: hears the other processes' writes to cached tables. If this connection
+ * fails, caching stops (every lookup reads the database) rather than risk a stale row.
+ */
+async function listen(url: string, caches: TableCaches, echoes: Map<string, () => void>): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('notification', (message) => {
+    if (message.channel !== CACHE_CHANNEL || !message.payload) return;
+    const [table, nonce] = message.payload.split(' ');
+    caches.invalidate(table!);
+    if (nonce) echoes.get(nonce)?.();
+  });
+  client.on('error', () => caches.broken());
+  client.on('end', () => caches.broken());
+  await client.connect();
+  await client.query(`LISTEN ${CACHE_CHANNEL}`);
+  return client;
 }

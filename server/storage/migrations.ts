@@ -165,6 +165,17 @@ export const migrations: Migration[] = [
     },
   },
   {
+    name: '0006-manage',
+    // The account each provider row (session, grant, code, token) belongs to, so that
+    // disabling or deleting an account can end them all with one indexed statement.
+    async up(q) {
+      await q.addColumn('oidc_payloads', 'account_id', { type: DataTypes.STRING(64), allowNull: true });
+      const accountOf = q.sequelize.getDialect() === 'postgres' ? "(payload::json->>'accountId')" : "json_extract(payload, '$.accountId')";
+      await q.sequelize.query(`UPDATE oidc_payloads SET account_id = ${accountOf}`);
+      await q.sequelize.query('CREATE INDEX oidc_payloads_account_id_set ON oidc_payloads (account_id) WHERE account_id IS NOT NULL');
+    },
+  },
+  {
     name: '0007-policy',
     async up(q) {
       // a trusted upstream's amr, kept with the session's step so single sign-on reuses it
@@ -185,6 +196,76 @@ export const migrations: Migration[] = [
       await q.addIndex('remembered_devices', ['device_hash', 'account_id'], { unique: true });
       await q.addIndex('remembered_devices', ['account_id']);
       await q.addIndex('remembered_devices', ['expires_at']);
+    },
+  },
+  {
+    name: '0008-hardening',
+    async up(q) {
+      // Off for every provider already stored: an admin allows an on-premise provider explicitly.
+      await q.addColumn('identity_providers', 'allow_private_network', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+    },
+  },
+  {
+    name: '0013-email',
+    async up(q) {
+      // Whether the user proved they read mail at `email` (a verification link): only a
+      // verified address receives codes, reset links and notices, and backs email_verified.
+      await q.addColumn('users', 'email_verified', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
+      // Mailed secrets (verification and reset links, one-time codes), stored only as hashes,
+      // single use (used_at), expiring; `bound` ties a reset link to the password it replaces.
+      await q.createTable('email_tokens', {
+        id: { type: DataTypes.STRING(128), primaryKey: true },
+        purpose: { type: DataTypes.STRING(16), allowNull: false },
+        account_id: { type: DataTypes.STRING(64), allowNull: false },
+        email: { type: DataTypes.STRING(320), allowNull: false },
+        code_hash: { type: DataTypes.STRING(128), allowNull: true },
+        bound: { type: DataTypes.STRING(128), allowNull: true },
+        tries: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+        data: { type: DataTypes.TEXT, allowNull: false, defaultValue: '{}' },
+        expires_at: { type: DataTypes.BIGINT, allowNull: false },
+        used_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      await q.addIndex('email_tokens', ['expires_at']);
+      // Mails sent per account and per address, for the resend limits; rows older than an hour go.
+      await q.createTable('mail_sends', {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        key: { type: DataTypes.STRING(400), allowNull: false },
+        at: { type: DataTypes.BIGINT, allowNull: false },
+      });
+      await q.addIndex('mail_sends', ['key', 'at']);
+      await q.addIndex('mail_sends', ['at']);
+    },
+  },
+  {
+    name: '0006-manage-keys',
+    // Several keys per algorithm (rotation): the newest signs, older ones stay published
+    // until retired. Recreated because SQLite cannot drop the old UNIQUE (alg).
+    async up(q) {
+      await q.createTable('signing_keys_rotating', {
+        kid: { type: DataTypes.STRING(128), primaryKey: true },
+        alg: { type: DataTypes.STRING(32), allowNull: false },
+        jwk: { type: DataTypes.TEXT, allowNull: false },
+        created_at: { type: DataTypes.BIGINT, allowNull: false },
+        // when a newer key of its algorithm took over signing; null while it signs
+        superseded_at: { type: DataTypes.BIGINT, allowNull: true },
+      });
+      const rows = await q.sequelize.query('SELECT kid, alg, jwk FROM signing_keys', { type: QueryTypes.SELECT }) as { kid: string; alg: string; jwk: string }[];
+      if (rows.length) await q.bulkInsert('signing_keys_rotating', rows.map((r) => ({ ...r, created_at: Date.now(), superseded_at: null })));
+      await q.dropTable('signing_keys');
+      await q.renameTable('signing_keys_rotating', 'signing_keys');
+      await q.addIndex('signing_keys', ['alg']);
+    },
+  },
+  {
+    name: '0011-pages',
+    // The admin console is the operator's own application: it asks no consent (issue 15).
+    // New installations get the setting at bootstrap; this gives it to existing ones.
+    async up(q) {
+      const [rows] = await q.sequelize.query("SELECT settings FROM clients WHERE client_id = 'stepgate-admin'");
+      for (const row of rows as { settings: string }[]) {
+        const settings = JSON.stringify({ ...JSON.parse(row.settings), firstParty: true });
+        await q.sequelize.query("UPDATE clients SET settings = :settings WHERE client_id = 'stepgate-admin'", { replacements: { settings } });
+      }
     },
   },
   {

@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Next } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
 import type { Clients, ClientRecord } from './clients.ts';
@@ -9,13 +11,46 @@ const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', '
 
 const epoch = () => Math.floor(Date.now() / 1000);
 
+/**
+ * Introspection (without a token type hint) looks a token up as each of these at once;
+ * the lookups of one id share one statement.
+ */
+const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
+
+type PayloadRow = { model?: string; payload: string; consumed_at: number | null; expires_at: number | null };
+
+/**
+ * A login's requests read the same Interaction and Session several times (our routes'
+ * interactionDetails, the rotation's two copies, interactionResult, oidc-provider's own
+ * resume). Within one HTTP request each is read from the database once: later reads parse
+ * the same stored row again (fresh objects), and this request's own writes replace it.
+ * Requests never share what they read.
+ */
+const PER_REQUEST = new Set(['Interaction', 'Session']);
+const requestReads = new AsyncLocalStorage<Map<string, Promise<PayloadRow | undefined>>>();
+
+/** Koa middleware: the scope of one request's remembered reads. */
+export function rememberReadsPerRequest(_ctx: unknown, next: Next): Promise<void> {
+  return requestReads.run(new Map(), next);
+}
+
 /** oidc-provider's view of one of our clients. */
 export function clientMetadata(client: ClientRecord): AdapterPayload {
   return {
     client_id: client.clientId,
-    ...(client.secret === null
-      ? { token_endpoint_auth_method: 'none' }
-      : { client_secret: client.secret, token_endpoint_auth_method: 'client_secret_basic' }),
+    ...(client.secret === null ? {} : { client_secret: client.secret }),
+    token_endpoint_auth_method: client.settings.tokenEndpointAuthMethod ?? (client.secret === null ? 'none' : 'client_secret_basic'),
+    ...(client.settings.jwks ? { jwks: client.settings.jwks } : {}),
+    ...(client.settings.jwksUri ? { jwks_uri: client.settings.jwksUri } : {}),
+    // logout (server/provider/logout.ts)
+    ...(client.settings.backchannelLogoutUri ? {
+      backchannel_logout_uri: client.settings.backchannelLogoutUri,
+      backchannel_logout_session_required: client.settings.backchannelLogoutSessionRequired === true,
+    } : {}),
+    logout_ends_grants: client.settings.logoutEndsGrants === true,
+    require_pushed_authorization_requests: client.settings.requirePushedAuthorizationRequests === true,
+    dpop_bound_access_tokens: client.settings.dpopBoundAccessTokens === true,
+    user_token_format: client.settings.userTokenFormat ?? 'opaque',
     client_name: client.settings.name ?? client.clientId,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.settings.postLogoutRedirectUris ?? [],
@@ -28,7 +63,10 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
     ...(client.settings.appTokenTtl === undefined ? {} : { app_token_ttl: client.settings.appTokenTtl }),
     allow_non_expiring: client.settings.allowNonExpiring === true,
     app_token_format: client.settings.appTokenFormat ?? 'opaque',
+    id_token_signed_response_alg: client.settings.idTokenSignedResponseAlg ?? 'RS256',
+    ...(client.settings.logoUri === undefined ? {} : { logo_uri: client.settings.logoUri }),
     saml_idps: client.settings.samlIdps ?? [],
+    first_party: client.settings.firstParty === true,
   };
 }
 
@@ -39,6 +77,23 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
  * the keyring. Clients come from the clients table.
  */
 export function createAdapter(db: Database, keyring: Keyring, clients: Clients) {
+  /**
+   * Token lookups by stored id made in one synchronous burst (introspection's Promise.all)
+   * share the statement; a later lookup, even while that one is in flight, reads afresh.
+   */
+  const tokenLookups = new Map<string, Promise<PayloadRow[]>>();
+  const tokenRows = (id: string) => {
+    let rows = tokenLookups.get(id);
+    if (!rows) {
+      rows = db.select<PayloadRow>(
+        `SELECT model, payload, consumed_at, expires_at FROM oidc_payloads
+         WHERE model IN ('AccessToken', 'ClientCredentials', 'RefreshToken') AND id = :id`, { id });
+      tokenLookups.set(id, rows);
+      queueMicrotask(() => tokenLookups.delete(id));
+    }
+    return rows;
+  };
+
   class ClientAdapter implements Adapter {
     async find(id: string) {
       const client = await clients.get(id);
@@ -59,31 +114,61 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       this.#model = model;
     }
 
+    /** This request's remembered reads of this model, or undefined when none are kept. */
+    #reads(): Map<string, Promise<PayloadRow | undefined>> | undefined {
+      return PER_REQUEST.has(this.#model) ? requestReads.getStore() : undefined;
+    }
+
+    /** After a write: forget this model's reads in this request (`keep` what was just written). */
+    #forget(keep?: { id: string; uid: string | null; row: PayloadRow }) {
+      const reads = this.#reads();
+      if (!reads) return;
+      for (const key of reads.keys()) if (key.startsWith(`${this.#model} `)) reads.delete(key);
+      if (keep) {
+        reads.set(`${this.#model} id ${keep.id}`, Promise.resolve(keep.row));
+        if (keep.uid) reads.set(`${this.#model} uid ${keep.uid}`, Promise.resolve(keep.row));
+      }
+    }
+
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       const stored: Record<string, unknown> = { ...payload };
       delete stored.jti;
       if (this.#model === 'Session') stored.sealedJti = keyring.encrypt(id, 'session');
+      const row: PayloadRow = { payload: JSON.stringify(stored), consumed_at: null, expires_at: expiresIn ? epoch() + expiresIn : null };
+      this.#forget();
       await db.change(
-        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at)
-         VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :expiresAt)
+        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+         VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :expiresAt)
          ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
-           user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`,
         {
           model: this.#model,
           id: digest(id),
-          payload: JSON.stringify(stored),
+          payload: row.payload,
           // a Grant is its own grant, so revoking by grant id removes it with its tokens
           grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
           userCode: payload.userCode ? digest(payload.userCode) : null,
           uid: payload.uid ?? null,
-          expiresAt: expiresIn ? epoch() + expiresIn : null,
+          // so that disabling an account ends its sessions and tokens (server/storage/revoke-account.ts)
+          accountId: payload.accountId ?? null,
+          expiresAt: row.expires_at,
         });
+      this.#forget({ id: digest(id), uid: payload.uid ?? null, row });
     }
 
     async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const [row] = await db.select<{ payload: string; consumed_at: number | null; expires_at: number | null }>(
-        `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
-        { model: this.#model, value });
+      const reads = this.#reads();
+      const key = `${this.#model} ${column} ${value}`;
+      let read = reads?.get(key);
+      if (!read) {
+        read = (column === 'id' && TOKEN_MODELS.has(this.#model)
+          ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
+          : db.select<PayloadRow>(
+            `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
+            { model: this.#model, value })).then(([first]) => first);
+        reads?.set(key, read);
+      }
+      const row = await read;
       if (!row || (row.expires_at !== null && row.expires_at <= epoch())) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload & { sealedJti?: string };
       if (row.consumed_at !== null) payload.consumed = row.consumed_at;
@@ -113,6 +198,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async consume(id: string) {
+      this.#forget();
       const changed = await db.change(
         'UPDATE oidc_payloads SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL',
         { now: epoch(), model: this.#model, id: digest(id) });
@@ -127,10 +213,12 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async destroy(id: string) {
+      this.#forget();
       await db.change('DELETE FROM oidc_payloads WHERE model = :model AND id = :id', { model: this.#model, id: digest(id) });
     }
 
     async revokeByGrantId(grantId: string) {
+      requestReads.getStore()?.clear();
       await db.change('DELETE FROM oidc_payloads WHERE grant_id = :grantId', { grantId });
     }
   }
@@ -148,13 +236,4 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     destroy(id: string) { return this.#impl.destroy(id); }
     revokeByGrantId(grantId: string) { return this.#impl.revokeByGrantId(grantId); }
   };
-}
-
-/** Deletes expired rows; run periodically. */
-export async function sweepExpired(db: Database): Promise<number> {
-  const now = epoch();
-  const n = await db.change('DELETE FROM oidc_payloads WHERE expires_at IS NOT NULL AND expires_at <= :now', { now });
-  await db.change('DELETE FROM flow_states WHERE expires_at <= :now', { now });
-  await db.change('DELETE FROM pending_links WHERE expires_at <= :now', { now });
-  return n;
 }

@@ -1,3 +1,4 @@
+import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
 import digest from '../security/digest.ts';
 
@@ -21,14 +22,14 @@ export class SamlIdps {
   }
 
   /** Adds an IdP; false when the name or the issuer is taken (either unique key refuses the row). */
-  async add(idp: SamlIdp): Promise<boolean> {
+  async add(idp: SamlIdp, transaction?: Transaction): Promise<boolean> {
     return (await this.#db.change(
       'INSERT INTO saml_idps (name, issuer, certificate, created_at) VALUES (:name, :issuer, :certificate, :now) ON CONFLICT DO NOTHING',
-      { ...idp, now: new Date() })) === 1;
+      { ...idp, now: new Date() }, transaction)) === 1;
   }
 
-  async list(): Promise<SamlIdp[]> {
-    return this.#db.select<SamlIdp>('SELECT name, issuer, certificate FROM saml_idps ORDER BY name', {});
+  async list(transaction?: Transaction): Promise<SamlIdp[]> {
+    return this.#db.select<SamlIdp>('SELECT name, issuer, certificate FROM saml_idps ORDER BY name', {}, transaction);
   }
 
   async byIssuer(issuer: string): Promise<SamlIdp | undefined> {
@@ -36,8 +37,8 @@ export class SamlIdps {
     return row;
   }
 
-  async remove(name: string): Promise<boolean> {
-    return (await this.#db.change('DELETE FROM saml_idps WHERE name = :name', { name })) === 1;
+  async remove(name: string, transaction?: Transaction): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM saml_idps WHERE name = :name', { name }, transaction)) === 1;
   }
 
   /**

@@ -6,6 +6,8 @@ export type User = {
   id: string;
   username: string;
   email: string | null;
+  /** the user proved they read mail at `email` */
+  emailVerified: boolean;
   passwordHash: string | null;
   hasTotp: boolean;
   roles: string[];
@@ -15,7 +17,7 @@ export type User = {
 };
 
 type Row = {
-  id: string; username: string; email: string | null; password_hash: string | null;
+  id: string; username: string; email: string | null; email_verified: boolean | number | null; password_hash: string | null;
   has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number;
 };
 
@@ -37,7 +39,7 @@ export class Users {
 
   static #toUser(row: Row): User {
     return {
-      id: row.id, username: row.username, email: row.email, passwordHash: row.password_hash,
+      id: row.id, username: row.username, email: row.email, emailVerified: Boolean(row.email_verified) && row.email !== null, passwordHash: row.password_hash,
       hasTotp: Boolean(row.has_totp), roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
       enrolmentRequired: Boolean(row.enrolment_required),
     };
@@ -56,18 +58,60 @@ export class Users {
     return Users.#toUser(row!);
   }
 
-  async byId(id: string): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id });
+  async byId(id: string, transaction?: Transaction): Promise<User | undefined> {
+    const [row] = await this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id }, transaction);
     return row && Users.#toUser(row);
   }
 
-  async byUsername(username: string): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>(`${SELECT} WHERE username = :u`, { u: normaliseUsername(username) });
+  async byUsername(username: string, transaction?: Transaction): Promise<User | undefined> {
+    const [row] = await this.#db.select<Row>(`${SELECT} WHERE username = :u`, { u: normaliseUsername(username) }, transaction);
     return row && Users.#toUser(row);
   }
 
-  async list(): Promise<User[]> {
-    return (await this.#db.select<Row>(`${SELECT} ORDER BY username`, {})).map((r) => Users.#toUser(r));
+  /** The one user whose verified address this is (case-insensitive); none when several share it. */
+  async byVerifiedEmail(email: string): Promise<User | undefined> {
+    const rows = await this.#db.select<Row>(`${SELECT} WHERE LOWER(email) = :e AND email_verified = :yes`, { e: email.trim().toLowerCase(), yes: true });
+    return rows.length === 1 ? Users.#toUser(rows[0]!) : undefined;
+  }
+
+  /** Sets the address; `verified` only after the user followed a link mailed to it. */
+  async setEmail(id: string, email: string | null, verified: boolean): Promise<void> {
+    await this.#db.change('UPDATE users SET email = :email, email_verified = :verified, updated_at = :now WHERE id = :id', { id, email, verified, now: new Date() });
+  }
+
+  /**
+   * Replaces the password only if it is still `previousHash`: of two resets racing, or a
+   * reset racing a change, exactly one wins.
+   */
+  async replacePassword(id: string, previousHash: string | null, hash: string): Promise<boolean> {
+    const changed = previousHash === null
+      ? await this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id AND password_hash IS NULL', { id, hash, now: new Date() })
+      : await this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id AND password_hash = :previousHash', { id, hash, previousHash, now: new Date() });
+    return changed === 1;
+  }
+
+  /** Ordered by username; `search` matches a part of the username or email, `role` one of the roles. */
+  async list(filter: { search?: string; role?: string; disabled?: boolean } = {}, transaction?: Transaction): Promise<User[]> {
+    const rows = await this.#db.select<Row>(`${SELECT} ORDER BY username`, {}, transaction);
+    const search = filter.search?.toLowerCase();
+    return rows.map((r) => Users.#toUser(r)).filter((u) => (search === undefined || u.username.includes(search) || (u.email ?? '').toLowerCase().includes(search))
+      && (filter.role === undefined || u.roles.includes(filter.role)) && (filter.disabled === undefined || u.disabled === filter.disabled));
+  }
+
+  /** Replaces the given fields; false when there is no such user. */
+  async update(id: string, changes: { email?: string | null; passwordHash?: string | null; roles?: string[]; disabled?: boolean }, transaction?: Transaction): Promise<boolean> {
+    const sets: string[] = [];
+    const values: Record<string, unknown> = { id, now: new Date() };
+    // A new address is unverified until its owner follows a link mailed to it (server/routes/account-email.ts).
+    if (changes.email !== undefined) { sets.push('email_verified = CASE WHEN email = :email THEN email_verified ELSE :unverified END', 'email = :email'); values.email = changes.email; values.unverified = false; }
+    if (changes.passwordHash !== undefined) { sets.push('password_hash = :passwordHash'); values.passwordHash = changes.passwordHash; }
+    if (changes.roles !== undefined) { sets.push('roles = :roles'); values.roles = JSON.stringify(changes.roles); }
+    if (changes.disabled !== undefined) { sets.push('disabled = :disabled'); values.disabled = changes.disabled; }
+    return (await this.#db.change(`UPDATE users SET ${[...sets, 'updated_at = :now'].join(', ')} WHERE id = :id`, values, transaction)) === 1;
+  }
+
+  async remove(id: string, transaction?: Transaction): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM users WHERE id = :id', { id }, transaction)) === 1;
   }
 
   async setPasswordHash(id: string, passwordHash: string): Promise<void> {

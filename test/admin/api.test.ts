@@ -135,7 +135,7 @@ describe('admin API', function () {
       assert.equal(res.body.client.user_token_ttl, null);
       assert.equal(res.body.client.app_token_ttl, 1200, 'fields not named are kept');
       const [event] = (await api(server, 'GET', '/audit?kind=admin.client.updated', { token })).body.events;
-      assert.equal(event.actor, 'client:automation');
+      assert.equal(event.actor, 'api:automation');
       assert.equal(event.subject, 'shop');
       assert.equal(event.details.before.chain, 'password,totp');
       assert.equal(event.details.after.chain, 'password,totp|password');
@@ -163,7 +163,7 @@ describe('admin API', function () {
       const botToken = (await oidc.clientCredentialsGrant(rp, { scope: 'admin' })).access_token;
       const catalog = await api(server, 'GET', '/authenticators', { token: botToken });
       assert.equal(catalog.status, 200);
-      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['passkey', 'password', 'recovery', 'totp']);
+      assert.deepEqual(catalog.body.map((x: { id: string }) => x.id).sort(), ['email', 'passkey', 'password', 'recovery', 'totp']);
       // Revoked at the token endpoint: refused at once.
       await oidc.tokenRevocation(rp, botToken);
       assert.equal((await api(server, 'GET', '/clients', { token: botToken })).status, 401);
@@ -259,7 +259,7 @@ describe('admin API', function () {
       for (const k of ['admin.client.created', 'admin.client.updated', 'admin.client.deleted', 'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.password_reset', 'admin.user.totp_reset', 'admin.user.unlocked']) {
         assert.ok(kinds.has(k), `records ${k}`);
       }
-      assert.ok(res.body.events.every((e: { actor: string; address: string }) => e.actor === 'client:automation' && e.address));
+      assert.ok(res.body.events.every((e: { actor: string; address: string }) => e.actor === 'api:automation' && e.address));
       const rows = JSON.stringify(await server.stepgate.db.select('SELECT * FROM audit_events', {}));
       const shop = (await server.stepgate.clients.get('shop'))!;
       const erin = (await server.stepgate.users.byUsername('erin'))!;
@@ -275,7 +275,7 @@ describe('admin API', function () {
       const exact = await api(server, 'GET', '/audit?kind=admin.user.password_', { token });
       assert.ok(exact.body.events.length > 0 && exact.body.events.every((e: { kind: string }) => e.kind === 'admin.user.password_reset'));
       assert.deepEqual((await api(server, 'GET', '/audit?kind=admin.user.password%25', { token })).body.events, [], '"%" is not a wildcard');
-      const byActor = await api(server, 'GET', '/audit?actor=client:nobody', { token });
+      const byActor = await api(server, 'GET', '/audit?actor=api:nobody', { token });
       assert.deepEqual(byActor.body.events, []);
       const future = await api(server, 'GET', `/audit?from=${encodeURIComponent(new Date(Date.now() + 3600_000).toISOString())}`, { token });
       assert.deepEqual(future.body.events, []);

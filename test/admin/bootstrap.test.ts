@@ -18,7 +18,7 @@ describe('admin console client at start-up', function () {
     assert.equal(created.chain, 'password,totp');
     assert.deepEqual(created.redirectUris, [`${first.issuer}/admin/callback`]);
     assert.ok(created.secret && created.secret.length >= 32);
-    await first.stepgate.clients.setChain('stepgate-admin', 'password,totp,password');
+    await first.stepgate.clients.update('stepgate-admin', { chain: 'password,totp,password' });
     await first.stop();
 
     const second = await startStepgate({ dir, databaseUrl, secretKey });

@@ -49,7 +49,7 @@ describe('admin console in a real browser (chromium)', function () {
     const user = await addUser(server, 'una');
     await addClient(server, 'webapp', 'password');
 
-    // The admin's sign-in: the console's own chain, password then TOTP, then consent.
+    // The admin's sign-in: the console's own chain, password then TOTP; no consent (first party).
     const page = await newPage();
     await page.goto(`${server.issuer}/admin`);
     await page.fill('input[name=username]', 'root');
@@ -60,7 +60,6 @@ describe('admin console in a real browser (chromium)', function () {
     await shot(page, '0-sign-in-totp');
     await page.fill('input[name=code]', await totpCode(admin.totpSecret));
     await page.click('button[type=submit].primary');
-    await page.click('button[value=allow]');
     await page.waitForURL(`${server.issuer}/admin/clients`);
     assert.match(await page.textContent('h1') ?? '', /Clients/);
     await shot(page, '1-clients');

@@ -143,7 +143,7 @@ describe('admin console (no JavaScript)', function () {
 
     // An edit made from a page drawn before someone else's change is refused.
     const stale = page;
-    await server.stepgate.clients.setChain('edit-me', 'password,totp');
+    await server.stepgate.clients.update('edit-me', { chain: 'password,totp' });
     const conflict = await browser.submit(stale, { 'new-step': 'totp' }, /\/chain$/, { name: 'edit', value: 'add-step' });
     assert.equal(conflict.status, 409);
     assert.equal((await server.stepgate.clients.get('edit-me'))!.chain, 'password,totp');

@@ -15,7 +15,7 @@ describe('admin API: identity providers and linked identities', function () {
   const refused = (call: () => ReturnType<typeof api>, status: number, message: RegExp) => refusedUnchanged(server, call, status, message);
 
   const corpInput = (extra: Record<string, unknown> = {}) => ({
-    name: 'corp', issuer: `${corp.issuer}/`, client_id: corp.clientId, client_secret: corp.clientSecret, display_name: 'Corp', ...extra,
+    name: 'corp', issuer: `${corp.issuer}/`, client_id: corp.clientId, client_secret: corp.clientSecret, display_name: 'Corp', allow_private_network: true, ...extra,
   });
 
   /** Starts a login at `clientId`, picks `option` in the first step, and returns where the browser is sent upstream. */
@@ -66,7 +66,7 @@ describe('admin API: identity providers and linked identities', function () {
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.deepEqual(res.body, {
       name: 'corp', issuer: corp.issuer, client_id: corp.clientId, display_name: 'Corp', scopes: ['openid', 'profile', 'email'],
-      claim_mapping: { username: 'nickname' }, jit: true, redirect_uri: `${server.issuer}/federation/corp/callback`, used_by: [],
+      claim_mapping: { username: 'nickname' }, jit: true, trust_upstream_amr: false, amr_map: {}, allow_private_network: true, redirect_uri: `${server.issuer}/federation/corp/callback`, used_by: [],
     });
     assert.equal((await server.stepgate.idps.get('corp'))!.clientSecret, corp.clientSecret);
     const [row] = await server.stepgate.db.select<{ client_secret: string }>('SELECT client_secret FROM identity_providers WHERE name = :n', { n: 'corp' });
@@ -78,7 +78,7 @@ describe('admin API: identity providers and linked identities', function () {
     assert.deepEqual(all.body.map((i: { name: string }) => i.name), ['corp']);
     const [event] = (await api(server, 'GET', '/audit?kind=admin.idp.created', { token })).body.events;
     assert.equal(event.subject, 'corp');
-    assert.equal(event.actor, 'client:automation');
+    assert.equal(event.actor, 'api:automation');
     assert.equal(event.details.after.issuer, corp.issuer);
     assert.ok(!JSON.stringify(await server.stepgate.db.select('SELECT * FROM audit_events', {})).includes(corp.clientSecret), 'no secret in the audit log');
   });

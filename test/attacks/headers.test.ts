@@ -13,7 +13,9 @@ function assertHardened(page: Page, what: string) {
   assert.equal(page.headers.get('x-frame-options'), 'DENY', `${what}: X-Frame-Options`);
   assert.equal(page.headers.get('referrer-policy'), 'no-referrer', `${what}: Referrer-Policy`);
   assert.match(page.headers.get('cache-control') ?? '', /no-store/, `${what}: not cached`);
-  assert.equal(page.$('script').length, 0, `${what}: no script of ours`);
+  // Scripts only as same-origin files under /assets/ (CSP script-src 'self'), never inline.
+  assert.equal(page.$('script:not([src])').length, 0, `${what}: no inline script`);
+  for (const s of page.$('script[src]').toArray()) assert.match(page.$(s).attr('src')!, /^\/assets\//, `${what}: script from /assets/`);
   assert.equal(page.$('[style]').length + page.$('style').length, 0, `${what}: no inline style`);
 }
 

@@ -32,7 +32,7 @@ describe('federation: the CLI', function () {
   }
 
   it('idp add → client chain naming it → a login goes upstream at once, on the running broker', async () => {
-    const added = await cli(['idp', 'add', 'yahoo', '--issuer', yahoo.issuer, '--client-id', yahoo.clientId, '--client-secret-stdin', '--jit', '--json'], `${yahoo.clientSecret}\n`);
+    const added = await cli(['idp', 'add', 'yahoo', '--issuer', yahoo.issuer, '--client-id', yahoo.clientId, '--client-secret-stdin', '--jit', '--allow-private-network', '--json'], `${yahoo.clientSecret}\n`);
     assert.equal(added.code, 0, added.stderr);
     const out = JSON.parse(added.stdout) as { name: string; jit: boolean; redirect_uri: string; client_secret?: string };
     assert.equal(out.name, 'yahoo');

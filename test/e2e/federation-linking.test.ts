@@ -48,7 +48,7 @@ describe('federation: account linking and Passport strategies', function () {
       }, deps)],
     });
     const s = server.stepgate;
-    await s.idps.add({ name: 'yahoo', issuer: yahoo.issuer, clientId: yahoo.clientId, clientSecret: yahoo.clientSecret, scopes: ['openid'], displayName: 'Yahoo', claimMapping: {}, jit: false });
+    await s.idps.add({ name: 'yahoo', issuer: yahoo.issuer, clientId: yahoo.clientId, clientSecret: yahoo.clientSecret, scopes: ['openid'], displayName: 'Yahoo', claimMapping: {}, jit: false, allowPrivateNetwork: true });
     alice = await addUser(server, 'alice', { totp: false });
     bob = await addUser(server, 'bob', { totp: false });
     await s.links.link({ idpName: 'yahoo', issuer: yahoo.issuer, subject: yahooAlice.sub }, alice.id);

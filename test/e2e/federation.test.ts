@@ -44,6 +44,8 @@ describe('federation: OpenID Connect providers as chain steps', function () {
     const idp = (name: string, up: Upstream, jit: boolean) => ({
       name, issuer: up.issuer, clientId: up.clientId, clientSecret: up.clientSecret, scopes: ['openid', 'profile', 'email'],
       displayName: name === 'other' ? 'Other' : 'Yahoo', claimMapping: {}, jit,
+      // the stand-in upstreams are on loopback
+      allowPrivateNetwork: true,
     });
     await s.idps.add(idp('yahoo', yahoo, false));
     await s.idps.add(idp('yahoo-jit', yahoo, true));
@@ -262,7 +264,7 @@ describe('federation: OpenID Connect providers as chain steps', function () {
   it('an identity provider added while running is usable at once (no restart)', async () => {
     const s = server.stepgate;
     assert.equal(s.runner.catalog.has('late'), false);
-    await s.idps.add({ name: 'late', issuer: yahoo.issuer, clientId: yahoo.clientId, clientSecret: yahoo.clientSecret, scopes: ['openid'], displayName: 'Late', claimMapping: {}, jit: false });
+    await s.idps.add({ name: 'late', issuer: yahoo.issuer, clientId: yahoo.clientId, clientSecret: yahoo.clientSecret, scopes: ['openid'], displayName: 'Late', claimMapping: {}, jit: false, allowPrivateNetwork: true });
     await s.clients.create({ clientId: 'late-app', secret: `late-${randomBytes(12).toString('hex')}`, redirectUris: [RP_CALLBACK], grantTypes: ['authorization_code'], chain: 'late', settings: {} });
     const browser = new Browser(RP_CALLBACK);
     const url = new URL(`${server.issuer}/authorize`);

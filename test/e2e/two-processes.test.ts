@@ -118,6 +118,23 @@ describe(`two stepgate processes on one ${onPostgres ? 'PostgreSQL' : 'SQLite'} 
     assert.equal((await oidc.tokenIntrospection(rp1, tokens.access_token)).active, false, 'the replay revoked what the code had issued');
   });
 
+  it('a client edited in another process applies to the very next request of each (cached clients are invalidated)', async () => {
+    const secret = 'machine-secret-0123456789';
+    await shared.services.clients.create({ clientId: 'machine', secret, redirectUris: [], chain: 'password', grantTypes: ['client_credentials'], settings: {} });
+    const token = (p: ChildStepgate) => fetch(`http://localhost:${p.port}/token`, {
+      method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      headers: { authorization: `Basic ${Buffer.from(`machine:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    const statuses = async () => Promise.all([first, second].map(async (p) => (await token(p)).status));
+    assert.deepEqual(await statuses(), [200, 200], 'both serve the client (and now hold it in memory)');
+    await shared.services.clients.update('machine', { grantTypes: ['authorization_code'], settings: {} });
+    assert.deepEqual(await statuses(), [400, 400], 'neither still allows the grant the edit removed');
+    await shared.services.clients.update('machine', { grantTypes: ['client_credentials'], settings: {} });
+    assert.deepEqual(await statuses(), [200, 200]);
+    await shared.services.clients.remove('machine');
+    assert.deepEqual(await statuses(), [401, 401], 'a removed client is gone at once');
+  });
+
   it('a lockout imposed on one process holds on the other', async () => {
     const rp = await rpAt(first);
     const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: RP_CALLBACK, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' });

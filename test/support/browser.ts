@@ -53,6 +53,9 @@ export class Browser {
     const data: Record<string, string> = {};
     page.$(form).find('input').each((_, el) => {
       const name = page.$(el).attr('name');
+      const type = page.$(el).attr('type');
+      // as a browser does: an unticked checkbox is not sent
+      if ((type === 'checkbox' || type === 'radio') && page.$(el).attr('checked') === undefined) return;
       if (name) data[name] = page.$(el).attr('value') ?? '';
     });
     if (button) data[button.name] = button.value;

@@ -22,7 +22,11 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
  * consent granted with the login. `host` must differ between upstreams and from the
  * broker's "localhost" — cookies are per host, not per port.
  */
-export async function startUpstream(options: { host: string; users: UpstreamUser[]; redirectUris: string[]; acr?: string; amr?: string[] }): Promise<Upstream> {
+export async function startUpstream(options: {
+  host: string; users: UpstreamUser[]; redirectUris: string[]; acr?: string; amr?: string[];
+  /** true: profile and email claims only at userinfo, as many providers do (default: in the id_token too) */
+  claimsOnlyAtUserinfo?: boolean;
+}): Promise<Upstream> {
   const port = await freePort();
   const issuer = `http://${options.host}:${port}`;
   const clientId = 'stepgate-broker';
@@ -36,7 +40,7 @@ export async function startUpstream(options: { host: string; users: UpstreamUser
     claims: { acr: null, amr: null, openid: ['sub', 'acr', 'amr'], profile: ['preferred_username'], email: ['email', 'email_verified'] },
     acrValues: ['urn:upstream:loa:1'],
     features: { devInteractions: { enabled: false } },
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: options.claimsOnlyAtUserinfo === true,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
       const user = bySub.get(sub);

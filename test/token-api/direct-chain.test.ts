@@ -34,6 +34,7 @@ describe('chain runner: satisfying a chain without a browser', function () {
     'pw-then-yahoo': 'password,federated',
     'yahoo-or-pw': 'federated|password',
     'pw-totp': 'password,totp',
+    'pw-email': 'password,email',
   };
   let runner: ChainRunner;
 
@@ -53,7 +54,7 @@ describe('chain runner: satisfying a chain without a browser', function () {
   const pw = (username: string, password = PASSWORD) => ({ username, password });
 
   it('a chain with an interactive step is refused before any credential is checked', async () => {
-    const outcome = await runner.satisfyDirectly('pw-then-yahoo', { password: pw('alice', 'wrong'), totp: undefined }, '192.0.2.1');
+    const outcome = await runner.satisfyDirectly('pw-then-yahoo', { password: pw('alice', 'wrong'), totp: undefined }, '192.0.2.1', undefined, 'password_grant');
     assert.equal(outcome.kind, 'refused');
     assert.equal(outcome.kind === 'refused' && outcome.code, 'interactive_chain');
     const error = refusal(outcome as Extract<typeof outcome, { kind: 'refused' }>, 'password') as Error & { error?: string; error_description?: string };
@@ -64,16 +65,24 @@ describe('chain runner: satisfying a chain without a browser', function () {
     assert.equal(row, undefined, 'the wrong password was never tried');
   });
 
+  it('a step only an emailed code satisfies needs a browser: refused before the password is tried', async () => {
+    const outcome = await runner.satisfyDirectly('pw-email', { password: pw('alice', 'wrong'), totp: undefined }, '192.0.2.1', undefined, 'password_grant');
+    assert.equal(outcome.kind === 'refused' && outcome.code, 'interactive_chain');
+    assert.match(outcome.kind === 'refused' ? outcome.message : '', /Code by email|email/);
+    const [row] = await server.stepgate.db.select<{ failures: number }>("SELECT failures FROM login_failures WHERE key = 'password:account:alice'", {});
+    assert.equal(row, undefined, 'the wrong password was never tried');
+  });
+
   it('a step whose alternatives include a non-interactive one is satisfied by it', async () => {
-    const outcome = await runner.satisfyDirectly('yahoo-or-pw', { password: pw('alice'), totp: undefined }, '192.0.2.1');
+    const outcome = await runner.satisfyDirectly('yahoo-or-pw', { password: pw('alice'), totp: undefined }, '192.0.2.1', undefined, 'password_grant');
     assert.equal(outcome.kind, 'complete');
     assert.deepEqual(outcome.kind === 'complete' && outcome.result.login.amr, ['pwd']);
   });
 
   it('password,totp: complete with acr multi-step and amr pwd otp mfa; without a code, missing_input before the password is checked', async () => {
-    const missing = await runner.satisfyDirectly('pw-totp', { password: pw('alice', 'wrong'), totp: undefined }, '192.0.2.1');
+    const missing = await runner.satisfyDirectly('pw-totp', { password: pw('alice', 'wrong'), totp: undefined }, '192.0.2.1', undefined, 'password_grant');
     assert.equal(missing.kind === 'refused' && missing.code, 'missing_input');
-    const outcome = await runner.satisfyDirectly('pw-totp', { password: pw('alice'), totp: { code: await totpCode(alice.totpSecret) } }, '192.0.2.1');
+    const outcome = await runner.satisfyDirectly('pw-totp', { password: pw('alice'), totp: { code: await totpCode(alice.totpSecret) } }, '192.0.2.1', undefined, 'password_grant');
     assert.equal(outcome.kind, 'complete');
     if (outcome.kind !== 'complete') return;
     assert.equal(outcome.result.login.acr, 'urn:stepgate:acr:multi-step');
@@ -82,17 +91,17 @@ describe('chain runner: satisfying a chain without a browser', function () {
   });
 
   it('a user without TOTP cannot pass a TOTP step', async () => {
-    const outcome = await runner.satisfyDirectly('pw-totp', { password: pw('nototp'), totp: { code: '123456' } }, '192.0.2.1');
+    const outcome = await runner.satisfyDirectly('pw-totp', { password: pw('nototp'), totp: { code: '123456' } }, '192.0.2.1', undefined, 'password_grant');
     assert.equal(outcome.kind === 'refused' && outcome.code, 'step_unavailable');
   });
 
   it('an identity established elsewhere (SAML) stands for the first step only; later steps still apply to that subject', async () => {
     const identified = { accountId: alice.id, amr: ['fed'], by: 'saml2-bearer' };
-    const needsTotp = await runner.satisfyDirectly('pw-totp', { totp: undefined }, '192.0.2.1', identified);
+    const needsTotp = await runner.satisfyDirectly('pw-totp', { totp: undefined }, '192.0.2.1', identified, 'saml2_bearer');
     assert.equal(needsTotp.kind === 'refused' && needsTotp.code, 'missing_input');
-    const interactive = await runner.satisfyDirectly('pw-then-yahoo', { totp: undefined }, '192.0.2.1', identified);
+    const interactive = await runner.satisfyDirectly('pw-then-yahoo', { totp: undefined }, '192.0.2.1', identified, 'saml2_bearer');
     assert.equal(interactive.kind === 'refused' && interactive.code, 'interactive_chain');
-    const ok = await runner.satisfyDirectly('pw-totp', { totp: { code: await totpCode(alice.totpSecret, 1) } }, '192.0.2.1', identified);
+    const ok = await runner.satisfyDirectly('pw-totp', { totp: { code: await totpCode(alice.totpSecret, 1) } }, '192.0.2.1', identified, 'saml2_bearer');
     assert.equal(ok.kind, 'complete');
     assert.deepEqual(ok.kind === 'complete' && [...ok.result.login.amr].sort(), ['fed', 'otp'], 'a SAML assertion is no factor category: fed + otp is not mfa');
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { parseChain, formatChain, describeChain, ChainError } from '../../server/flow/chain.ts';
 import { plan, inNetworks, ACR_SINGLE, ACR_MULTI, type PlanContext, type Satisfaction } from '../../server/flow/plan.ts';
 import { requestFacts } from '../../server/flow/request.ts';
+import { parseSessionSpec, describeSimulation, SimulationError } from '../../server/flow/simulate.ts';
 
 /**
  * The chain model and the one plan function, table-driven: level × condition × session ×
@@ -143,7 +144,7 @@ describe('chains: text and JSON forms', () => {
     ['level missing from levels', { steps: [{ options: ['password'] }, { options: ['totp'], level: 3 }], levels: { [L1]: 1, [L2]: 2 } }, /^steps\[1\]\.level: level 3 has no name/],
     ['remember on a first step', { steps: [{ options: ['password'], remember: 60 }] }, /^steps\[0\]\.remember: the first step/],
     ['negative seconds', { steps: [{ options: ['password'] }, { options: ['totp'], maxAge: -1 }] }, /^steps\[1\]\.maxAge: must not be negative/],
-    ['role on the first step', { steps: [{ options: ['password'], when: { role: ['admin'] } }] }, /^steps\[0\]\.when\.role/],
+    ['a condition on the first step', { steps: [{ options: ['password'], when: { role: ['admin'] } }] }, /^steps\[0\]\.when: the first step/],
     ['unknown authenticator', { steps: [{ options: ['nope'] }] }, /^steps\[0\]\.options: unknown authenticator "nope"/],
     ['TOTP first', 'totp,password', /cannot be in the first step/],
     ['empty', '  ', /chain is empty/],
@@ -175,5 +176,27 @@ describe('chains: text and JSON forms', () => {
     assert.deepEqual(requestFacts({ acr_values: `${L2} ${L1}`, max_age: '10', prompt: 'login', id_token_hint: hint, claims: JSON.stringify({ id_token: { acr: { essential: true, values: [L2] } } }) }),
       { acrValues: [L2, L1], prompt: ['login'], maxAge: 10, essentialAcr: [L2], hintSubject: 'bob' });
     assert.deepEqual(requestFacts({ claims: JSON.stringify({ id_token: { acr: { values: [L2] } } }) }), {}, 'a voluntary acr claim is no demand');
+  });
+});
+
+describe('simulator helpers', () => {
+  it('reads a session as authenticators with ages', () => {
+    assert.deepEqual(parseSessionSpec('password@-10m, totp@-3h,corp@-2d,x@-5s', NOW), [
+      { authenticator: 'password', at: NOW - 600 }, { authenticator: 'totp', at: NOW - 10800 },
+      { authenticator: 'corp', at: NOW - 172800 }, { authenticator: 'x', at: NOW - 5 },
+    ]);
+    assert.deepEqual(parseSessionSpec('', NOW), []);
+    assert.throws(() => parseSessionSpec('password@10m', NOW), SimulationError);
+    assert.throws(() => parseSessionSpec('password@-10y', NOW), /expected <authenticator>@-<age>/);
+  });
+  it('describes a simulation step by step, then acr and amr', () => {
+    const text = describeSimulation({
+      steps: [
+        { step: 1, options: ['password'], outcome: 'ask', usable: ['password'], reason: 'to ask: password' },
+        { step: 2, options: ['totp'], outcome: 'skip', reason: 'condition met: not with address in 10.0.0.0/8' },
+      ],
+      complete: true, acr: ACR_SINGLE, amr: ['pwd'],
+    });
+    assert.equal(text, `Step 1 (password): ask password\nStep 2 (totp): skip — condition met: not with address in 10.0.0.0/8\nacr: ${ACR_SINGLE}\namr: pwd`);
   });
 });

@@ -1,100 +1,68 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseChain, ChainError, type AuthenticatorCatalog } from '../flow/chain.ts';
+import type { AuthenticatorCatalog } from '../flow/chain.ts';
 import { CLAIM_FIELDS, idpNameProblem, resolveSource, scopesProblem } from '../federation/idp-rules.ts';
+import { ManageError } from './errors.ts';
+import { SIGNING_ALGS } from './client-fields.ts';
+import { clientFields, type ClientCreate, type ClientUpdate } from './client-fields.ts';
 
 /**
- * What the admin API accepts, as zod schemas: the validation the API and the console
- * share, and the source of the OpenAPI document. Objects are strict, so a misspelt
- * field is an error rather than silently ignored.
+ * What the management service accepts, as zod schemas: the validation every door (API,
+ * console, CLI) shares, and the source of the OpenAPI document. Objects are strict, so a
+ * misspelt field is an error rather than silently ignored.
  */
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-
 const CLIENT_ID = /^[A-Za-z0-9._~-]{1,255}$/;
-
-/** Absolute http(s) URL or a private-use scheme ("com.example.app:/cb"), no fragment (RFC 6749 3.1.2). */
-export const redirectUri = z.string().max(2000).superRefine((value, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not an absolute URL` });
-    return;
-  }
-  if (!['http:', 'https:'].includes(url.protocol) && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" must be http(s) or a private-use scheme like com.example.app:` });
-  }
-  if (url.hash) ctx.addIssue({ code: 'custom', message: `"${value}" must not have a fragment` });
-});
-
-const ttl = z.number().int().positive().max(10 * 365 * 24 * 3600);
-
-/** A chain in its text form, checked against the authenticators this broker has. */
-function chainText(catalog: AuthenticatorCatalog) {
-  return z.string().max(1000).superRefine((value, ctx) => {
-    try {
-      parseChain(value, catalog);
-    } catch (err) {
-      if (!(err instanceof ChainError)) throw err;
-      ctx.addIssue({ code: 'custom', message: err.message });
-    }
-  }).describe('steps separated by ",", alternatives inside a step by "|", e.g. "password,totp"');
-}
+/** Characters that survive `curl -u id:secret`, form encoding and common client libraries unescaped. */
+const SECRET = /^[A-Za-z0-9._~-]+$/;
 
 export function adminSchemas(catalog: AuthenticatorCatalog) {
-  const clientFields = {
-    name: z.string().min(1).max(255),
-    redirect_uris: z.array(redirectUri).max(50),
-    post_logout_redirect_uris: z.array(redirectUri).max(50),
-    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).refine((g) => new Set(g).size === g.length, 'names a grant type twice'),
-    chain: chainText(catalog),
-    user_token_ttl: ttl.describe('seconds; access tokens issued to users of this client'),
-    app_token_ttl: ttl.describe('seconds; client_credentials tokens of this client'),
-    allow_non_expiring: z.boolean().describe('whether this client may ask for tokens that do not expire'),
-    admin_api: z.boolean().describe('whether tokens of this client with the "admin" scope are accepted by the admin API (user tokens also need an account with the admin role)'),
-  };
+  const fields = clientFields(catalog);
+  const names = Object.keys(fields) as (keyof typeof fields)[];
+  const createShape = Object.fromEntries(names.map((n) => {
+    const f = fields[n] as { schema: z.ZodType; default?: unknown; required?: true };
+    return [n, f.required ? f.schema : f.default !== undefined ? f.schema.default(f.default) : f.schema.optional()];
+  }));
+  const updateShape = Object.fromEntries(names.map((n) => [n, (fields[n].schema as z.ZodType).nullable().optional()]));
 
   const clientCreate = z.strictObject({
     client_id: z.string().regex(CLIENT_ID, 'use 1 to 255 letters, digits, ".", "_", "~" or "-"'),
     public: z.boolean().default(false).describe('a public client has no secret and must use PKCE'),
-    client_secret: z.string().min(16).max(512).optional().describe('omit to have one generated; it is returned once'),
-    ...clientFields,
-    name: clientFields.name.optional(),
-    redirect_uris: clientFields.redirect_uris.default([]),
-    post_logout_redirect_uris: clientFields.post_logout_redirect_uris.optional(),
-    grant_types: clientFields.grant_types.default(['authorization_code', 'refresh_token']),
-    user_token_ttl: clientFields.user_token_ttl.optional(),
-    app_token_ttl: clientFields.app_token_ttl.optional(),
-    allow_non_expiring: clientFields.allow_non_expiring.optional(),
-    admin_api: clientFields.admin_api.optional(),
-  });
+    client_secret: z.string().min(16, 'must be at least 16 characters').max(512).regex(SECRET, 'use only letters, digits, ".", "_", "~" or "-"').optional()
+      .describe('omit to have one generated; it is returned once'),
+    ...createShape,
+  }) as unknown as z.ZodType<ClientCreate>;
 
   const clientUpdate = z.strictObject({
-    name: clientFields.name.optional(),
-    redirect_uris: clientFields.redirect_uris.optional(),
-    post_logout_redirect_uris: clientFields.post_logout_redirect_uris.optional(),
-    grant_types: clientFields.grant_types.optional(),
-    chain: clientFields.chain.optional(),
-    user_token_ttl: clientFields.user_token_ttl.nullable().optional().describe('null clears it (the broker default applies)'),
-    app_token_ttl: clientFields.app_token_ttl.nullable().optional().describe('null clears it (the broker default applies)'),
-    allow_non_expiring: clientFields.allow_non_expiring.optional(),
-    admin_api: clientFields.admin_api.optional(),
+    ...updateShape,
     rotate_secret: z.literal(true).optional().describe('issue a new secret, returned once'),
-  });
+  }).describe('null clears a setting (its default applies again)') as unknown as z.ZodType<ClientUpdate>;
 
   const password = z.string().min(8, 'must be at least 8 characters').max(1024);
+  const email = z.email('is not an email address').max(320).nullable();
+  const roles = z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'roles are lowercase words')).max(20).refine((r) => new Set(r).size === r.length, 'names a role twice');
   const userCreate = z.strictObject({
     username: z.string().trim().min(1).max(255),
     password: password.optional().describe('omit to create an account without a password'),
-    email: z.email().max(320).nullable().optional(),
-    roles: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'roles are lowercase words')).max(20).default([]),
+    email: email.optional(),
+    roles: roles.default([]),
     totp: z.boolean().default(false).describe('enrol TOTP now: the secret is returned once'),
+  });
+  const userUpdate = z.strictObject({
+    email: email.optional(),
+    roles: roles.optional().describe('replaces the roles; removing "admin" ends the sessions and tokens of the account'),
+  });
+  const userQuery = z.strictObject({
+    search: z.string().max(255).optional().describe('part of the username or email'),
+    role: z.string().max(32).optional(),
+    disabled: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   });
   const passwordReset = z.strictObject({ password: password.optional().describe('omit to have one generated; it is returned once') });
   const disable = z.strictObject({ disabled: z.boolean() });
 
   const auditQuery = z.strictObject({
     kind: z.string().max(64).optional().describe('prefix, e.g. "auth.step" or "admin."'),
+    since: z.string().regex(/^\d{1,6}[mhd]$/, 'is a duration like 30m, 12h or 7d').optional().describe('the last 30m, 12h, 7d, ...'),
     actor: z.string().max(255).optional(),
     client: z.string().max(255).optional(),
     from: z.iso.datetime({ offset: true }).optional(),
@@ -118,6 +86,10 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     claim_mapping: z.strictObject(Object.fromEntries(CLAIM_FIELDS.map((f) => [f, claim.optional()])) as Record<(typeof CLAIM_FIELDS)[number], z.ZodOptional<typeof claim>>)
       .describe('which upstream claim fills the local username and email on just-in-time provisioning'),
     jit: z.boolean().describe('create a local account on the first sign-in of an identity not linked yet'),
+    trust_upstream_amr: z.boolean().describe('the provider\'s amr counts: its otp (or mfa) satisfies a later TOTP step and can make a login mfa'),
+    amr_map: z.record(z.string().min(1).max(64), z.string().regex(/^[a-z]{2,16}$/, 'an RFC 8176 method name, e.g. "pwd"')).refine((m) => Object.keys(m).length <= 20, 'at most 20 names')
+      .describe('the provider\'s method names to RFC 8176 ones, e.g. {"password":"pwd"}'),
+    allow_private_network: z.boolean().describe('let the provider be on a loopback, private or link-local address (on-premise); off by default'),
   };
   const source = (value: { preset?: string; issuer?: string }, ctx: z.core.$RefinementCtx) => {
     const found = resolveSource(value);
@@ -136,6 +108,9 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     scopes: idpFields.scopes.optional().describe('defaults to openid profile email'),
     claim_mapping: idpFields.claim_mapping.default({}),
     jit: idpFields.jit.default(false),
+    trust_upstream_amr: idpFields.trust_upstream_amr.default(false),
+    amr_map: idpFields.amr_map.default({}),
+    allow_private_network: idpFields.allow_private_network.default(false),
   }).superRefine(source);
   const idpUpdate = z.strictObject({
     preset: idpFields.preset.optional(),
@@ -146,6 +121,9 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     scopes: idpFields.scopes.optional(),
     claim_mapping: idpFields.claim_mapping.optional(),
     jit: idpFields.jit.optional(),
+    trust_upstream_amr: idpFields.trust_upstream_amr.optional(),
+    amr_map: idpFields.amr_map.optional(),
+    allow_private_network: idpFields.allow_private_network.optional(),
   }).superRefine((value, ctx) => {
     if (value.preset !== undefined || value.issuer !== undefined) source(value, ctx);
   });
@@ -154,13 +132,32 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
     subject: z.string().min(1).max(255).describe('the "sub" the provider gives this person'),
   });
 
-  return { clientCreate, clientUpdate, userCreate, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink };
+  const samlIdpCreate = z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'use letters, digits, ".", "_" or "-"'),
+    issuer: z.string().min(1).max(1024).describe("its entityID, as in the assertions' <Issuer>"),
+    certificate: z.string().max(20_000).describe('the PEM certificate that signs its assertions'),
+  });
+
+  const simulate = z.strictObject({
+    user: z.string().trim().min(1).max(255).describe('the username'),
+    address: z.string().refine((v) => isIP(v) !== 0, 'is not an IPv4 or IPv6 address').optional().describe('the client address'),
+    acr: z.string().min(1).max(255).optional().describe('an acr_values value'),
+    max_age: z.number().int().min(0).max(10 * 365 * 24 * 3600).optional().describe('the request\'s max_age, in seconds'),
+    remembered_device: z.boolean().default(false).describe('this browser is remembered for the user'),
+    session: z.string().max(1000).optional().describe('steps the browser session satisfied, e.g. "password@-10m,totp@-3h"'),
+  });
+  const keyRotate = z.strictObject({ alg: z.enum(SIGNING_ALGS).optional().describe('omit to rotate every algorithm') });
+
+  return { keyRotate, fields, clientCreate, clientUpdate, simulate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
 }
 
 export type AdminSchemas = ReturnType<typeof adminSchemas>;
-export type ClientCreate = z.output<AdminSchemas['clientCreate']>;
-export type ClientUpdate = z.output<AdminSchemas['clientUpdate']>;
+export type { ClientCreate, ClientUpdate };
 export type UserCreate = z.output<AdminSchemas['userCreate']>;
+export type UserUpdate = z.output<AdminSchemas['userUpdate']>;
+export type UserQuery = z.output<AdminSchemas['userQuery']>;
+export type AuditQuery = z.output<AdminSchemas['auditQuery']>;
+export type SamlIdpCreate = z.output<AdminSchemas['samlIdpCreate']>;
 export type IdpCreate = z.output<AdminSchemas['idpCreate']>;
 export type IdpUpdate = z.output<AdminSchemas['idpUpdate']>;
 
@@ -171,3 +168,14 @@ export function describeIssues(error: z.ZodError): { path: string; message: stri
     message: i.message,
   }));
 }
+
+/** Validates `input` or throws a 400 naming each field path and reason. */
+export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) {
+    const issues = describeIssues(result.error);
+    throw new ManageError(400, 'invalid_request', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+  }
+  return result.data;
+}
+export type SimulateRequest = z.output<AdminSchemas['simulate']>;

@@ -1,0 +1,151 @@
+import qrcode from 'qrcode-terminal';
+import { generate } from 'otplib';
+import { parse } from '../manage/schemas.ts';
+import type { UserView } from '../manage/users.ts';
+import { UsageError, type Cli, type Command } from './command.ts';
+
+function line(u: UserView): string {
+  return `${u.username}\t${u.email ?? '-'}\t${u.totp_enrolled ? 'totp' : 'no-totp'}\t${u.roles.join(',') || '-'}${u.disabled ? '\tdisabled' : ''}${u.locked_until ? '\tlocked' : ''}`;
+}
+
+/** Prints a TOTP secret once: the otpauth URI, a QR code for an authenticator app, and the secret. */
+function showTotp(cli: Cli, username: string, totp: { secret: string; uri: string }, data: unknown): void {
+  if (cli.json) return cli.print('', data);
+  cli.io.out(`TOTP enrolled for ${username}. Scan this with an authenticator app:\n`);
+  qrcode.generate(totp.uri, { small: true }, (qr: string) => cli.io.out(qr));
+  cli.io.out(`${totp.uri}\nsecret: ${totp.secret}`);
+}
+
+const email = { type: 'string', help: 'email address ("" clears it)', value: 'address' } as const;
+
+export const userCommands: Command[] = [
+  {
+    name: 'user list', summary: 'list users',
+    options: {
+      search: { type: 'string', help: 'part of the username or email', value: 'text' },
+      role: { type: 'string', help: 'only users with this role', value: 'role' },
+      disabled: { type: 'boolean', help: 'only disabled users (--no-disabled: only enabled ones)' },
+    },
+    async run(cli, _args, v) {
+      const users = await cli.manage.users.list(parse(cli.manage.schemas.userQuery, {
+        search: v.search, role: v.role, ...(v.disabled !== undefined && { disabled: String(v.disabled) }),
+      }));
+      cli.print(users.map(line).join('\n') || '(no users)', users);
+    },
+  },
+  {
+    name: 'user show', args: '<username>', summary: 'one user',
+    async run(cli, [u]) {
+      const user = await cli.manage.users.get(u!);
+      cli.print(`${line(user)}\nid ${user.id}; password: ${user.has_password ? 'set' : 'none'}${user.locked_until ? `; locked until ${new Date(user.locked_until * 1000).toISOString()}` : ''}`, user);
+    },
+  },
+  {
+    name: 'user add', args: '<username>', summary: 'create a user (without --password-stdin: no password, e.g. for accounts that sign in upstream)',
+    options: {
+      'password-stdin': { type: 'boolean', help: 'read the password from standard input (never pass one as an argument)' },
+      email,
+      role: { type: 'string', multiple: true, help: 'a role, e.g. admin', value: 'role' },
+      totp: { type: 'boolean', help: 'enrol TOTP now: the secret is shown once' },
+    },
+    async run(cli, [username], v) {
+      const password = v['password-stdin'] ? await cli.readStdin('the password') : undefined;
+      const input = parse(cli.manage.schemas.userCreate, { username, password, email: v.email || undefined, roles: v.role ?? [], totp: v.totp === true });
+      const { user, totp } = await cli.manage.users.create(input, cli.by);
+      if (totp) return showTotp(cli, user.username, totp, { ...user, totp });
+      cli.print(`user ${user.username} created (id ${user.id})`, user);
+    },
+  },
+  {
+    name: 'user update', args: '<username>', summary: 'change email or roles (taking away "admin" ends its sessions and tokens)',
+    options: {
+      email,
+      role: { type: 'string', multiple: true, help: 'the roles it has afterwards (replaces them)', value: 'role' },
+      'no-roles': { type: 'boolean', help: 'take away every role' },
+    },
+    async run(cli, [u], v) {
+      if (v.role && v['no-roles']) throw new UsageError('choose one of --role and --no-roles');
+      const input = { ...(v.email !== undefined && { email: v.email === '' ? null : v.email }), ...(v.role && { roles: v.role }), ...(v['no-roles'] && { roles: [] }) };
+      if (Object.keys(input).length === 0) throw new UsageError('user update: nothing to change (--email, --role or --no-roles)');
+      const user = await cli.manage.users.update(u!, parse(cli.manage.schemas.userUpdate, input), cli.by);
+      cli.print(line(user), user);
+    },
+  },
+  ...(['disable', 'enable'] as const).map((verb): Command => ({
+    name: `user ${verb}`, args: '<username>',
+    summary: verb === 'disable' ? 'refuse its logins; its sessions, grants and tokens end at once' : 'allow its logins again',
+    async run(cli, [u]) {
+      const user = await cli.manage.users.setDisabled(u!, verb === 'disable', cli.by);
+      cli.print(`user ${user.username} ${verb}d`, user);
+    },
+  })),
+  {
+    name: 'user delete', args: '<username>', summary: 'delete the account, its linked identities, sessions and tokens',
+    async run(cli, [u]) {
+      await cli.manage.users.remove(u!, cli.by);
+      cli.print(`user ${u} deleted`, { username: u, deleted: true });
+    },
+  },
+  {
+    name: 'user password', args: '<username>', summary: 'set a new password (generated and shown once without --password-stdin)',
+    options: { 'password-stdin': { type: 'boolean', help: 'read the new password from standard input' } },
+    async run(cli, [u], v) {
+      const chosen = v['password-stdin'] ? await cli.readStdin('the password') : undefined;
+      const { user, password } = await cli.manage.users.resetPassword(u!, parse(cli.manage.schemas.passwordReset, { password: chosen }).password, cli.by);
+      cli.print(`password of ${user.username} replaced${password ? `; new password (shown once): ${password}` : ''}`, { user, ...(password && { password }) });
+    },
+  },
+  {
+    name: 'user totp', args: '<username>', summary: 'new TOTP secret (the old one stops working): prints the otpauth URI and a QR code',
+    async run(cli, [u]) {
+      const { user, totp } = await cli.manage.users.resetTotp(u!, cli.by);
+      showTotp(cli, user.username, totp, totp);
+    },
+  },
+  {
+    name: 'user unlock', args: '<username>', summary: 'clear brute-force lockouts of an account',
+    async run(cli, [u]) {
+      const user = await cli.manage.users.unlock(u!, cli.by);
+      cli.print(`user ${user.username} unlocked`, { ...user, unlocked: true });
+    },
+  },
+  {
+    name: 'user identities', args: '<username>', summary: 'external identities linked to the user',
+    async run(cli, [u]) {
+      const identities = await cli.manage.users.identities(u!);
+      cli.print(identities.map((i) => `${i.idp}\t${i.subject}\t${i.issuer}\t${i.created}`).join('\n') || '(no linked identities)', identities);
+    },
+  },
+  {
+    name: 'user link', args: '<username> <idp> <subject>', summary: 'link an external identity (the IdP\'s "sub") to a user',
+    async run(cli, [u, idp, subject]) {
+      const { identity, created } = await cli.manage.users.link(u!, parse(cli.manage.schemas.identityLink, { idp, subject }), cli.by);
+      cli.print(`${identity.idp} identity ${identity.subject} ${created ? 'linked to' : 'was already linked to'} ${u}`, { username: u, ...identity, linked: true });
+    },
+  },
+  {
+    name: 'user unlink', args: '<username> <idp> [<subject>]', summary: 'unlink one identity, or all of that provider',
+    async run(cli, [u, idp, subject]) {
+      const gone = await cli.manage.users.unlink(u!, idp!, subject, cli.by);
+      cli.print(`${gone.length} ${idp} identit${gone.length === 1 ? 'y' : 'ies'} unlinked from ${u}`, { username: u, unlinked: gone });
+    },
+  },
+  {
+    name: 'totp enroll', args: '<username>', summary: 'the same as user totp',
+    async run(cli, [u]) {
+      const { user, totp } = await cli.manage.users.resetTotp(u!, cli.by);
+      showTotp(cli, user.username, totp, totp);
+    },
+  },
+  {
+    name: 'totp code', args: '<username>', summary: 'development only: the current code (for the demo)',
+    async run(cli, [u]) {
+      if (cli.s.config.production) throw new UsageError('totp code is a development aid and is disabled in production');
+      const user = await cli.s.users.byUsername(u!);
+      const enrolled = user && (await cli.s.credentials.totp(user.id));
+      if (!enrolled) throw new UsageError(`user "${u}" has no TOTP enrolled`);
+      const code = await generate({ secret: enrolled.secret });
+      cli.print(code, { code });
+    },
+  },
+];
