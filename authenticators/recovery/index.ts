@@ -1,6 +1,7 @@
 import type { Authenticator, StepContext, StepResult } from '../../server/flow/contract.ts';
 import type { Credentials } from '../../server/storage/credentials.ts';
 import type { Audit } from '../../server/audit/index.ts';
+import type { Mailer } from '../../server/mail/index.ts';
 import { Lockout } from '../../server/security/lockout.ts';
 import { lockedMessage } from '../password/index.ts';
 
@@ -13,8 +14,8 @@ const INVALID = { code: 'invalid_code', message: 'That recovery code is not righ
  * by a conditional DELETE, so two racing requests cannot both use one. A wrong code counts
  * toward the same lockout as a wrong TOTP code; a used code is audited with how many are left.
  */
-export function createRecoveryAuthenticator(deps: { credentials: Credentials; lockout: Lockout; audit: Audit }): Authenticator {
-  const { credentials, lockout, audit } = deps;
+export function createRecoveryAuthenticator(deps: { credentials: Credentials; lockout: Lockout; audit: Audit; mail?: Mailer }): Authenticator {
+  const { credentials, lockout, audit, mail } = deps;
   return {
     id: 'recovery',
     label: 'Recovery code',
@@ -46,6 +47,7 @@ export function createRecoveryAuthenticator(deps: { credentials: Credentials; lo
       await lockout.succeeded(keys);
       const left = await credentials.recoveryLeft(accountId);
       await audit.record({ kind: 'auth.recovery_code.used', subject: accountId, address: step.clientAddress, details: { left } });
+      await mail?.notify(accountId, 'recovery_code_used');
       return { kind: 'success', accountId, amr: ['otp'] };
     },
   };

@@ -115,6 +115,9 @@ export function adminApi(a: AdminContext) {
   router.post('/users/:id/totp', jsonBody, async (ctx) => {
     ctx.body = await a.manage.users.resetTotp(ctx.params.id!, by(ctx));
   });
+  router.post('/users/:id/recovery-codes', jsonBody, async (ctx) => {
+    ctx.body = await a.manage.users.generateRecoveryCodes(ctx.params.id!, by(ctx));
+  });
   router.post('/users/:id/unlock', jsonBody, async (ctx) => {
     ctx.body = { user: await a.manage.users.unlock(ctx.params.id!, by(ctx)) };
   });

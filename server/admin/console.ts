@@ -386,6 +386,11 @@ export function adminConsole(a: AdminContext) {
     render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp });
   }));
 
+  router.post('/users/:id/recovery-codes', form, page(async (ctx, me) => {
+    const result = await a.manage.users.generateRecoveryCodes(ctx.params.id!, me.by);
+    render(ctx, 'user-secret', { title: 'Recovery codes', user: result.user, codes: result.codes });
+  }));
+
   router.post('/users/:id/identities', form, page(async (ctx, me, body) => {
     await a.manage.users.link(ctx.params.id!, parse(a.manage.schemas.identityLink, { idp: text(body, 'idp'), subject: text(body, 'subject').trim() }), me.by);
     back(ctx);

@@ -164,6 +164,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       '/users/{id}/enable': userAction('enable the account again', 'enableUser'),
       '/users/{id}/password': userAction('set a new password; a generated one is returned once when none is given', 'resetPassword', { requestBody: body('PasswordReset') }),
       '/users/{id}/totp': userAction('replace the TOTP secret; the new secret is returned once', 'resetTotp'),
+      '/users/{id}/recovery-codes': userAction('10 new single-use recovery codes for a helpdesk hand-over, returned once (the old set stops working)', 'generateRecoveryCodes'),
       '/users/{id}/unlock': userAction('clear brute-force lockouts', 'unlockUser'),
       '/users/{id}/identities': {
         get: { summary: "the user's linked external identities", operationId: 'listIdentities', parameters: [param('id')], responses: { 200: ok('identities', { type: 'array', items: ref('LinkedIdentity') }), 404: ok('no such user', ref('Error')), ...refusals } },

@@ -103,6 +103,13 @@ export const userCommands: Command[] = [
     },
   },
   {
+    name: 'recovery generate', args: '<username>', summary: '10 new single-use recovery codes for a helpdesk hand-over (the old set stops working)',
+    async run(cli, [u]) {
+      const { codes } = await cli.manage.users.generateRecoveryCodes(u!, cli.by);
+      cli.print(codes.join('\n'), { codes });
+    },
+  },
+  {
     name: 'user unlock', args: '<username>', summary: 'clear brute-force lockouts of an account',
     async run(cli, [u]) {
       const user = await cli.manage.users.unlock(u!, cli.by);

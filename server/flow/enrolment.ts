@@ -22,5 +22,5 @@ export function unavailableMessage(needs: string, stepNumber: number, policy: En
   const head = `This application needs ${needs} for step ${stepNumber}, and your account has none of them set up.`;
   if (enrollable && policy === 'account-only') return `${head} Set one up on your account page (/account) after signing in to an application that does not need it, then try again.`;
   if (enrollable && policy === 'at-login') return `${head} Your account already has another second factor, so a new one can only be added on your account page (/account).`;
-  return `${head} Your administrator must set it up for you (an authenticator app, a passkey, or a linked identity provider). Ask your administrator.`;
+  return `${head} If it is an identity provider not linked to your account yet, link it on your account page (/account); otherwise your administrator must set it up for you.`;
 }

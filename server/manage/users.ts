@@ -127,6 +127,18 @@ export class ManageUsers {
     return { user, totp: this.#totp(user.username, secret) };
   }
 
+  /**
+   * A new set of 10 single-use recovery codes for a helpdesk hand-over, returned once (the
+   * old set stops working); only hashes are stored.
+   */
+  async generateRecoveryCodes(idOrUsername: string, by: Actor): Promise<{ user: UserView; codes: string[] }> {
+    let codes: string[] = [];
+    const user = await this.#change(idOrUsername, by, 'admin.user.recovery_codes_generated', async (u, t) => {
+      codes = await this.#s.credentials.newRecoveryCodes(u.id, t);
+    });
+    return { user, codes };
+  }
+
   /** Clears the account's brute-force counters (password by username, TOTP by id; see Lockout). */
   async unlock(idOrUsername: string, by: Actor): Promise<UserView> {
     return this.#change(idOrUsername, by, 'admin.user.unlocked', async (u, t) => {

@@ -61,8 +61,15 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     ctx.redirect(`/account?done=${what}`);
   };
 
-  const note = (ctx: Context, accountId: string, kind: string, details: Record<string, unknown> = {}) =>
-    audit.record({ kind, actor: `user:${accountId}`, subject: accountId, address: ctx.ip, details });
+  /** Security notices the account's owner gets by mail for these changes (server/mail). */
+  const MAILED: Record<string, Parameters<Services['mail']['notify']>[1]> = {
+    'account.password.changed': 'password_changed', 'account.factor.enrolled': 'factor_added', 'account.factor.removed': 'factor_removed',
+  };
+  const note = async (ctx: Context, accountId: string, kind: string, details: Record<string, unknown> = {}) => {
+    await audit.record({ kind, actor: `user:${accountId}`, subject: accountId, address: ctx.ip, details });
+    const event = MAILED[kind];
+    if (event) await services.mail.notify(accountId, event, { factor: String(details.authenticator ?? '') || undefined });
+  };
 
   /** Shows a fresh set of recovery codes once (after the first second factor, or on request). */
   async function showCodes(ctx: Context, who: { uid: string; accountId: string }, firstFactor: boolean) {
@@ -91,6 +98,8 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     if (!(await passwords.verify(user.passwordHash, field(ctx, 'old_password')))) return h.fail(ctx, 400, 'invalid_password', 'Your current password is not right.');
     if (next.length < 10 || next.length > 1024) return h.fail(ctx, 400, 'weak_password', 'Choose a new password of at least 10 characters.');
     await users.setPasswordHash(who.accountId, await passwords.hash(next));
+    // Browsers remembered on the old password's say skip steps no more (issue 16).
+    await services.devices.revokeAllFor(who.accountId);
     const ended = await sessions.endOthers(who.accountId, who.uid);
     await note(ctx, who.accountId, 'account.password.changed', { sessions_ended: ended });
     done(ctx, 'password');
