@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Database } from '../storage/database.ts';
+import { AdminSessionStore } from '../storage/admin-sessions.ts';
 import digest from '../security/digest.ts';
 
 export const SESSION_COOKIE = 'stepgate.admin';
@@ -15,12 +16,12 @@ const epoch = () => Math.floor(Date.now() / 1000);
  * No token from the broker is kept at all: the login's id_token is read once and dropped.
  */
 export class AdminSessions {
-  readonly #db: Database;
+  readonly #store: AdminSessionStore;
   readonly #ttl: number;
   readonly #secure: boolean;
 
   constructor(db: Database, ttl: number, secure: boolean) {
-    this.#db = db;
+    this.#store = new AdminSessionStore(db);
     this.#ttl = ttl;
     this.#secure = secure;
   }
@@ -28,23 +29,19 @@ export class AdminSessions {
   async start(ctx: Context, userId: string): Promise<void> {
     const id = randomBytes(32).toString('base64url');
     const now = epoch();
-    await this.#db.change('DELETE FROM admin_sessions WHERE expires_at <= :now', { now });
-    await this.#db.change('INSERT INTO admin_sessions (id, user_id, csrf, expires_at) VALUES (:id, :userId, :csrf, :expiresAt)',
-      { id: digest(id), userId, csrf: randomBytes(24).toString('base64url'), expiresAt: now + this.#ttl });
+    await this.#store.create(digest(id), { userId, csrf: randomBytes(24).toString('base64url'), expiresAt: now + this.#ttl }, now);
     ctx.cookies.set(SESSION_COOKIE, id, { signed: true, httpOnly: true, sameSite: 'lax', secure: this.#secure, path: '/admin', maxAge: this.#ttl * 1000 });
   }
 
   async current(ctx: Context): Promise<AdminSession | undefined> {
     const id = ctx.cookies.get(SESSION_COOKIE, { signed: true });
     if (!id) return undefined;
-    const [row] = await this.#db.select<{ user_id: string; csrf: string; expires_at: number }>(
-      'SELECT user_id, csrf, expires_at FROM admin_sessions WHERE id = :id AND expires_at > :now', { id: digest(id), now: epoch() });
-    return row && { userId: row.user_id, csrf: row.csrf, expiresAt: Number(row.expires_at) };
+    return this.#store.find(digest(id), epoch());
   }
 
   async end(ctx: Context): Promise<void> {
     const id = ctx.cookies.get(SESSION_COOKIE, { signed: true });
-    if (id) await this.#db.change('DELETE FROM admin_sessions WHERE id = :id', { id: digest(id) });
+    if (id) await this.#store.remove(digest(id));
     ctx.cookies.set(SESSION_COOKIE, null, { signed: true, path: '/admin' });
   }
 }
