@@ -9,6 +9,12 @@ function line(u: UserView): string {
 }
 
 /** Prints a TOTP secret once: the otpauth URI, a QR code for an authenticator app, and the secret. */
+/** `user totp` and its older name `totp enroll`: a new secret, shown once. */
+async function resetTotp(cli: Cli, [u]: string[]): Promise<void> {
+  const { user, totp } = await cli.manage.users.resetTotp(u!, cli.by);
+  showTotp(cli, user.username, totp, totp);
+}
+
 function showTotp(cli: Cli, username: string, totp: { secret: string; uri: string }, data: unknown): void {
   if (cli.json) return cli.print('', data);
   cli.io.out(`TOTP enrolled for ${username}. Scan this with an authenticator app:\n`);
@@ -97,10 +103,7 @@ export const userCommands: Command[] = [
   },
   {
     name: 'user totp', args: '<username>', summary: 'new TOTP secret (the old one stops working): prints the otpauth URI and a QR code',
-    async run(cli, [u]) {
-      const { user, totp } = await cli.manage.users.resetTotp(u!, cli.by);
-      showTotp(cli, user.username, totp, totp);
-    },
+    run: resetTotp,
   },
   {
     name: 'recovery generate', args: '<username>', summary: '10 new single-use recovery codes for a helpdesk hand-over (the old set stops working)',
@@ -139,10 +142,7 @@ export const userCommands: Command[] = [
   },
   {
     name: 'totp enroll', args: '<username>', summary: 'the same as user totp',
-    async run(cli, [u]) {
-      const { user, totp } = await cli.manage.users.resetTotp(u!, cli.by);
-      showTotp(cli, user.username, totp, totp);
-    },
+    run: resetTotp,
   },
   {
     name: 'totp code', args: '<username>', summary: 'development only: the current code (for the demo)',
