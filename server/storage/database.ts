@@ -39,6 +39,10 @@ function writtenTable(sql: string): string | null {
 }
 
 const CACHE_CHANNEL = 'stepgate_cache';
+/** application_name of each process's listening connection: the writer counts them */
+const LISTENER_NAME = 'stepgate cache listener';
+/** payload prefix of a listener's answer ("ack <nonce>"); never a table name */
+const ACK = 'ack';
 
 /**
  * Our SQL names its values `:name`; they are sent as bound parameters (`$name`), never
@@ -124,20 +128,26 @@ export async function openDatabase(url: string): Promise<Database> {
 
   /**
    * After a committed write to a cached table: empty its caches here, and (PostgreSQL) in
-   * the other processes. NOTIFY reaches them asynchronously; waiting (up to a second) for
-   * our own listener to hear it back means PostgreSQL has delivered it, so in practice the
-   * others have it before whoever made the change can ask them anything.
+   * the other processes. NOTIFY reaches them asynchronously, so the writer counts the
+   * processes listening on this database and waits (up to two seconds, for one that hangs)
+   * until each has answered that its caches are empty: whoever made the change can then
+   * ask any process and get the new row.
    */
   const written = async (table: string) => {
     caches.invalidate(table);
     if (dialect !== 'postgres') return;
     const nonce = randomUUID();
-    const heard = new Promise<void>((resolve) => {
-      echoes.set(nonce, resolve);
-      setTimeout(resolve, 1000).unref();
+    const [row] = await sequelize.query<{ listeners: number }>(
+      'SELECT count(*)::int AS listeners FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name',
+      { replacements: { name: LISTENER_NAME }, type: QueryTypes.SELECT },
+    );
+    const acknowledged = new Promise<void>((resolve) => {
+      let waiting = row?.listeners ?? 0;
+      echoes.set(nonce, () => { if (--waiting <= 0) resolve(); });
+      setTimeout(resolve, 2000).unref();
     });
     await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: CACHE_CHANNEL, payload: `${table} ${nonce}` } });
-    await heard;
+    await acknowledged;
     echoes.delete(nonce);
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
@@ -190,12 +200,18 @@ export async function openDatabase(url: string): Promise<Database> {
  * fails, caching stops (every lookup reads the database) rather than risk a stale row.
  */
 async function listen(url: string, caches: TableCaches, echoes: Map<string, () => void>): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: url, application_name: LISTENER_NAME });
   client.on('notification', (message) => {
     if (message.channel !== CACHE_CHANNEL || !message.payload) return;
-    const [table, nonce] = message.payload.split(' ');
-    caches.invalidate(table!);
-    if (nonce) echoes.get(nonce)?.();
+    const [subject, nonce] = message.payload.split(' ');
+    if (subject === ACK) {
+      echoes.get(nonce!)?.();
+      return;
+    }
+    caches.invalidate(subject!);
+    // Answer the writer once this process's caches are empty (failures end the connection,
+    // which stops caching here; the writer stops waiting after its timeout).
+    if (nonce) client.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, `${ACK} ${nonce}`]).catch(() => caches.broken());
   });
   client.on('error', () => caches.broken());
   client.on('end', () => caches.broken());

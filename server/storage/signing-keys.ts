@@ -1,5 +1,5 @@
 import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
-import type { Transaction } from 'sequelize';
+import { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -66,9 +66,16 @@ export class SigningKeys {
     return (await this.#db.change('DELETE FROM signing_keys WHERE kid = :kid', { kid }, transaction)) === 1;
   }
 
-  /** First start: a key for every algorithm that has none. */
+  /**
+   * First start: a key for every algorithm that has none. Processes started together take
+   * turns (a write lock on SQLite, an advisory lock on PostgreSQL), so they share one set.
+   */
   async ensure(): Promise<void> {
-    const have = new Set((await this.list()).map((k) => k.alg));
-    for (const alg of Object.keys(ALGORITHMS) as SigningAlg[]) if (!have.has(alg)) await this.add(alg);
+    const postgres = this.#db.dialect === 'postgres';
+    await this.#db.sequelize.transaction(postgres ? {} : { type: Transaction.TYPES.IMMEDIATE }, async (transaction) => {
+      if (postgres) await this.#db.sequelize.query('SELECT pg_advisory_xact_lock(7726002)', { transaction });
+      const have = new Set((await this.list(transaction)).map((k) => k.alg));
+      for (const alg of Object.keys(ALGORITHMS) as SigningAlg[]) if (!have.has(alg)) await this.add(alg, transaction);
+    });
   }
 }
