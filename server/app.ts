@@ -1,6 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { createAdapter, rememberReadsPerRequest } from './storage/oidc-adapter.ts';
+import { createAdapter } from './storage/oidc-adapter.ts';
+import { rememberReadsPerRequest } from './storage/request-reads.ts';
 import { followSigningKeys } from './provider/signing-keys.ts';
 import { createProvider, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';

@@ -484,7 +484,11 @@ export class ChainRunner {
     if (chainText === undefined) return { kind: 'error', status: 400, code: 'unknown_client', message: 'This application is not registered.' };
     this.#parse(chainText);
     const state: FlowState = { clientId: facts.clientId, chain: chainText, satisfied: [], stepState: {}, csrf: newCsrf() };
-    if (await this.#states.create(facts.uid, state, this.#ttl)) this.#events?.emit('login.started', { clientId: facts.clientId });
+    if (await this.#states.create(facts.uid, state, this.#ttl)) {
+      this.#events?.emit('login.started', { clientId: facts.clientId });
+      return { state, version: 1 };
+    }
+    // Another request created it first: go on with theirs.
     const stored = await this.#states.load(facts.uid);
     return stored ?? { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
   }

@@ -12,14 +12,18 @@ export class SessionSteps {
     this.#db = db;
   }
 
+  /** Records every step of a login in one statement. */
   async remember(sessionUid: string, accountId: string, steps: Satisfaction[]): Promise<void> {
-    for (const { authenticator, at, upstreamAmr } of steps) {
-      const upstream = upstreamAmr ? JSON.stringify(upstreamAmr) : null;
-      await this.#db.change(
-        `INSERT INTO session_steps (session_uid, authenticator, account_id, satisfied_at, upstream_amr) VALUES (:sessionUid, :authenticator, :accountId, :at, :upstream)
-         ON CONFLICT (session_uid, authenticator) DO UPDATE SET account_id = excluded.account_id, satisfied_at = excluded.satisfied_at, upstream_amr = excluded.upstream_amr`,
-        { sessionUid, authenticator, accountId, at, upstream });
-    }
+    if (steps.length === 0) return;
+    const values: Record<string, unknown> = { sessionUid, accountId };
+    const rows = steps.map(({ authenticator, at, upstreamAmr }, i) => {
+      Object.assign(values, { [`authenticator${i}`]: authenticator, [`at${i}`]: at, [`upstream${i}`]: upstreamAmr ? JSON.stringify(upstreamAmr) : null });
+      return `(:sessionUid, :authenticator${i}, :accountId, :at${i}, :upstream${i})`;
+    });
+    await this.#db.change(
+      `INSERT INTO session_steps (session_uid, authenticator, account_id, satisfied_at, upstream_amr) VALUES ${rows.join(', ')}
+       ON CONFLICT (session_uid, authenticator) DO UPDATE SET account_id = excluded.account_id, satisfied_at = excluded.satisfied_at, upstream_amr = excluded.upstream_amr`,
+      values);
   }
 
   /** The steps this session satisfied for `accountId`, with their times (and a trusted upstream's amr). */

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
+import { readOnce } from './request-reads.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
 
@@ -82,7 +83,10 @@ export class Credentials {
   }
 
   async has(userId: string, type: CredentialType): Promise<boolean> {
-    return (await this.#db.select<{ id: string }>('SELECT id FROM credentials WHERE user_id = :userId AND type = :type LIMIT 1', { userId, type })).length > 0;
+    // Asked by each plan of a request: read once per request (server/storage/request-reads.ts).
+    const rows = await readOnce(['credentials'], `credentials has ${userId} ${type}`,
+      () => this.#db.select<{ id: string }>('SELECT id FROM credentials WHERE user_id = :userId AND type = :type LIMIT 1', { userId, type }));
+    return rows.length > 0;
   }
 
   /** Removes one credential of this user (a TOTP or a passkey); false when there was none. */

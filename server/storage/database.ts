@@ -5,6 +5,7 @@ import pg from 'pg';
 import { QueryTypes, Sequelize, type Transaction } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations.ts';
+import { forgetReads } from './request-reads.ts';
 import { openStatements } from './statements.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
 
@@ -154,6 +155,12 @@ export async function openDatabase(url: string): Promise<Database> {
   const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
     statementsRun++;
     const table = writtenTable(sql);
+    if (table !== null) {
+      // This request's remembered reads of the table: forgotten now, and (in a transaction)
+      // again once committed, as a read in between saw the rows from before.
+      forgetReads(table);
+      transaction?.afterCommit(() => forgetReads(table));
+    }
     if (table === null || !caches.caches(table)) return statement();
     if (transaction) {
       transaction.afterCommit(() => written(table));

@@ -1,7 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Next } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
+import { forgetReads, readOnce, remember } from './request-reads.ts';
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
@@ -22,17 +21,13 @@ type PayloadRow = { model?: string; payload: string; consumed_at: number | null;
 /**
  * A login's requests read the same Interaction and Session several times (our routes'
  * interactionDetails, the rotation's two copies, interactionResult, oidc-provider's own
- * resume). Within one HTTP request each is read from the database once: later reads parse
- * the same stored row again (fresh objects), and this request's own writes replace it.
- * Requests never share what they read.
+ * resume): within one HTTP request each is read once (server/storage/request-reads.ts);
+ * later reads parse the same stored row again (fresh objects), and this request's own
+ * writes replace it.
  */
 const PER_REQUEST = new Set(['Interaction', 'Session']);
-const requestReads = new AsyncLocalStorage<Map<string, Promise<PayloadRow | undefined>>>();
-
-/** Koa middleware: the scope of one request's remembered reads. */
-export function rememberReadsPerRequest(_ctx: unknown, next: Next): Promise<void> {
-  return requestReads.run(new Map(), next);
-}
+/** What a remembered read of `model` depends on: a write of that model forgets it. */
+const readsOf = (model: string) => [`oidc_payloads ${model}`];
 
 /** oidc-provider's view of one of our clients. */
 export function clientMetadata(client: ClientRecord): AdapterPayload {
@@ -114,19 +109,13 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       this.#model = model;
     }
 
-    /** This request's remembered reads of this model, or undefined when none are kept. */
-    #reads(): Map<string, Promise<PayloadRow | undefined>> | undefined {
-      return PER_REQUEST.has(this.#model) ? requestReads.getStore() : undefined;
-    }
-
-    /** After a write: forget this model's reads in this request (`keep` what was just written). */
+    /** Before a write: forget this model's reads in this request (`keep` what was just written). */
     #forget(keep?: { id: string; uid: string | null; row: PayloadRow }) {
-      const reads = this.#reads();
-      if (!reads) return;
-      for (const key of reads.keys()) if (key.startsWith(`${this.#model} `)) reads.delete(key);
+      if (!PER_REQUEST.has(this.#model)) return;
+      forgetReads(readsOf(this.#model)[0]!);
       if (keep) {
-        reads.set(`${this.#model} id ${keep.id}`, Promise.resolve(keep.row));
-        if (keep.uid) reads.set(`${this.#model} uid ${keep.uid}`, Promise.resolve(keep.row));
+        remember(readsOf(this.#model), `${this.#model} id ${keep.id}`, keep.row);
+        if (keep.uid) remember(readsOf(this.#model), `${this.#model} uid ${keep.uid}`, keep.row);
       }
     }
 
@@ -157,18 +146,12 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const reads = this.#reads();
-      const key = `${this.#model} ${column} ${value}`;
-      let read = reads?.get(key);
-      if (!read) {
-        read = (column === 'id' && TOKEN_MODELS.has(this.#model)
-          ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
-          : db.select<PayloadRow>(
-            `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
-            { model: this.#model, value })).then(([first]) => first);
-        reads?.set(key, read);
-      }
-      const row = await read;
+      const read = () => (column === 'id' && TOKEN_MODELS.has(this.#model)
+        ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
+        : db.select<PayloadRow>(
+          `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
+          { model: this.#model, value })).then(([first]) => first);
+      const row = PER_REQUEST.has(this.#model) ? await readOnce(readsOf(this.#model), `${this.#model} ${column} ${value}`, read) : await read();
       if (!row || (row.expires_at !== null && row.expires_at <= epoch())) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload & { sealedJti?: string };
       if (row.consumed_at !== null) payload.consumed = row.consumed_at;
@@ -218,7 +201,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async revokeByGrantId(grantId: string) {
-      requestReads.getStore()?.clear();
+      for (const model of PER_REQUEST) forgetReads(readsOf(model)[0]!);
       await db.change('DELETE FROM oidc_payloads WHERE grant_id = :grantId', { grantId });
     }
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
+import { readOnce } from './request-reads.ts';
 
 export type User = {
   id: string;
@@ -23,6 +24,8 @@ type Row = {
 
 /** Users with whether they have TOTP (a row in credentials). */
 const SELECT = "SELECT users.*, EXISTS (SELECT 1 FROM credentials c WHERE c.user_id = users.id AND c.type = 'totp') AS has_totp FROM users";
+/** What byId reads (users, and credentials for has_totp): a write to either forgets it. */
+const USER_TABLES = ['users', 'credentials'];
 
 /** Usernames compare after Unicode NFKC and case folding, so "Alice" and "ａｌｉｃｅ" are one account. */
 export function normaliseUsername(username: string): string {
@@ -59,7 +62,9 @@ export class Users {
   }
 
   async byId(id: string, transaction?: Transaction): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id }, transaction);
+    // Read once per request (the plan, findAccount and the consent page each ask); never inside a transaction.
+    const read = () => this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id }, transaction);
+    const [row] = transaction ? await read() : await readOnce(USER_TABLES, `users id ${id}`, read);
     return row && Users.#toUser(row);
   }
 
