@@ -5,6 +5,7 @@ import { startStepgate, type TestServer } from '../support/server.ts';
 import { addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK } from '../support/fixtures.ts';
 import { api, clientToken } from '../support/admin.ts';
 import { Browser } from '../support/browser.ts';
+import { Manage } from '../../server/manage/index.ts';
 
 /**
  * Signing-key rotation seen from openid-client relying parties: ID tokens signed before a
@@ -74,6 +75,29 @@ describe('management: signing keys rotate without breaking issued tokens', funct
     const listed = (await api(server, 'GET', '/keys', { token })).body as { kid: string; state: string }[];
     assert.deepEqual(listed.filter((k) => k.state === 'signing').length, 3);
     const [event] = await server.stepgate.audit.list({ kind: 'admin.keys.rotated' });
+    assert.equal(event!.actor, 'api:automation');
+  });
+
+  it('retire after the overlap: the old key leaves /jwks, ID tokens it signed stop verifying, and the retirement is audited', async () => {
+    const before = await idToken('rs-app');
+    const oldKid = decodeProtectedHeader(before).kid!;
+    const rotated = await api(server, 'POST', '/keys/rotate', { token, body: { alg: 'RS256' } });
+    assert.equal(rotated.status, 201, JSON.stringify(rotated.body));
+    // The overlap has passed: the supersession is moved back in time beyond it.
+    const overlap = await new Manage(server.stepgate).keys.overlapSeconds();
+    await server.stepgate.db.change('UPDATE signing_keys SET superseded_at = :at WHERE kid = :kid', { at: Date.now() - (overlap + 60) * 1000, kid: oldKid });
+    const retired = await api(server, 'DELETE', `/keys/${oldKid}`, { token });
+    assert.equal(retired.status, 204, JSON.stringify(retired.body));
+    let keys = await published();
+    for (let i = 0; i < 60 && keys.some((k) => k.kid === oldKid); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      keys = await published();
+    }
+    assert.ok(!keys.some((k) => k.kid === oldKid), 'the retired key is no longer published');
+    await assert.rejects(verify(before), /no applicable key found|matching key/i, 'an ID token the retired key signed no longer verifies');
+    assert.equal((await api(server, 'DELETE', `/keys/${oldKid}`, { token })).status, 404, 'retiring it again: not found');
+    const [event] = await server.stepgate.audit.list({ kind: 'admin.keys.retired' });
+    assert.equal(event!.subject, oldKid);
     assert.equal(event!.actor, 'api:automation');
   });
 });
