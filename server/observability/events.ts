@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events';
  * address are for the audit log.
  */
 /** Where an authentication happened: the login pages, or a token endpoint grant. */
-export type Door = 'browser' | 'password_grant' | 'saml2_bearer';
+/** where an authentication step was answered: a login in a browser, a grant, or a password reset's factor check */
+export type Door = 'browser' | 'password_grant' | 'saml2_bearer' | 'password_reset';
 
 /**
  * One answer to one authentication step, whatever the door. `accountId` is the subject as

@@ -49,7 +49,7 @@ function passwordProblem(password: string, repeated: string): string | undefined
  */
 export function passwordResetRoutes(deps: { provider: Provider; views: Views; services: Services }) {
   const { views, services } = deps;
-  const { users, mail, passwords, runner, audit, db } = services;
+  const { users, mail, passwords, runner, audit, db, events } = services;
   const router = new Router({ prefix: '/password' });
 
   function page(ctx: Context, status: number, locals: Record<string, unknown>) {
@@ -149,7 +149,13 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
     const state = { ...link.data.factorState };
     // The same authenticator as at sign-in: its lockout, single-use codes and checks apply.
     const result = await factor.resume({ input, accountId: link.user.id, state, urls: { action: '', callback: '' }, clientAddress: ctx.ip });
-    if (result.kind === 'success' && result.accountId === link.user.id) {
+    // Audited and counted like any sign-in step (no client: the reset is the account's own page).
+    const passed = result.kind === 'success' && result.accountId === link.user.id;
+    const reason = result.kind === 'failure' ? result.error.code : result.kind === 'success' && !passed ? 'wrong_account' : undefined;
+    if (passed || reason) {
+      events.authStep({ clientId: '', authenticator: factor.id, step: 0, outcome: passed ? 'success' : 'failure', ...(reason && { reason }), accountId: link.user.id, address: ctx.ip, door: 'password_reset' });
+    }
+    if (passed) {
       if (!(await mail.tokens.setData('reset', link.token, { factorPassed: factor.id }))) return deadLink(ctx);
       ctx.status = 303;
       return ctx.redirect(`/password/reset?token=${encodeURIComponent(link.token)}`);

@@ -276,8 +276,12 @@ describe('email over a real SMTP server', function () {
       const notice = await smtp.take('ivan@example.org', /password was reset/);
       assertWellFormed(notice);
       assert.equal((await browser.go(link)).status, 400, 'the link works once');
-      const audited = await server.stepgate.db.select<{ kind: string }>('SELECT kind FROM audit_events WHERE subject = :id', { id: ivan.id });
+      await server.stepgate.audit.flush();
+      const audited = await server.stepgate.db.select<{ kind: string; details: string }>('SELECT kind, details FROM audit_events WHERE subject = :id ORDER BY id', { id: ivan.id });
       for (const kind of ['auth.password.reset_requested', 'auth.password.reset']) assert.ok(audited.some((a) => a.kind === kind), `${kind} is audited`);
+      // The reset's factor check is audited like a sign-in step: the wrong code, then the right one.
+      const resetSteps = audited.filter((a) => a.kind.startsWith('auth.step.') && JSON.parse(a.details).door === 'password_reset');
+      assert.deepEqual(resetSteps.map((a) => [a.kind, JSON.parse(a.details).authenticator]), [['auth.step.failed', 'totp'], ['auth.step.passed', 'totp']]);
     });
 
     it('an old link dies when another reset changes the password; requests are limited per account', async () => {
