@@ -46,7 +46,7 @@ export function createPasswordAuthenticator(deps: { users: Users; passwords: Pas
       // (it may be a password typed into the wrong field).
       const account = user ? normaliseUsername(username) : lockout.pseudonym(normaliseUsername(username));
       const known = step.device?.knows(account);
-      const keys = known ? Lockout.deviceKeys('password', known) : Lockout.keys('password', account, step.clientAddress);
+      const keys = known ? Lockout.deviceKeys('password', account, known) : Lockout.keys('password', account, step.clientAddress);
       const attempted = user?.id ?? account;
       const decision = await lockout.attempt(keys);
       if (!decision.allowed) return { kind: 'failure', error: lockedMessage(decision.retryAfterSeconds), view: VIEW, locals, attempted };

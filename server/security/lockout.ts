@@ -40,9 +40,12 @@ export class Lockout {
     return { account: `${factor}:account:${account}`, address: `${factor}:address:${address}` };
   }
 
-  /** The counter of one known browser for one account (the device cookie's tag). */
-  static deviceKeys(factor: Factor, tag: string): LockoutKeys {
-    return { account: `${factor}:device:${tag}` };
+  /**
+   * The counter of one known browser for one account (the device cookie's tag). The
+   * account is part of the key so that an admin's unlock clears its browsers' counters too.
+   */
+  static deviceKeys(factor: Factor, account: string, tag: string): LockoutKeys {
+    return { account: `${factor}:device:${account}:${tag}` };
   }
 
   /**
@@ -79,11 +82,14 @@ export class Lockout {
     await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: keys.account });
   }
 
-  /** Admin unlock: clears every counter of an account (any factor). */
+  /** Admin unlock: clears every counter of an account (any factor), its known browsers' included. */
   async unlock(account: string, transaction?: Transaction): Promise<number> {
     let n = 0;
     for (const factor of ['password', 'otp'] satisfies Factor[]) {
       n += await this.#db.change('DELETE FROM login_failures WHERE key = :key', { key: Lockout.keys(factor, account, '').account }, transaction);
+      // a prefix compared as text (not LIKE, where "_" in a username would match any character)
+      const prefix = Lockout.deviceKeys(factor, account, '').account;
+      n += await this.#db.change('DELETE FROM login_failures WHERE substr(key, 1, :length) = :prefix', { prefix, length: prefix.length }, transaction);
     }
     return n;
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
+import { Manage } from '../../server/manage/index.ts';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, relyingParty, RP_CALLBACK, PASSWORD } from '../support/fixtures.ts';
@@ -60,6 +61,9 @@ describe('attacks: locking a user out on purpose', function () {
     const known = await sameDeviceNewSession(first, RP_CALLBACK);
     for (let i = 0; i < MAX; i++) assert.match((await passwordAttempt(known, 'dana', `typo-${i}`)).$('.error').text(), /do not match/);
     assert.match((await passwordAttempt(known, 'dana', PASSWORD)).$('.error').text(), /Too many attempts/);
+    // An admin's unlock frees the known browser too, not only the rest of the world.
+    await new Manage(server.stepgate).users.unlock('dana', { actor: 'cli:test', address: null });
+    assert.equal((await passwordAttempt(known, 'dana', PASSWORD)).$('button[value=allow]').length, 1, 'after the unlock, the known browser signs in');
   });
 
   it('a device cookie earned by one account buys nothing for another', async () => {
