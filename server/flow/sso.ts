@@ -14,9 +14,12 @@ export class SessionSteps {
 
   /** Records every step of a login in one statement. */
   async remember(sessionUid: string, accountId: string, steps: Satisfaction[]): Promise<void> {
-    if (steps.length === 0) return;
+    // One row per authenticator, the latest answer winning (a chain may ask the same one
+    // twice; PostgreSQL refuses one INSERT that updates a row twice).
+    const latest = [...new Map(steps.map((s) => [s.authenticator, s])).values()];
+    if (latest.length === 0) return;
     const values: Record<string, unknown> = { sessionUid, accountId };
-    const rows = steps.map(({ authenticator, at, upstreamAmr }, i) => {
+    const rows = latest.map(({ authenticator, at, upstreamAmr }, i) => {
       Object.assign(values, { [`authenticator${i}`]: authenticator, [`at${i}`]: at, [`upstream${i}`]: upstreamAmr ? JSON.stringify(upstreamAmr) : null });
       return `(:sessionUid, :authenticator${i}, :accountId, :at${i}, :upstream${i})`;
     });
