@@ -355,7 +355,11 @@ export function adminConsole(a: AdminContext) {
   };
   router.post('/users/:id/edit', form, page(async (ctx, me, body) => {
     const roles = text(body, 'roles').split(/[\s,]+/).filter(Boolean);
-    await a.manage.users.update(ctx.params.id!, parse(a.manage.schemas.userUpdate, { email: text(body, 'email').trim() || null, roles }), me.by);
+    const email = text(body, 'email').trim() || null;
+    // The box vouches for the address shown when the page was loaded: a changed address
+    // stays unverified (its owner confirms it), whatever the box says.
+    const vouched = email !== null && email === text(body, 'shown_email') ? { email_verified: text(body, 'email_verified') === 'yes' } : {};
+    await a.manage.users.update(ctx.params.id!, parse(a.manage.schemas.userUpdate, { email, roles, ...vouched }), me.by);
     back(ctx);
   }));
   router.post('/users/:id/delete', form, page(async (ctx, me, body) => {

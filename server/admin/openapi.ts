@@ -16,7 +16,7 @@ const error = {
 const user = {
   type: 'object',
   properties: {
-    id: { type: 'string' }, username: { type: 'string' }, email: { type: ['string', 'null'] }, roles: { type: 'array', items: { type: 'string' } },
+    id: { type: 'string' }, username: { type: 'string' }, email: { type: ['string', 'null'] }, email_verified: { type: 'boolean', description: 'confirmed by its owner, or vouched for by an admin' }, roles: { type: 'array', items: { type: 'string' } },
     disabled: { type: 'boolean' }, totp_enrolled: { type: 'boolean' }, has_password: { type: 'boolean' },
     locked_until: { type: ['integer', 'null'], description: 'epoch seconds while a brute-force lockout lasts' },
   },
@@ -155,7 +155,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       '/users/{id}': {
         get: { summary: 'one user (by id or username)', operationId: 'getUser', parameters: [param('id')], responses: { 200: ok('the user', ref('User')), 404: ok('no such user', ref('Error')), ...refusals } },
         patch: {
-          summary: 'change email and roles (taking away "admin" ends its sessions and tokens)', operationId: 'updateUser', parameters: [param('id')], requestBody: body('UserUpdate'),
+          summary: 'change email (and whether it is verified) and roles (taking away "admin" ends its sessions and tokens)', operationId: 'updateUser', parameters: [param('id')], requestBody: body('UserUpdate'),
           responses: { 200: ok('changed', { type: 'object', properties: { user } }), 404: ok('no such user', ref('Error')), ...refusals },
         },
         delete: { summary: 'delete the account, its linked identities, sessions and tokens', operationId: 'deleteUser', parameters: [param('id')], responses: { 204: { description: 'deleted' }, 404: ok('no such user', ref('Error')), ...refusals } },

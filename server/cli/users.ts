@@ -66,13 +66,19 @@ export const userCommands: Command[] = [
     name: 'user update', args: '<username>', summary: 'change email or roles (taking away "admin" ends its sessions and tokens)',
     options: {
       email,
+      'email-verified': { type: 'boolean', help: 'vouch that the address is the owner\'s (no link is mailed)' },
+      'email-unverified': { type: 'boolean', help: 'the owner must confirm the address again' },
       role: { type: 'string', multiple: true, help: 'the roles it has afterwards (replaces them)', value: 'role' },
       'no-roles': { type: 'boolean', help: 'take away every role' },
     },
     async run(cli, [u], v) {
       if (v.role && v['no-roles']) throw new UsageError('choose one of --role and --no-roles');
-      const input = { ...(v.email !== undefined && { email: v.email === '' ? null : v.email }), ...(v.role && { roles: v.role }), ...(v['no-roles'] && { roles: [] }) };
-      if (Object.keys(input).length === 0) throw new UsageError('user update: nothing to change (--email, --role or --no-roles)');
+      if (v['email-verified'] && v['email-unverified']) throw new UsageError('choose one of --email-verified and --email-unverified');
+      const input = {
+        ...(v.email !== undefined && { email: v.email === '' ? null : v.email }), ...(v.role && { roles: v.role }), ...(v['no-roles'] && { roles: [] }),
+        ...(v['email-verified'] && { email_verified: true }), ...(v['email-unverified'] && { email_verified: false }),
+      };
+      if (Object.keys(input).length === 0) throw new UsageError('user update: nothing to change (--email, --email-verified, --email-unverified, --role or --no-roles)');
       const user = await cli.manage.users.update(u!, parse(cli.manage.schemas.userUpdate, input), cli.by);
       cli.print(line(user), user);
     },

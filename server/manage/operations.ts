@@ -18,7 +18,7 @@ export const OPERATIONS: Operation[] = [
   { manage: 'users.list', what: 'list users (search, role, disabled)', cli: 'user list', api: 'GET /users', console: 'GET /users' },
   { manage: 'users.get', what: 'show a user', cli: 'user show', api: 'GET /users/:id', console: 'GET /users/:id' },
   { manage: 'users.create', what: 'create a user', cli: 'user add', api: 'POST /users', console: 'POST /users' },
-  { manage: 'users.update', what: 'change email and roles', cli: 'user update', api: 'PATCH /users/:id', console: 'POST /users/:id/edit' },
+  { manage: 'users.update', what: 'change email (and whether it is verified) and roles', cli: 'user update', api: 'PATCH /users/:id', console: 'POST /users/:id/edit' },
   { manage: 'users.setDisabled', what: 'disable a user (ends its sessions and tokens)', cli: 'user disable', api: 'POST /users/:id/disable', console: 'POST /users/:id/disable' },
   { manage: 'users.setDisabled', what: 'enable a user', cli: 'user enable', api: 'POST /users/:id/enable', console: 'POST /users/:id/enable' },
   { manage: 'users.remove', what: 'delete a user', cli: 'user delete', api: 'DELETE /users/:id', console: 'POST /users/:id/delete' },

@@ -50,6 +50,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
   });
   const userUpdate = z.strictObject({
     email: email.optional(),
+    email_verified: z.boolean().optional().describe('true: the admin vouches that the address is the owner\'s (no link is mailed); false: the owner must confirm it again. A new email without it is unverified'),
     roles: roles.optional().describe('replaces the roles; removing "admin" ends the sessions and tokens of the account'),
   });
   const userQuery = z.strictObject({

@@ -12,7 +12,7 @@ import { newSecret } from './clients.ts';
 import type { Changes } from './changes.ts';
 
 export type UserView = {
-  id: string; username: string; email: string | null; roles: string[]; disabled: boolean; totp_enrolled: boolean;
+  id: string; username: string; email: string | null; email_verified: boolean; roles: string[]; disabled: boolean; totp_enrolled: boolean;
   has_password: boolean; locked_until: number | null;
 };
 
@@ -43,7 +43,7 @@ export class ManageUsers {
     ]);
     const until = Math.max(0, ...locks.map((l) => Number(l ?? 0)));
     return {
-      id: u.id, username: u.username, email: u.email, roles: u.roles, disabled: u.disabled, totp_enrolled: u.hasTotp,
+      id: u.id, username: u.username, email: u.email, email_verified: u.emailVerified, roles: u.roles, disabled: u.disabled, totp_enrolled: u.hasTotp,
       has_password: u.passwordHash !== null, locked_until: until > Date.now() / 1000 ? until : null,
     };
   }
@@ -81,7 +81,10 @@ export class ManageUsers {
   /** Email and roles; taking away the admin role ends the account's sessions and tokens. */
   async update(idOrUsername: string, patch: UserUpdate, by: Actor): Promise<UserView> {
     return this.#change(idOrUsername, by, 'admin.user.updated', async (user, t) => {
-      await this.#s.users.update(user.id, patch, t);
+      const email = patch.email === undefined ? user.email : patch.email;
+      if (patch.email_verified === true && email === null) throw invalid('email_verified', 'needs an email address to vouch for');
+      const { email_verified: emailVerified, ...rest } = patch;
+      await this.#s.users.update(user.id, { ...rest, ...(emailVerified !== undefined && { emailVerified }) }, t);
       if (patch.roles && user.roles.includes(ADMIN_ROLE) && !patch.roles.includes(ADMIN_ROLE)) return revokeAccount(this.#s.db, user.id, t);
     });
   }

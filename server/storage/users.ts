@@ -104,11 +104,16 @@ export class Users {
   }
 
   /** Replaces the given fields; false when there is no such user. */
-  async update(id: string, changes: { email?: string | null; passwordHash?: string | null; roles?: string[]; disabled?: boolean }, transaction?: Transaction): Promise<boolean> {
+  async update(id: string, changes: { email?: string | null; emailVerified?: boolean; passwordHash?: string | null; roles?: string[]; disabled?: boolean }, transaction?: Transaction): Promise<boolean> {
     const sets: string[] = [];
     const values: Record<string, unknown> = { id, now: new Date() };
-    // A new address is unverified until its owner follows a link mailed to it (server/routes/account-email.ts).
-    if (changes.email !== undefined) { sets.push('email_verified = CASE WHEN email = :email THEN email_verified ELSE :unverified END', 'email = :email'); values.email = changes.email; values.unverified = false; }
+    if (changes.email !== undefined) { sets.push('email = :email'); values.email = changes.email; }
+    if (changes.emailVerified !== undefined) {
+      sets.push('email_verified = :verified'); values.verified = changes.emailVerified;
+    } else if (changes.email !== undefined) {
+      // A new address is unverified until its owner follows a link mailed to it (server/routes/account-email.ts).
+      sets.push('email_verified = CASE WHEN email = :email THEN email_verified ELSE :unverified END'); values.unverified = false;
+    }
     if (changes.passwordHash !== undefined) { sets.push('password_hash = :passwordHash'); values.passwordHash = changes.passwordHash; }
     if (changes.roles !== undefined) { sets.push('roles = :roles'); values.roles = JSON.stringify(changes.roles); }
     if (changes.disabled !== undefined) { sets.push('disabled = :disabled'); values.disabled = changes.disabled; }

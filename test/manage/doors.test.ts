@@ -166,4 +166,38 @@ describe('management: the same rules and audit through the CLI, the API and the 
     assert.deepEqual(events.map((e) => e.actor), [me, 'api:automation', `user:${(await server.stepgate.users.byUsername('boss2'))!.id}`]);
     for (const e of events) assert.deepEqual(e.details, events[0]!.details);
   });
+
+  it('an admin vouches for an address at each door; a changed address is unverified again, and nothing vouches for no address', async () => {
+    const gil = await addUser(server, 'gil');
+    const verified = async () => (await server.stepgate.users.byId(gil.id))!.emailVerified;
+    // the CLI
+    assert.equal((await cli(['user', 'update', 'gil', '--email', 'gil@example.org', '--email-verified'])).code, 0);
+    assert.equal(await verified(), true);
+    await cliRefused(['user', 'update', 'gil', '--email-verified', '--email-unverified'], /choose one of --email-verified and --email-unverified/);
+    // the API: a new address without the flag is unverified; the flag alone vouches for it
+    assert.equal((await api(server, 'PATCH', `/users/${gil.id}`, { token, body: { email: 'gil@example.net' } })).status, 200);
+    assert.equal(await verified(), false, 'a changed address needs confirming again');
+    const vouched = await api(server, 'PATCH', `/users/${gil.id}`, { token, body: { email_verified: true } });
+    assert.equal(vouched.status, 200);
+    assert.equal(vouched.body.user.email_verified, true);
+    // the console: unticking the box takes it back; ticked with a changed address, the new one stays unverified
+    const { browser } = await consoleLogin(server, await addUser(server, 'boss3', { roles: ['admin'] }));
+    let page = await browser.go(`${server.issuer}/admin/users/${gil.id}`);
+    assert.equal(page.$('input[name=email_verified]').attr('checked'), 'checked');
+    assert.equal((await post(browser, page, /\/edit$/, { email_verified: '' })).status, 303);
+    assert.equal(await verified(), false);
+    page = await browser.go(`${server.issuer}/admin/users/${gil.id}`);
+    assert.equal((await post(browser, page, /\/edit$/, { email_verified: 'yes' })).status, 303);
+    assert.equal(await verified(), true);
+    page = await browser.go(`${server.issuer}/admin/users/${gil.id}`);
+    assert.equal((await post(browser, page, /\/edit$/, { email: 'gil@example.com', email_verified: 'yes' })).status, 303);
+    assert.equal(await verified(), false, 'the box vouched for the address the page showed, not a new one');
+    // nothing to vouch for
+    await server.stepgate.users.update(gil.id, { email: null });
+    const none = await api(server, 'PATCH', `/users/${gil.id}`, { token, body: { email_verified: true } });
+    assert.equal(none.status, 400);
+    assert.match(JSON.stringify(none.body), /needs an email address/);
+    const actors = (await server.stepgate.audit.list({ kind: 'admin.user.updated' })).filter((e) => e.subject === gil.id).map((e) => e.actor);
+    assert.ok(actors.includes(me) && actors.includes('api:automation') && actors.some((a) => a?.startsWith('user:')), 'every door audited');
+  });
 });
