@@ -7,6 +7,7 @@ import { parseChain } from '../flow/chain.ts';
 import { totpSetup, confirmsSecret } from '../../authenticators/totp/enrol.ts';
 import { PasskeyError } from '../../authenticators/passkey/ceremony.ts';
 import { UserSessions } from '../storage/user-sessions.ts';
+import { ADMIN_CLIENT_ID } from '../manage/index.ts';
 
 /** Seconds a login counts as recent enough to change how the account signs in. */
 export const CHANGE_FRESHNESS = 600;
@@ -79,9 +80,16 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     h.page(ctx, 200, 'views/account-recovery-codes', { codes, firstFactor, title: 'Recovery codes' });
   }
 
-  /** Which client's chain would lock this user out without a second factor (a step of second factors only). */
-  async function clientNeedingSecondFactor(): Promise<string | undefined> {
+  /**
+   * Which client's chain would lock this user out without a second factor (a step of second
+   * factors only). The console's own client counts only for admins: nobody else signs in
+   * there, and it always needs a second factor, so counting it for everyone would forbid
+   * every user to remove a last one.
+   */
+  async function clientNeedingSecondFactor(accountId: string): Promise<string | undefined> {
+    const admin = (await users.byId(accountId))?.roles.includes('admin') ?? false;
     for (const client of await clients.list()) {
+      if (client.clientId === ADMIN_CLIENT_ID && !admin) continue;
       let steps: { options: string[] }[];
       try {
         steps = parseChain(client.chain, runner.catalog).steps;
@@ -177,7 +185,7 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     const target = mine.find((c) => c.id === ctx.params.id);
     if (!target) return h.fail(ctx, 404, 'not_found', 'That sign-in method is not on your account.');
     if (mine.length === 1) {
-      const needs = await clientNeedingSecondFactor();
+      const needs = await clientNeedingSecondFactor(who.accountId);
       if (needs) return h.fail(ctx, 409, 'last_second_factor', `This is your last second factor, and "${needs}" needs one to sign in: you would be locked out. Add another (an authenticator app or a passkey) first, then remove this one.`);
     }
     const gone = await credentials.removeSecondFactor(who.accountId, target.id);
