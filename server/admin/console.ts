@@ -390,7 +390,7 @@ export function adminConsole(a: AdminContext) {
     const result = await a.manage.users.removeFactor(ctx.params.id!, ctx.params.factorId!, me.by);
     const codes = result.recovery_codes_removed ? ` It was the last second factor, so the ${result.recovery_codes_removed} recovery codes left were removed too.` : '';
     render(ctx, 'message', {
-      title: 'Sign-in method removed', message: `${result.removed.type === 'totp' ? 'The authenticator app' : `The passkey "${result.removed.label}"`} of ${result.user.username} was removed; the user was told by mail.${codes}`,
+      title: 'Sign-in method removed', message: `${result.removed.type === 'totp' ? 'The authenticator app' : `The passkey "${result.removed.label}"`} of ${result.user.username} was removed; the user is told by mail (at a confirmed address).${codes}`,
       link: `/admin/users/${encodeURIComponent(result.user.id)}`, linkText: 'Back to the user',
     });
   }));

@@ -130,7 +130,11 @@ export class ManageUsers {
   /** A new TOTP secret, returned once (the old one stops working). */
   async resetTotp(idOrUsername: string, by: Actor): Promise<{ user: UserView; totp: Totp }> {
     const secret = generateSecret();
-    const user = await this.#change(idOrUsername, by, 'admin.user.totp_reset', (u, t) => this.#s.credentials.setTotp(u.id, secret, t));
+    const user = await this.#change(idOrUsername, by, 'admin.user.totp_reset', async (u, t) => {
+      await this.#s.credentials.setTotp(u.id, secret, t);
+      // A second factor is set up: a requirement to set one up at the next login is met.
+      await this.#s.users.setEnrolmentRequired(u.id, false, t);
+    });
     await this.#s.mail.notify(user.id, 'factor_added', { factor: 'authenticator app (TOTP), replacing any previous one' });
     return { user, totp: this.#totp(user.username, secret) };
   }

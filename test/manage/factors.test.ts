@@ -168,8 +168,9 @@ describe('manage: second factors of a user at every door', function () {
     assert.equal(bad.body.issues[0].path, 'required');
   });
 
-  it('the console shows a reset TOTP secret as a QR image drawn on the server, besides the text', async () => {
-    const max = await addUser(server, 'max');
+  it('the console shows a reset TOTP secret as a QR image drawn on the server, besides the text; it meets a pending enrolment requirement', async () => {
+    const max = await addUser(server, 'max', { totp: false });
+    await api(server, 'POST', `/users/${max.id}/require-enrolment`, { token, body: {} });
     const page = await console.browser.go(`${server.issuer}/admin/users/${max.id}`);
     const shown = await console.browser.submit(page, {}, /\/totp$/);
     assert.equal(shown.status, 200);
@@ -180,5 +181,6 @@ describe('manage: second factors of a user at every door', function () {
     assert.ok(svg.find('path').length > 0);
     assert.equal(shown.$('img').length, 0);
     assert.match(shown.$('pre.cmd').last().text(), new RegExp(`^otpauth://totp/.*secret=${secret}`));
+    assert.equal((await server.stepgate.users.byId(max.id))!.enrolmentRequired, false, 'the TOTP an admin set up meets the requirement');
   });
 });
