@@ -111,6 +111,7 @@ describe('factors: the account page (remembered devices, password, last factor)'
     page = await browser.submit(page, {}, removeForm('passkey'));
     assert.match(notice(page), /^The sign-in method was removed\.$/);
     assert.match(page.$('[data-recovery-left]').text(), /10 recovery codes left/, 'another factor remains: the codes stay');
+    assert.match(page.$('main').text(), /removing your last one removes them too/, 'the page warns before the last one goes');
 
     await addClient(server, 'strict', 'password,totp');
     const refused = await browser.submit(page, {}, removeForm('totp'));
