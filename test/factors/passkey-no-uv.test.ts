@@ -51,7 +51,9 @@ class SoftAuthenticator {
 describe('factors: passkeys with and without user verification (no browser)', function () {
   this.timeout(60_000);
   const servers: TestServer[] = [];
-  after(async () => Promise.all(servers.map((s) => s.stop())));
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
 
   /** A broker with a "passkey" client and a user whose passkey is `authenticator` (registered without verification). */
   async function broker(userVerification: 'required' | 'preferred') {
