@@ -482,8 +482,12 @@ export class ChainRunner {
   #chainFor(state: FlowState): Chain {
     const chain = this.#parse(state.chain);
     if (!state.requiredEnrolment) return chain;
-    const enrollable = [...this.#authenticators.values()].filter((a) => a.enrol !== undefined).map((a) => a.id);
-    return { ...chain, steps: [...chain.steps, { options: enrollable }] };
+    return { ...chain, steps: [...chain.steps, { options: this.enrollable() }] };
+  }
+
+  /** The authenticators a user can set up during a login (TOTP, passkey). */
+  enrollable(): string[] {
+    return [...this.#authenticators.values()].filter((a) => a.enrol !== undefined).map((a) => a.id);
   }
 
   /**

@@ -61,7 +61,11 @@ describe('factors: enrolment required by an admin', function () {
     const plain = await finish(rp, before.browser, before.page, before.login);
     assert.deepEqual(plain.claims()!.amr, ['pwd'], 'nothing asked before the requirement');
 
+    assert.equal((await manage.clients.simulate('plain', { user: 'rex', remembered_device: false })).complete, true);
     await manage.users.requireEnrolment('rex', true, admin);
+    const sim = await manage.clients.simulate('plain', { user: 'rex', remembered_device: false });
+    assert.deepEqual(sim.steps.map((s) => [s.step, s.outcome, s.enrol]), [[1, 'ask', undefined], [2, 'unavailable', ['totp', 'passkey']]], 'the simulator tells the same');
+    assert.match(sim.steps[1]!.reason, /administrator required a second factor/);
     const { login, browser, page } = await passwordStep(rp, 'rex');
     assert.match(page.$('main').text(), /Step 2 of 2/);
     const tokens = await finish(rp, browser, await enrolTotp(browser, page), login);
@@ -71,6 +75,7 @@ describe('factors: enrolment required by an admin', function () {
     const [event] = await server.stepgate.audit.list({ kind: 'auth.factor.enrolled', subject: rex.id });
     assert.equal(event?.details.authenticator, 'totp');
 
+    assert.equal((await manage.clients.simulate('plain', { user: 'rex', remembered_device: false })).steps.length, 1, 'nothing more once enrolled');
     const after = await passwordStep(rp, 'rex');
     assert.ok(after.page.location?.startsWith(RP_CALLBACK) || after.page.$('button[value=allow]').length > 0, 'the next login asks nothing more');
   });
