@@ -112,6 +112,7 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     enrolment: {
       policy: async (clientId) => (await clients.get(clientId))?.settings.enrolment ?? config.factors.enrolment,
       hasSecondFactor: (accountId) => credentials.hasSecondFactor(accountId),
+      required: async (accountId) => (await users.byId(accountId))?.enrolmentRequired ?? false,
       newRecoveryCodes: (accountId) => credentials.newRecoveryCodes(accountId),
       enrolled: async ({ accountId, clientId, authenticator, address }) => {
         await users.setEnrolmentRequired(accountId, false);

@@ -6,10 +6,15 @@ import type { Users } from '../../server/storage/users.ts';
 
 const VIEW = 'authenticators/totp/views/enrol';
 
-/** The otpauth:// URI and its QR code as an SVG drawn on the server (no script, no external image). */
+/** A QR code of an otpauth:// URI as an SVG drawn on the server (no script, no external image): the account page and the console show it. */
+export function qrSvg(uri: string): Promise<string> {
+  return QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+}
+
+/** The otpauth:// URI and its QR code. */
 export async function totpSetup(username: string, secret: string): Promise<{ uri: string; qrSvg: string }> {
   const uri = generateURI({ issuer: 'stepgate', label: username, secret });
-  return { uri, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' }) };
+  return { uri, qrSvg: await qrSvg(uri) };
 }
 
 /** True when `code` is the current code (one step of drift either way) of a secret being set up. */

@@ -118,6 +118,15 @@ export function adminApi(a: AdminContext) {
   router.post('/users/:id/recovery-codes', jsonBody, async (ctx) => {
     ctx.body = await a.manage.users.generateRecoveryCodes(ctx.params.id!, by(ctx));
   });
+  router.get('/users/:id/factors', async (ctx) => {
+    ctx.body = await a.manage.users.factors(ctx.params.id!);
+  });
+  router.delete('/users/:id/factors/:factorId', async (ctx) => {
+    ctx.body = await a.manage.users.removeFactor(ctx.params.id!, ctx.params.factorId!, by(ctx));
+  });
+  router.post('/users/:id/require-enrolment', jsonBody, async (ctx) => {
+    ctx.body = { user: await a.manage.users.requireEnrolment(ctx.params.id!, parse(a.manage.schemas.enrolmentRequirement, ctx.request.body).required, by(ctx)) };
+  });
   router.post('/users/:id/unlock', jsonBody, async (ctx) => {
     ctx.body = { user: await a.manage.users.unlock(ctx.params.id!, by(ctx)) };
   });

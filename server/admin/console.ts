@@ -16,6 +16,7 @@ import { GRANT_TYPES, SIGNING_ALGS } from '../manage/client-fields.ts';
 import { PRESETS } from '../federation/identity-providers.ts';
 import { CLAIM_FIELDS } from '../federation/idp-rules.ts';
 import type { User } from '../storage/users.ts';
+import { qrSvg } from '../../authenticators/totp/enrol.ts';
 
 const stylesheet = readFileSync(new URL('./views/admin.css', import.meta.url));
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '64kb' });
@@ -337,7 +338,7 @@ export function adminConsole(a: AdminContext) {
     };
     try {
       const result = await a.manage.users.create(parse(a.manage.schemas.userCreate, input), me.by);
-      render(ctx, 'user-secret', { title: 'User created', user: result.user, totp: result.totp }, 201);
+      render(ctx, 'user-secret', { title: 'User created', user: result.user, totp: result.totp, qrSvg: result.totp && await qrSvg(result.totp.uri) }, 201);
     } catch (err) {
       if (!(err instanceof ManageError)) throw err;
       render(ctx, 'users', { title: 'Users', users: await a.manage.users.list(), filters: {}, values: { ...input, password: '' }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
@@ -346,7 +347,7 @@ export function adminConsole(a: AdminContext) {
 
   router.get('/users/:id', page(async (ctx) => {
     const user = await a.manage.users.get(ctx.params.id!);
-    render(ctx, 'user', { title: 'User', user, identities: await a.manage.users.identities(user.id), idps: await a.manage.idps.list() });
+    render(ctx, 'user', { title: 'User', user, factors: await a.manage.users.factors(user.id), identities: await a.manage.users.identities(user.id), idps: await a.manage.idps.list() });
   }));
 
   const back = (ctx: Context) => {
@@ -387,7 +388,19 @@ export function adminConsole(a: AdminContext) {
   }));
   router.post('/users/:id/totp', form, page(async (ctx, me) => {
     const result = await a.manage.users.resetTotp(ctx.params.id!, me.by);
-    render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp });
+    render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp, qrSvg: await qrSvg(result.totp.uri) });
+  }));
+  router.post('/users/:id/factors/:factorId/remove', form, page(async (ctx, me) => {
+    const result = await a.manage.users.removeFactor(ctx.params.id!, ctx.params.factorId!, me.by);
+    const codes = result.recovery_codes_removed ? ` It was the last second factor, so the ${result.recovery_codes_removed} recovery codes left were removed too.` : '';
+    render(ctx, 'message', {
+      title: 'Sign-in method removed', message: `${result.removed.type === 'totp' ? 'The authenticator app' : `The passkey "${result.removed.label}"`} of ${result.user.username} was removed; the user is told by mail (at a confirmed address).${codes}`,
+      link: `/admin/users/${encodeURIComponent(result.user.id)}`, linkText: 'Back to the user',
+    });
+  }));
+  router.post('/users/:id/require-enrolment', form, page(async (ctx, me, body) => {
+    await a.manage.users.requireEnrolment(ctx.params.id!, parse(a.manage.schemas.enrolmentRequirement, { required: text(body, 'required') !== 'no' }).required, me.by);
+    back(ctx);
   }));
 
   router.post('/users/:id/recovery-codes', form, page(async (ctx, me) => {

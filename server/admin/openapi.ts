@@ -19,6 +19,16 @@ const user = {
     id: { type: 'string' }, username: { type: 'string' }, email: { type: ['string', 'null'] }, email_verified: { type: 'boolean', description: 'confirmed by its owner, or vouched for by an admin' }, roles: { type: 'array', items: { type: 'string' } },
     disabled: { type: 'boolean' }, totp_enrolled: { type: 'boolean' }, has_password: { type: 'boolean' },
     locked_until: { type: ['integer', 'null'], description: 'epoch seconds while a brute-force lockout lasts' },
+    enrolment_required: { type: 'boolean', description: 'the user must set up a second factor at the next login' },
+  },
+};
+
+const factor = {
+  type: 'object',
+  description: 'a TOTP or passkey: never its secret',
+  properties: {
+    id: { type: 'string' }, type: { enum: ['totp', 'passkey'] }, label: { type: 'string' },
+    created: { type: 'string', format: 'date-time' }, last_used: { type: ['string', 'null'], format: 'date-time' },
   },
 };
 
@@ -115,7 +125,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
         UserCreate: json(schemas.userCreate), UserUpdate: json(schemas.userUpdate), PasswordReset: json(schemas.passwordReset),
         KeyRotate: json(schemas.keyRotate), SamlIdp: samlIdp, SamlIdpCreate: json(schemas.samlIdpCreate),
         IdentityProvider: identityProvider, IdentityProviderCreate: json(schemas.idpCreate), IdentityProviderUpdate: json(schemas.idpUpdate),
-        LinkedIdentity: linkedIdentity, IdentityLink: json(schemas.identityLink),
+        LinkedIdentity: linkedIdentity, IdentityLink: json(schemas.identityLink), Factor: factor, EnrolmentRequirement: json(schemas.enrolmentRequirement),
       },
     },
     security: [{ bearer: [] }, { console: [] }],
@@ -166,6 +176,21 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       '/users/{id}/totp': userAction('replace the TOTP secret; the new secret is returned once', 'resetTotp'),
       '/users/{id}/recovery-codes': userAction('10 new single-use recovery codes for a helpdesk hand-over, returned once (the old set stops working)', 'generateRecoveryCodes'),
       '/users/{id}/unlock': userAction('clear brute-force lockouts', 'unlockUser'),
+      '/users/{id}/require-enrolment': userAction('have the user set up a second factor at the next login (whatever the client\'s enrolment policy); {"required": false} withdraws it', 'requireEnrolment', {
+        requestBody: body('EnrolmentRequirement'),
+      }),
+      '/users/{id}/factors': {
+        get: {
+          summary: "the user's second factors (never their secrets) and how many recovery codes are left", operationId: 'listFactors', parameters: [param('id')],
+          responses: { 200: ok('factors', { type: 'object', properties: { factors: { type: 'array', items: ref('Factor') }, recovery_codes_left: { type: 'integer' } } }), 404: ok('no such user', ref('Error')), ...refusals },
+        },
+      },
+      '/users/{id}/factors/{factorId}': {
+        delete: {
+          summary: 'remove a TOTP or passkey (the user is told by mail); with the last one the recovery codes go too', operationId: 'removeFactor', parameters: [param('id'), param('factorId')],
+          responses: { 200: ok('removed', { type: 'object', properties: { user, removed: ref('Factor'), recovery_codes_removed: { type: 'integer' } } }), 404: ok('no such user or factor', ref('Error')), ...refusals },
+        },
+      },
       '/users/{id}/identities': {
         get: { summary: "the user's linked external identities", operationId: 'listIdentities', parameters: [param('id')], responses: { 200: ok('identities', { type: 'array', items: ref('LinkedIdentity') }), 404: ok('no such user', ref('Error')), ...refusals } },
         post: {

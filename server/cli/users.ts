@@ -1,11 +1,17 @@
 import qrcode from 'qrcode-terminal';
 import { generate } from 'otplib';
 import { parse } from '../manage/schemas.ts';
-import type { UserView } from '../manage/users.ts';
+import type { FactorsView, UserView } from '../manage/users.ts';
 import { UsageError, type Cli, type Command } from './command.ts';
 
 function line(u: UserView): string {
-  return `${u.username}\t${u.email ?? '-'}\t${u.totp_enrolled ? 'totp' : 'no-totp'}\t${u.roles.join(',') || '-'}${u.disabled ? '\tdisabled' : ''}${u.locked_until ? '\tlocked' : ''}`;
+  return `${u.username}\t${u.email ?? '-'}\t${u.totp_enrolled ? 'totp' : 'no-totp'}\t${u.roles.join(',') || '-'}${u.disabled ? '\tdisabled' : ''}${u.locked_until ? '\tlocked' : ''}${u.enrolment_required ? '\tmust-enrol' : ''}`;
+}
+
+/** One factor a line: id, type, label, added, last used (never a secret). */
+function factorLines(f: FactorsView): string {
+  const rows = f.factors.map((x) => `${x.id}\t${x.type}\t${x.label}\tadded ${x.created}\tlast used ${x.last_used ?? 'never'}`);
+  return `${rows.join('\n') || '(no second factor)'}\nrecovery codes left: ${f.recovery_codes_left}`;
 }
 
 /** Prints a TOTP secret once: the otpauth URI, a QR code for an authenticator app, and the secret. */
@@ -43,7 +49,8 @@ export const userCommands: Command[] = [
     name: 'user show', args: '<username>', summary: 'one user',
     async run(cli, [u]) {
       const user = await cli.manage.users.get(u!);
-      cli.print(`${line(user)}\nid ${user.id}; password: ${user.has_password ? 'set' : 'none'}${user.locked_until ? `; locked until ${new Date(user.locked_until * 1000).toISOString()}` : ''}`, user);
+      const factors = await cli.manage.users.factors(user.id);
+      cli.print(`${line(user)}\nid ${user.id}; password: ${user.has_password ? 'set' : 'none'}${user.locked_until ? `; locked until ${new Date(user.locked_until * 1000).toISOString()}` : ''}\n${factorLines(factors)}`, { ...user, ...factors });
     },
   },
   {
@@ -116,6 +123,28 @@ export const userCommands: Command[] = [
     async run(cli, [u]) {
       const { codes } = await cli.manage.users.generateRecoveryCodes(u!, cli.by);
       cli.print(codes.join('\n'), { codes });
+    },
+  },
+  {
+    name: 'user factors', args: '<username>', summary: 'the user\'s second factors (id, type, label, added, last used; never a secret) and recovery codes left',
+    async run(cli, [u]) {
+      const factors = await cli.manage.users.factors(u!);
+      cli.print(factorLines(factors), factors);
+    },
+  },
+  {
+    name: 'user factor-remove', args: '<username> <factor-id>', summary: 'remove a TOTP or passkey (ids from user factors); with the last one the recovery codes go too; the user is told by mail',
+    async run(cli, [u, id]) {
+      const { removed, recovery_codes_removed: codes, ...rest } = await cli.manage.users.removeFactor(u!, id!, cli.by);
+      cli.print(`${removed.type} "${removed.label}" removed from ${u}${codes ? `; it was the last second factor, so its ${codes} recovery codes were removed too` : ''}`, { ...rest, removed, recovery_codes_removed: codes });
+    },
+  },
+  {
+    name: 'user require-enrolment', args: '<username>', summary: 'the user must set up a second factor at the next login (--no-required withdraws it)',
+    options: { required: { type: 'boolean', help: 'default; --no-required withdraws the requirement' } },
+    async run(cli, [u], v) {
+      const user = await cli.manage.users.requireEnrolment(u!, parse(cli.manage.schemas.enrolmentRequirement, { required: v.required }).required, cli.by);
+      cli.print(user.enrolment_required ? `${user.username} must set up a second factor at the next login` : `${user.username} no longer has to set up a second factor`, user);
     },
   },
   {

@@ -11,6 +11,8 @@ export type EnrolmentGate = {
   /** the client's `enrolment` setting, else the global default */
   policy(clientId: string): Promise<EnrolmentPolicy>;
   hasSecondFactor(accountId: string): Promise<boolean>;
+  /** an admin asked that this account set up a second factor at its next login */
+  required(accountId: string): Promise<boolean>;
   /** a new set of recovery codes, replacing any old one, returned once */
   newRecoveryCodes(accountId: string): Promise<string[]>;
   /** records the enrolment (audit) */

@@ -337,6 +337,8 @@ export class ChainRunner {
     if (!chain) return 'no';
     const p = await this.plan(chain, { accountId: session.accountId, session, request, address });
     if (!p.complete || p.unmet || p.accountId !== session.accountId) return 'no';
+    // A second factor an admin required is set up in a login, not skipped by single sign-on.
+    if (await this.#enrolmentDue(session.accountId)) return 'no';
     // Nothing to ask, but the session's acr is another login's (another client's level
     // names): a pass through the runner, without a page, gives this client its own.
     return p.acr === session.acr ? 'yes' : 'claims-differ';
@@ -472,6 +474,32 @@ export class ChainRunner {
     }
   }
 
+  /**
+   * The chain this login walks: the client's as it was when the login started, plus, once an
+   * admin's "set up a second factor at the next login" is due (see #enrolmentDue), one more
+   * step of the factors that can be set up here.
+   */
+  #chainFor(state: FlowState): Chain {
+    const chain = this.#parse(state.chain);
+    if (!state.requiredEnrolment) return chain;
+    return { ...chain, steps: [...chain.steps, { options: this.enrollable() }] };
+  }
+
+  /** The authenticators a user can set up during a login (TOTP, passkey). */
+  enrollable(): string[] {
+    return [...this.#authenticators.values()].filter((a) => a.enrol !== undefined).map((a) => a.id);
+  }
+
+  /**
+   * An admin required this account to set up a second factor at its next login
+   * (users.requireEnrolment) and it still has none: asked once the client's chain is
+   * otherwise done, so the chain's own steps (which may enrol one themselves) come first.
+   */
+  async #enrolmentDue(accountId: string | undefined): Promise<boolean> {
+    if (accountId === undefined || !this.#enrolment) return false;
+    return (await this.#enrolment.required(accountId)) && !(await this.#enrolment.hasSecondFactor(accountId));
+  }
+
   async #chain(clientId: string): Promise<Chain | undefined> {
     const text = await this.#chainOf(clientId);
     return text === undefined ? undefined : this.#parse(text);
@@ -495,7 +523,7 @@ export class ChainRunner {
 
   /** This login's plan: the steps done in it, the browser session's (single sign-on) and the request. */
   async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string): Promise<{ chain: Chain; plan: Plan }> {
-    const chain = this.#parse(state.chain);
+    const chain = this.#chainFor(state);
     const rememberedSince = state.accountId !== undefined && facts.device && this.#devices ? await this.#devices.since(facts.device, state.accountId) : undefined;
     const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request, rememberedSince });
     return { chain, plan: p };
@@ -527,7 +555,12 @@ export class ChainRunner {
       if (!(await this.#states.save(facts.uid, identified, version))) return conflict();
       return this.#advance(facts, identified, version + 1, clientAddress);
     }
-    if (p.complete) return this.#finish(facts, state, p);
+    if (p.complete) {
+      if (state.requiredEnrolment || !(await this.#enrolmentDue(state.accountId))) return this.#finish(facts, state, p);
+      const more: FlowState = { ...state, requiredEnrolment: true };
+      if (!(await this.#states.save(facts.uid, more, version))) return conflict();
+      return this.#advance(facts, more, version + 1, clientAddress);
+    }
     const next = p.next!;
     if (next.outcome === 'unavailable') return this.#offerEnrolment(facts, state, version, chain, next, clientAddress);
     const usable = next.usable!;
@@ -551,7 +584,9 @@ export class ChainRunner {
   async #offerEnrolment(facts: InteractionFacts, state: FlowState, version: number, chain: Chain, next: PlannedStep, clientAddress: string): Promise<Outcome> {
     const enrollable = offered(next);
     const policy = this.#enrolment && state.accountId ? await this.#enrolment.policy(state.clientId) : undefined;
-    const allowed = policy === 'at-login' && enrollable.length > 0 && !(await this.#enrolment!.hasSecondFactor(state.accountId!));
+    // An admin's requirement (users.requireEnrolment) stands above the client's policy.
+    const allowed = policy !== undefined && enrollable.length > 0 && (policy === 'at-login' || (await this.#enrolment!.required(state.accountId!)))
+      && !(await this.#enrolment!.hasSecondFactor(state.accountId!));
     if (!allowed) {
       return { kind: 'error', status: 403, code: 'step_unavailable', message: unavailableMessage(next.options.map((o) => this.label(o)).join(' or '), next.step + 1, policy, enrollable.length > 0) };
     }
@@ -575,7 +610,7 @@ export class ChainRunner {
 
   async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string, rememberDevice = false): Promise<Outcome> {
     const state: FlowState = { ...leased, busyUntil: undefined };
-    const chain = this.#parse(state.chain);
+    const chain = this.#chainFor(state);
     const usable = chain.steps[index]!.options;
     switch (result.kind) {
       case 'challenge':
@@ -627,7 +662,8 @@ export class ChainRunner {
         // and the session's steps for this subject decide what is left.
         const { plan: p } = await this.#planFor({ ...facts, ...(device ? { device } : {}) }, next, clientAddress);
         if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
-        if (p.complete) return { ...(await this.#finish(facts, next, p)), ...(device ? { device } : {}) };
+        if (p.complete && (next.requiredEnrolment || !(await this.#enrolmentDue(next.accountId)))) return { ...(await this.#finish(facts, next, p)), ...(device ? { device } : {}) };
+        // Otherwise a step is left (maybe the required enrolment, added when the next page is drawn).
         return { kind: 'next-step', ...(device ? { device } : {}) };
       }
     }

@@ -59,7 +59,11 @@ export function parseSessionSpec(spec: string, now: number): Satisfaction[] {
 }
 
 export async function simulate(
-  deps: { runner: ChainRunner; chainOf: (clientId: string) => Promise<string | undefined>; userByName: (username: string) => Promise<{ id: string; disabled: boolean } | undefined> },
+  deps: {
+    runner: ChainRunner; chainOf: (clientId: string) => Promise<string | undefined>;
+    userByName: (username: string) => Promise<{ id: string; disabled: boolean; enrolmentRequired: boolean } | undefined>;
+    hasSecondFactor: (userId: string) => Promise<boolean>;
+  },
   clientId: string,
   input: SimulationInput,
 ): Promise<Simulation> {
@@ -103,6 +107,12 @@ export async function simulate(
       ...(shown.outcome === 'unavailable' ? { enrol: shown.enrol } : {}),
     };
   });
+  // An admin's "set up a second factor at the next login" adds one more step once the chain is done (see ChainRunner).
+  if (p.complete && !p.unmet && user.enrolmentRequired && !(await deps.hasSecondFactor(user.id))) {
+    const enrol = deps.runner.enrollable();
+    steps.push({ step: steps.length + 1, options: enrol, outcome: 'unavailable', reason: `an administrator required a second factor at the next login; can enrol ${enrol.join(' or ')} now`, enrol });
+    return { steps, complete: false, acr: p.acr, amr: p.amr };
+  }
   return { steps, complete: p.complete, acr: p.acr, amr: p.amr, ...(p.unmet ? { unmet: p.unmet } : {}) };
 }
 

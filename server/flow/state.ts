@@ -23,6 +23,8 @@ export type FlowState = {
   csrf: string;
   /** the current step is being set up (enrolment at login) with this authenticator */
   enrolling?: string;
+  /** an admin required a second factor: this login has one more step, of the factors that can be set up (see ChainRunner) */
+  requiredEnrolment?: boolean;
   /** a factor was just set up: the recovery codes page must be acknowledged before the login goes on */
   recoveryCodesDue?: boolean;
   /** while an answer is being checked: no other answer is taken until then (epoch seconds) */

@@ -103,7 +103,7 @@ export class ManageClients {
     const client = await this.#s.clients.get(clientId);
     if (!client) throw notFound('client', clientId);
     try {
-      return await simulate({ runner: this.#s.runner, chainOf: async () => client.chain, userByName: (u) => this.#s.users.byUsername(u) }, clientId, {
+      return await simulate({ runner: this.#s.runner, chainOf: async () => client.chain, userByName: (u) => this.#s.users.byUsername(u), hasSecondFactor: (id) => this.#s.credentials.hasSecondFactor(id) }, clientId, {
         username: input.user, rememberedDevice: input.remembered_device,
         ...(input.address !== undefined && { address: input.address }),
         ...(input.acr !== undefined && { acr: input.acr }),

@@ -60,6 +60,9 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
   });
   const passwordReset = z.strictObject({ password: password.optional().describe('omit to have one generated; it is returned once') });
   const disable = z.strictObject({ disabled: z.boolean() });
+  const enrolmentRequirement = z.strictObject({
+    required: z.boolean().default(true).describe('false withdraws the requirement'),
+  });
 
   const auditQuery = z.strictObject({
     kind: z.string().max(64).optional().describe('prefix, e.g. "auth.step" or "admin."'),
@@ -149,7 +152,7 @@ export function adminSchemas(catalog: AuthenticatorCatalog) {
   });
   const keyRotate = z.strictObject({ alg: z.enum(SIGNING_ALGS).optional().describe('omit to rotate every algorithm') });
 
-  return { keyRotate, fields, clientCreate, clientUpdate, simulate, userCreate, userUpdate, userQuery, passwordReset, disable, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
+  return { keyRotate, fields, clientCreate, clientUpdate, simulate, userCreate, userUpdate, userQuery, passwordReset, disable, enrolmentRequirement, auditQuery, idpCreate, idpUpdate, identityLink, samlIdpCreate };
 }
 
 export type AdminSchemas = ReturnType<typeof adminSchemas>;
@@ -157,6 +160,7 @@ export type { ClientCreate, ClientUpdate };
 export type UserCreate = z.output<AdminSchemas['userCreate']>;
 export type UserUpdate = z.output<AdminSchemas['userUpdate']>;
 export type UserQuery = z.output<AdminSchemas['userQuery']>;
+export type EnrolmentRequirement = z.output<AdminSchemas['enrolmentRequirement']>;
 export type AuditQuery = z.output<AdminSchemas['auditQuery']>;
 export type SamlIdpCreate = z.output<AdminSchemas['samlIdpCreate']>;
 export type IdpCreate = z.output<AdminSchemas['idpCreate']>;

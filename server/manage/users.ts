@@ -2,19 +2,27 @@ import type { Transaction } from 'sequelize';
 import { generateSecret, generateURI } from 'otplib';
 import type { Services } from '../services.ts';
 import type { User } from '../storage/users.ts';
+import type { CredentialView } from '../storage/credentials.ts';
 import { normaliseUsername } from '../storage/users.ts';
 import { Lockout } from '../security/lockout.ts';
 import { revokeAccount } from '../storage/revoke-account.ts';
 import type { LinkedIdentity } from '../federation/linked-identities.ts';
 import type { UserCreate, UserUpdate, UserQuery } from './schemas.ts';
-import { duplicate, invalid, notFound, type Actor } from './errors.ts';
+import { ManageError, duplicate, invalid, notFound, type Actor } from './errors.ts';
 import { newSecret } from './clients.ts';
 import type { Changes } from './changes.ts';
 
 export type UserView = {
   id: string; username: string; email: string | null; email_verified: boolean; roles: string[]; disabled: boolean; totp_enrolled: boolean;
   has_password: boolean; locked_until: number | null;
+  /** an admin asked that the user set up a second factor at the next login (cleared once they have one) */
+  enrolment_required: boolean;
 };
+
+/** A second factor as admins see it: what and when, never its secret. */
+export type FactorView = { id: string; type: 'totp' | 'passkey'; label: string; created: string; last_used: string | null };
+
+export type FactorsView = { factors: FactorView[]; recovery_codes_left: number };
 
 export type IdentityView = { idp: string; issuer: string; subject: string; created: string };
 
@@ -44,7 +52,7 @@ export class ManageUsers {
     const until = Math.max(0, ...locks.map((l) => Number(l ?? 0)));
     return {
       id: u.id, username: u.username, email: u.email, email_verified: u.emailVerified, roles: u.roles, disabled: u.disabled, totp_enrolled: u.hasTotp,
-      has_password: u.passwordHash !== null, locked_until: until > Date.now() / 1000 ? until : null,
+      has_password: u.passwordHash !== null, locked_until: until > Date.now() / 1000 ? until : null, enrolment_required: u.enrolmentRequired,
     };
   }
 
@@ -125,7 +133,11 @@ export class ManageUsers {
   /** A new TOTP secret, returned once (the old one stops working). */
   async resetTotp(idOrUsername: string, by: Actor): Promise<{ user: UserView; totp: Totp }> {
     const secret = generateSecret();
-    const user = await this.#change(idOrUsername, by, 'admin.user.totp_reset', (u, t) => this.#s.credentials.setTotp(u.id, secret, t));
+    const user = await this.#change(idOrUsername, by, 'admin.user.totp_reset', async (u, t) => {
+      await this.#s.credentials.setTotp(u.id, secret, t);
+      // A second factor is set up: a requirement to set one up at the next login is met.
+      await this.#s.users.setEnrolmentRequired(u.id, false, t);
+    });
     await this.#s.mail.notify(user.id, 'factor_added', { factor: 'authenticator app (TOTP), replacing any previous one' });
     return { user, totp: this.#totp(user.username, secret) };
   }
@@ -140,6 +152,53 @@ export class ManageUsers {
       codes = await this.#s.credentials.newRecoveryCodes(u.id, t);
     });
     return { user, codes };
+  }
+
+  // ---- second factors ------------------------------------------------------------------
+
+  /** The user's TOTP and passkeys (type, label, when added and last used) and how many recovery codes are left. */
+  async factors(idOrUsername: string): Promise<FactorsView> {
+    const user = await this.#find(idOrUsername);
+    return {
+      factors: (await this.#s.credentials.list(user.id)).map(factorView),
+      recovery_codes_left: await this.#s.credentials.recoveryLeft(user.id),
+    };
+  }
+
+  /**
+   * Removes one TOTP or passkey (a lost phone, a stolen key). Unlike the account page, this
+   * is not refused for the last second factor: that is the helpdesk's way back in for a user
+   * who lost it (the next login offers enrolment again). The recovery codes go with the last
+   * one (see Credentials.removeSecondFactor); the user is told by mail.
+   */
+  async removeFactor(idOrUsername: string, factorId: string, by: Actor): Promise<{ user: UserView; removed: FactorView; recovery_codes_removed: number }> {
+    const result = await this.#changes.run(async (t) => {
+      const user = await this.#find(idOrUsername, t);
+      // Ids are UUIDs: anything else names no factor (and never reaches the database).
+      const gone = /^[A-Za-z0-9-]{1,64}$/.test(factorId) ? await this.#s.credentials.removeSecondFactor(user.id, factorId, t) : undefined;
+      if (!gone) throw notFound(`second factor of ${user.username} with the id`, factorId);
+      const removed = factorView(gone.removed);
+      await this.#changes.record(t, by, { kind: 'admin.user.factor_removed', subject: user.id, details: { factor: removed, recovery_codes_removed: gone.recoveryCodesRemoved } });
+      return { user: await this.#view(user, t), removed, recovery_codes_removed: gone.recoveryCodesRemoved };
+    });
+    await this.#s.mail.notify(result.user.id, 'factor_removed', { factor: `${FACTOR_NAMES[result.removed.type]} "${result.removed.label}", by an administrator` });
+    return result;
+  }
+
+  /**
+   * "Set up a second factor at the next login" (or, with `required: false`, never mind). The
+   * login then has the user set one up once the chain is otherwise done (server/flow/runner.ts),
+   * whatever the client's enrolment policy: an admin asked for it. Refused for an account that
+   * has a second factor already: enrolment at login is only ever for accounts without one
+   * (remove the old factor first, e.g. a lost phone).
+   */
+  async requireEnrolment(idOrUsername: string, required: boolean, by: Actor): Promise<UserView> {
+    return this.#change(idOrUsername, by, required ? 'admin.user.enrolment_required' : 'admin.user.enrolment_not_required', async (u, t) => {
+      if (required && (await this.#s.credentials.hasSecondFactor(u.id, t))) {
+        throw new ManageError(409, 'has_second_factor', `${u.username} already has a second factor; remove it first (user factor-remove) to have a new one set up at the next login`);
+      }
+      await this.#s.users.setEnrolmentRequired(u.id, required, t);
+    });
   }
 
   /** Clears the account's brute-force counters (password by username, TOTP by id; see Lockout). */
@@ -200,6 +259,13 @@ export class ManageUsers {
   #totp(username: string, secret: string): Totp {
     return { secret, uri: generateURI({ issuer: new URL(this.#s.config.issuer).host, label: username, secret }) };
   }
+}
+
+const FACTOR_NAMES = { totp: 'authenticator app (TOTP)', passkey: 'passkey' } as const;
+
+function factorView(c: CredentialView): FactorView {
+  const iso = (epoch: number) => new Date(epoch * 1000).toISOString();
+  return { id: c.id, type: c.type as FactorView['type'], label: c.label, created: iso(c.createdAt), last_used: c.lastUsedAt === null ? null : iso(c.lastUsedAt) };
 }
 
 function identityView(l: LinkedIdentity): IdentityView {

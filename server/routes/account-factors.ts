@@ -7,6 +7,7 @@ import { parseChain } from '../flow/chain.ts';
 import { totpSetup, confirmsSecret } from '../../authenticators/totp/enrol.ts';
 import { PasskeyError } from '../../authenticators/passkey/ceremony.ts';
 import { UserSessions } from '../storage/user-sessions.ts';
+import { ADMIN_CLIENT_ID } from '../manage/index.ts';
 
 /** Seconds a login counts as recent enough to change how the account signs in. */
 export const CHANGE_FRESHNESS = 600;
@@ -33,7 +34,8 @@ const field = (ctx: Context, name: string) => {
 };
 
 /**
- * The sign-in methods part of /account: password, TOTP, passkeys, recovery codes, sessions.
+ * The sign-in methods part of /account: password, TOTP, passkeys, recovery codes, remembered
+ * devices, sessions.
  * Every change needs a CSRF token and a recent login with every factor the account has;
  * pending set-ups (a TOTP secret, a passkey challenge) travel sealed to this user, so the
  * server keeps no half-done state. Each change is audited.
@@ -78,9 +80,16 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     h.page(ctx, 200, 'views/account-recovery-codes', { codes, firstFactor, title: 'Recovery codes' });
   }
 
-  /** Which client's chain would lock this user out without a second factor (a step of second factors only). */
-  async function clientNeedingSecondFactor(): Promise<string | undefined> {
+  /**
+   * Which client's chain would lock this user out without a second factor (a step of second
+   * factors only). The console's own client counts only for admins: nobody else signs in
+   * there, and it always needs a second factor, so counting it for everyone would forbid
+   * every user to remove a last one.
+   */
+  async function clientNeedingSecondFactor(accountId: string): Promise<string | undefined> {
+    const admin = (await users.byId(accountId))?.roles.includes('admin') ?? false;
     for (const client of await clients.list()) {
+      if (client.clientId === ADMIN_CLIENT_ID && !admin) continue;
       let steps: { options: string[] }[];
       try {
         steps = parseChain(client.chain, runner.catalog).steps;
@@ -176,12 +185,29 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     const target = mine.find((c) => c.id === ctx.params.id);
     if (!target) return h.fail(ctx, 404, 'not_found', 'That sign-in method is not on your account.');
     if (mine.length === 1) {
-      const needs = await clientNeedingSecondFactor();
+      const needs = await clientNeedingSecondFactor(who.accountId);
       if (needs) return h.fail(ctx, 409, 'last_second_factor', `This is your last second factor, and "${needs}" needs one to sign in: you would be locked out. Add another (an authenticator app or a passkey) first, then remove this one.`);
     }
-    await credentials.remove(who.accountId, target.id);
-    await note(ctx, who.accountId, 'account.factor.removed', { authenticator: target.type, id: target.id });
-    done(ctx, 'removed');
+    const gone = await credentials.removeSecondFactor(who.accountId, target.id);
+    if (!gone) return h.fail(ctx, 404, 'not_found', 'That sign-in method is not on your account.');
+    await note(ctx, who.accountId, 'account.factor.removed', { authenticator: target.type, id: target.id, recovery_codes_removed: gone.recoveryCodesRemoved });
+    // The last second factor took the recovery codes with it: the page says so.
+    done(ctx, gone.recoveryCodesRemoved > 0 ? 'removed_with_codes' : 'removed');
+  }));
+
+  // Remembered browsers skip a step on their own say (see the chain's `remember`): the user
+  // forgets one that is lost or not theirs, or all of them.
+  router.post('/devices/:id/forget', guarded(async (ctx, who) => {
+    const device = (await services.devices.list(who.accountId)).find((d) => d.id === ctx.params.id);
+    if (!device || !(await services.devices.revoke(who.accountId, device.id))) return h.fail(ctx, 404, 'not_found', 'That device is not remembered for your account.');
+    await note(ctx, who.accountId, 'account.device.forgotten', { id: device.id, device: device.label });
+    done(ctx, 'device_forgotten');
+  }));
+
+  router.post('/devices/forget-all', guarded(async (ctx, who) => {
+    const forgotten = await services.devices.revokeAllFor(who.accountId);
+    await note(ctx, who.accountId, 'account.devices.forgotten', { count: forgotten });
+    done(ctx, 'devices_forgotten');
   }));
 
   router.post('/recovery/regenerate', guarded(async (ctx, who) => {
@@ -194,6 +220,7 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     return {
       factors: await credentials.list(accountId),
       recoveryLeft: await credentials.recoveryLeft(accountId),
+      devices: await services.devices.list(accountId),
       sessions: await sessions.list(accountId, sessionUid),
       activity: (await audit.list({ subject: accountId, limit: 10 })).filter((e) => e.kind.startsWith('auth.') || e.kind.startsWith('account.')),
     };

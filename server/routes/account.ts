@@ -15,7 +15,7 @@ import { current } from '../i18n/index.ts';
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
 /** `?done=` values that show a notice (account.notice.<name> in locales/). */
-const NOTICES = new Set(['linked', 'unlinked', 'verification_sent', 'password', 'sessions', 'totp', 'passkey', 'renamed', 'removed']);
+const NOTICES = new Set(['linked', 'unlinked', 'verification_sent', 'password', 'sessions', 'totp', 'passkey', 'renamed', 'removed', 'removed_with_codes', 'device_forgotten', 'devices_forgotten']);
 
 /**
  * /account: where a signed-in user links and unlinks upstream identities. "Signed in"

@@ -89,9 +89,21 @@ export class Credentials {
     return rows.length > 0;
   }
 
-  /** Removes one credential of this user (a TOTP or a passkey); false when there was none. */
-  async remove(userId: string, id: string, t?: Transaction): Promise<boolean> {
-    return (await this.#db.change("DELETE FROM credentials WHERE id = :id AND user_id = :userId AND type <> 'recovery'", { id, userId }, t)) === 1;
+  /**
+   * Removes one second factor of this user (a TOTP or a passkey); undefined when the user has
+   * none by that id. Recovery codes stand in for a second factor, so they go with the last
+   * one (as GitHub does): a leftover code would otherwise be a way in on its own once a new
+   * factor is set up, and the set-up makes a fresh set anyway. One transaction: the codes
+   * cannot outlive the factor, nor go while one remains.
+   */
+  async removeSecondFactor(userId: string, id: string, t?: Transaction): Promise<{ removed: CredentialView; recoveryCodesRemoved: number } | undefined> {
+    const work = async (tx: Transaction) => {
+      const [row] = await this.#db.select<Row>("SELECT * FROM credentials WHERE id = :id AND user_id = :userId AND type <> 'recovery'", { id, userId }, tx);
+      if (!row || (await this.#db.change('DELETE FROM credentials WHERE id = :id', { id }, tx)) !== 1) return undefined;
+      const recoveryCodesRemoved = (await this.hasSecondFactor(userId, tx)) ? 0 : await this.#db.change("DELETE FROM credentials WHERE user_id = :userId AND type = 'recovery'", { userId }, tx);
+      return { removed: view(row), recoveryCodesRemoved };
+    };
+    return t ? work(t) : this.#db.sequelize.transaction(work);
   }
 
   /** Every credential of a user, when the user is deleted (nothing of theirs may outlive them). */

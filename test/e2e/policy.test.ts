@@ -268,7 +268,7 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
   describe('the simulator says what a real login then asks', () => {
     const simulated = async (clientId: string, input: SimulationInput) => {
       const s = server.stepgate;
-      const sim = await simulate({ runner: s.runner, chainOf: async (id) => (await s.clients.get(id))?.chain, userByName: (u) => s.users.byUsername(u) }, clientId, input);
+      const sim = await simulate({ runner: s.runner, chainOf: async (id) => (await s.clients.get(id))?.chain, userByName: (u) => s.users.byUsername(u), hasSecondFactor: (id) => s.credentials.hasSecondFactor(id) }, clientId, input);
       return sim.steps.filter((step) => step.outcome === 'ask').map((step) => step.usable![0]!);
     };
     const asTyped = (asked: string[]) => asked.map((a) => a.replace(' (remember offered)', '').replace('upstream', 'corp-trusted'));
