@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
+import Provider from 'oidc-provider';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK } from '../support/fixtures.ts';
@@ -72,6 +73,8 @@ describe('protocol: sign-out (RP-initiated, back-channel single logout)', functi
     assert.equal(meta.backchannel_logout_supported, true);
     assert.equal(meta.backchannel_logout_session_supported, true);
     assert.equal(meta.frontchannel_logout_supported, undefined, 'oidc-provider 9 has no front-channel logout');
+    // what the README says of it, checked against the installed package
+    assert.throws(() => new Provider(server.issuer, { features: { frontchannelLogout: { enabled: true } } } as never), /Unknown feature configuration: frontchannelLogout/);
   });
 
   it('RP-initiated logout: back-channel logout tokens reach every signed-in client, the session ends, grants end as configured', async () => {
