@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,10 @@ export async function startTlsFront(targetPort: number, port: number): Promise<T
   const [key, caFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', caFile,
     '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  // the certificate is public (Apache's workers, running as nobody, read it); the key is not
+  chmodSync(dir, 0o755);
+  chmodSync(caFile, 0o644);
+  chmodSync(key, 0o600);
   const cert = readFileSync(caFile, 'utf8');
   const origin = `https://127.0.0.1:${port}`;
   const server = createServer({ key: readFileSync(key), cert }, (req, res) => {
