@@ -93,7 +93,7 @@ export const userCommands: Command[] = [
     },
   },
   {
-    name: 'user password', args: '<username>', summary: 'set a new password (generated and shown once without --password-stdin)',
+    name: 'user password', args: '<username>', summary: 'set a new password (generated and shown once without --password-stdin); its sessions and tokens end',
     options: { 'password-stdin': { type: 'boolean', help: 'read the new password from standard input' } },
     async run(cli, [u], v) {
       const chosen = v['password-stdin'] ? await cli.readStdin('the password') : undefined;

@@ -22,7 +22,7 @@ export const OPERATIONS: Operation[] = [
   { manage: 'users.setDisabled', what: 'disable a user (ends its sessions and tokens)', cli: 'user disable', api: 'POST /users/:id/disable', console: 'POST /users/:id/disable' },
   { manage: 'users.setDisabled', what: 'enable a user', cli: 'user enable', api: 'POST /users/:id/enable', console: 'POST /users/:id/enable' },
   { manage: 'users.remove', what: 'delete a user', cli: 'user delete', api: 'DELETE /users/:id', console: 'POST /users/:id/delete' },
-  { manage: 'users.resetPassword', what: 'reset a password', cli: 'user password', api: 'POST /users/:id/password', console: 'POST /users/:id/password' },
+  { manage: 'users.resetPassword', what: 'reset a password (ends its sessions and tokens)', cli: 'user password', api: 'POST /users/:id/password', console: 'POST /users/:id/password' },
   { manage: 'users.generateRecoveryCodes', what: 'new recovery codes for a helpdesk hand-over (the old set stops working)', cli: 'recovery generate', api: 'POST /users/:id/recovery-codes', console: 'POST /users/:id/recovery-codes' },
   { manage: 'users.resetTotp', what: 'enrol or replace TOTP', cli: 'user totp', api: 'POST /users/:id/totp', console: 'POST /users/:id/totp' },
   { manage: 'users.unlock', what: 'clear lockouts', cli: 'user unlock', api: 'POST /users/:id/unlock', console: 'POST /users/:id/unlock' },
