@@ -6,6 +6,7 @@ import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK } from '../support/fixtures.ts';
 import { api, clientToken } from '../support/admin.ts';
 import { inProcessCli } from '../support/cli.ts';
+import { runCli } from '../support/process.ts';
 import { startSmtp, linkIn, type TestSmtp } from '../support/smtp.ts';
 import { logoutReceiver, type LogoutReceiver } from '../support/logout-receiver.ts';
 import { defaults } from '../../config/defaults.ts';
@@ -102,6 +103,8 @@ describe('protocol: sessions ended from the admin side and by resets send back-c
     const before = receiver.received.length;
     const r = await cli(['user', 'disable', 'erin']);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'user erin disabled\n', 'the provider built for the logout tokens prints nothing');
+    assert.equal(r.stderr, '');
     assert.deepEqual(logoutsSince(before, erin), [['mail', signed.mail!.sid], ['wiki', undefined]]);
     assert.equal((await oidc.tokenIntrospection(signed.mail!.rp, signed.mail!.refresh)).active, false);
     const again = await cli(['user', 'enable', 'erin']);
@@ -113,7 +116,9 @@ describe('protocol: sessions ended from the admin side and by resets send back-c
     const cases: [string, (u: User) => Promise<{ code?: number; status?: number; stderr?: string; body?: unknown }>][] = [
       ['delete through the API', (u) => api(server, 'DELETE', `/users/${u.id}`, { token })],
       ['admin role taken with the CLI', (u) => cli(['user', 'update', u.username, '--role', 'auditor'])],
-      ['password set with the CLI', (u) => cli(['user', 'password', u.username, '--password-stdin'], 'a new password for them')],
+      ['password set with the CLI (a real process, which must also end)', (u) => runCli(['user', 'password', u.username, '--password-stdin'], {
+        DATABASE_URL: server.config.databaseUrl, STEPGATE_SECRET_KEYS: secretKey, ISSUER: server.issuer, STEPGATE_DATA_DIR: server.dir, STEPGATE_DEMO: '0',
+      }, 'a new password for them')],
       ['password set through the API', (u) => api(server, 'POST', `/users/${u.id}/password`, { token, body: { password: 'a new password for them' } })],
     ];
     for (const [i, [what, run]] of cases.entries()) {
