@@ -50,7 +50,6 @@ function passwordProblem(password: string, repeated: string): string | undefined
  */
 export function passwordResetRoutes(deps: { provider: Provider; views: Views; services: Services }) {
   const { views, services } = deps;
-  const notifyLogout = backchannelLogout(deps.provider);
   const { users, mail, passwords, runner, audit, db } = services;
   const router = new Router({ prefix: '/password' });
 
@@ -188,7 +187,7 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
     const { removed: revoked, ended } = await revokeAccount(db, user.id);
     audit.note({ kind: 'auth.password.reset', subject: user.id, address: ctx.ip, details: { revoked } });
     // the applications signed in through the ended sessions hear of it (back-channel logout)
-    await notifyLogout(user.id, ended);
+    await backchannelLogout(deps.provider)(user.id, ended);
     await mail.notify(user.id, 'password_reset', { address: ctx.ip });
     page(ctx, 200, { mode: 'done' });
   });
