@@ -162,6 +162,7 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       },
       '/users/{id}/disable': userAction('disable the account: its sessions, grants and tokens end at once; applications signed in through those sessions get back-channel logout tokens', 'disableUser'),
       '/users/{id}/enable': userAction('enable the account again', 'enableUser'),
+      '/users/{id}/sign-out': userAction('sign the account out everywhere: its sessions, grants and tokens end, applications get back-channel logout tokens; it may sign in again', 'signOutUser'),
       '/users/{id}/password': userAction('set a new password (its sessions and tokens end, applications get back-channel logout tokens); a generated one is returned once when none is given', 'resetPassword', { requestBody: body('PasswordReset') }),
       '/users/{id}/totp': userAction('replace the TOTP secret; the new secret is returned once', 'resetTotp'),
       '/users/{id}/recovery-codes': userAction('10 new single-use recovery codes for a helpdesk hand-over, returned once (the old set stops working)', 'generateRecoveryCodes'),

@@ -86,6 +86,13 @@ export const userCommands: Command[] = [
     },
   })),
   {
+    name: 'user sign-out', args: '<username>', summary: 'end its sessions, grants and tokens everywhere (applications get back-channel logout tokens); it may sign in again',
+    async run(cli, [u]) {
+      const user = await cli.manage.users.signOut(u!, cli.by);
+      cli.print(`user ${user.username} signed out everywhere`, user);
+    },
+  },
+  {
     name: 'user delete', args: '<username>', summary: 'delete the account, its linked identities, sessions and tokens',
     async run(cli, [u]) {
       await cli.manage.users.remove(u!, cli.by);

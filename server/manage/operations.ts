@@ -21,6 +21,7 @@ export const OPERATIONS: Operation[] = [
   { manage: 'users.update', what: 'change email and roles', cli: 'user update', api: 'PATCH /users/:id', console: 'POST /users/:id/edit' },
   { manage: 'users.setDisabled', what: 'disable a user (ends its sessions and tokens)', cli: 'user disable', api: 'POST /users/:id/disable', console: 'POST /users/:id/disable' },
   { manage: 'users.setDisabled', what: 'enable a user', cli: 'user enable', api: 'POST /users/:id/enable', console: 'POST /users/:id/enable' },
+  { manage: 'users.signOut', what: 'sign a user out everywhere (ends its sessions and tokens, tells the applications)', cli: 'user sign-out', api: 'POST /users/:id/sign-out', console: 'POST /users/:id/sign-out' },
   { manage: 'users.remove', what: 'delete a user', cli: 'user delete', api: 'DELETE /users/:id', console: 'POST /users/:id/delete' },
   { manage: 'users.resetPassword', what: 'reset a password (ends its sessions and tokens)', cli: 'user password', api: 'POST /users/:id/password', console: 'POST /users/:id/password' },
   { manage: 'users.generateRecoveryCodes', what: 'new recovery codes for a helpdesk hand-over (the old set stops working)', cli: 'recovery generate', api: 'POST /users/:id/recovery-codes', console: 'POST /users/:id/recovery-codes' },

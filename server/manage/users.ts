@@ -96,6 +96,15 @@ export class ManageUsers {
     });
   }
 
+  /**
+   * Signs the account out everywhere without disabling it (a lost laptop, a leaked session):
+   * its sessions, grants and tokens end, the applications get back-channel logout tokens;
+   * the user may sign in again at once.
+   */
+  async signOut(idOrUsername: string, by: Actor): Promise<UserView> {
+    return this.#revoking(idOrUsername, by, 'admin.user.signed_out', async () => true);
+  }
+
   /** Deletes the account, its linked identities, and everything it has open. */
   async remove(idOrUsername: string, by: Actor): Promise<void> {
     const { id, ended } = await this.#changes.run(async (t) => {

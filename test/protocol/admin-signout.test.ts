@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { startStepgate, type TestServer } from '../support/server.ts';
 import { Browser } from '../support/browser.ts';
 import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBACK } from '../support/fixtures.ts';
-import { api, clientToken } from '../support/admin.ts';
+import { api, clientToken, consoleLogin } from '../support/admin.ts';
 import { inProcessCli } from '../support/cli.ts';
 import { runCli } from '../support/process.ts';
 import { startSmtp, linkIn, type TestSmtp } from '../support/smtp.ts';
@@ -128,6 +128,30 @@ describe('protocol: sessions ended from the admin side and by resets send back-c
       const r = await run(user);
       assert.ok(r.code === 0 || (r.status !== undefined && r.status < 300), `${what}: ${JSON.stringify(r)}`);
       assert.deepEqual(logoutsSince(before, user), [['mail', signed.mail!.sid]], what);
+    }
+  });
+
+  it('sign-out everywhere (API, CLI, console): logout tokens, sessions and tokens end, the account stays usable', async () => {
+    const boss = await addUser(server, 'boss', { roles: ['admin'] });
+    const { browser: admin } = await consoleLogin(server, boss);
+    const doors: [string, (u: User) => Promise<unknown>][] = [
+      ['API', async (u) => assert.equal((await api(server, 'POST', `/users/${u.id}/sign-out`, { token })).status, 200)],
+      ['CLI', async (u) => assert.equal((await cli(['user', 'sign-out', u.username])).stdout, `user ${u.username} signed out everywhere\n`)],
+      ['console', async (u) => {
+        const page = await admin.go(`${server.issuer}/admin/users/${u.id}`);
+        const done = await admin.submit(page, {}, /\/sign-out$/);
+        assert.ok(done.status < 400, `console sign-out: ${done.status}`);
+      }],
+    ];
+    for (const [i, [door, signOut]] of doors.entries()) {
+      const user = await addUser(server, `ines${i}`, { totp: false });
+      const browser = new Browser(RP_CALLBACK);
+      const signed = await signIn(browser, user, ['mail', 'wiki']);
+      const before = receiver.received.length;
+      await signOut(user);
+      assert.deepEqual(logoutsSince(before, user), [['mail', signed.mail!.sid], ['wiki', undefined]], door);
+      assert.equal((await oidc.tokenIntrospection(signed.mail!.rp, signed.mail!.refresh)).active, false, `${door}: grants end`);
+      assert.equal((await signIn(browser, user, ['mail'])).mail!.sid !== signed.mail!.sid, true, `${door}: a new sign-in (password asked again) works`);
     }
   });
 
