@@ -193,10 +193,13 @@ export class ManageUsers {
   /**
    * After the commit (a rolled-back change notifies nobody): a back-channel logout token to
    * each application signed in through an ended session. A delivery that fails is logged by
-   * the sender and does not undo the change.
+   * the sender; nothing here undoes or fails the change, which is done.
    */
   async #ended(accountId: string, ended: EndedSignIn[]): Promise<void> {
-    if (ended.length > 0) await this.#s.notifyLogout(accountId, ended);
+    if (ended.length === 0) return;
+    await this.#s.notifyLogout(accountId, ended).catch((err: unknown) => {
+      this.#s.logger.error({ err, account_id: accountId }, 'back-channel logout not sent');
+    });
   }
 
   // ---- linked identities ---------------------------------------------------------------
