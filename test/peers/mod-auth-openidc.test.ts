@@ -6,11 +6,11 @@ import { addUser, PASSWORD, totpCode } from '../support/fixtures.ts';
 import { randomBytes } from 'node:crypto';
 import { readmeSnippet } from '../support/readme.ts';
 import { inProcessCli } from '../support/cli.ts';
-import { startTlsFront, type TlsFront } from '../support/tls-front.ts';
+import { startTlsFront, tlsFrontMissing, type TlsFront } from '../support/tls-front.ts';
 import { apacheMissing, startApache } from './apache.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const missing = apacheMissing() ?? (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`);
+const missing = apacheMissing() ?? tlsFrontMissing() ?? (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`);
 
 /**
  * Apache 2.4 + mod_auth_openidc (Debian's packages) as a relying party nobody here wrote,

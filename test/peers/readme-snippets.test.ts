@@ -7,7 +7,7 @@ import { freePort, startStepgate, type TestServer } from '../support/server.ts';
 import { Browser } from '../support/browser.ts';
 import { addUser, PASSWORD } from '../support/fixtures.ts';
 import { readmeSnippet } from '../support/readme.ts';
-import { startTlsFront, type TlsFront } from '../support/tls-front.ts';
+import { startTlsFront, tlsFrontMissing, type TlsFront } from '../support/tls-front.ts';
 
 const PYTHON = '/usr/bin/python3';
 const pythonMissing = !existsSync(PYTHON) ? `${PYTHON} is not installed`
@@ -34,7 +34,12 @@ describe('peers: the README\'s relying-party snippets, as printed', function () 
   let previousCAs: string[];
   let n = 0;
 
-  before(async () => {
+  before(async function () {
+    const missing = tlsFrontMissing();
+    if (missing) {
+      console.log(`    skipped: ${missing}`);
+      this.skip();
+    }
     const [port, frontPort] = [await freePort(), await freePort()];
     issuer = `https://127.0.0.1:${frontPort}`;
     server = await startStepgate({ port, overrides: { issuer, trustedProxies: '1' } });

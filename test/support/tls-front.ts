@@ -1,9 +1,14 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** Why a TLS front cannot be made here (no openssl), or undefined when it can. */
+export function tlsFrontMissing(): string | undefined {
+  return spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0 ? undefined : 'openssl is not installed (apt-get install openssl)';
+}
 
 export type TlsFront = { port: number; origin: string; caFile: string; cert: string; close(): Promise<void> };
 
