@@ -1,9 +1,8 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { createAdapter } from './storage/oidc-adapter.ts';
 import { rememberReadsPerRequest } from './storage/request-reads.ts';
 import { followSigningKeys } from './provider/signing-keys.ts';
-import { createProvider, cookieOptions } from './provider/index.ts';
+import { providerFor, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
 import { languageMiddleware, current } from './i18n/index.ts';
 import type { Logger } from './logger.ts';
@@ -26,6 +25,8 @@ import { devMailRoutes } from './mail/dev-routes.ts';
 import { registerTokenGrants } from './grants/index.ts';
 import { findAccountIn } from './provider/accounts.ts';
 import { logLogoutEvents } from './provider/logout.ts';
+import { backchannelLogout } from './provider/backchannel-logout.ts';
+import type { NotifyLogout } from './storage/revoke-account.ts';
 import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { requestLog, requestLogger } from './observability/request-log.ts';
@@ -33,7 +34,8 @@ import { requestLog, requestLogger } from './observability/request-log.ts';
 /** oidc-provider's own API endpoints (server/provider/index.ts routes): requests there skip our routers. */
 const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
 
-export type Stepgate = Services & { app: Provider; close(): Promise<void> };
+/** The running broker: its services, oidc-provider (the Koa app), and back-channel logout through it (what Manage needs). */
+export type Stepgate = Services & { app: Provider; notifyLogout: NotifyLogout; close(): Promise<void> };
 
 /**
  * Every error answer of our routes is our page (or JSON for API callers), never a bare
@@ -81,11 +83,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   await signingKeys.ensure();
   const keysVersion = await signingKeys.version();
   const views = createViews(config.production, config.brand);
-  const provider = createProvider({
-    config, keyring, users, runner, views, clients, outbound,
-    adapter: createAdapter(db, keyring, clients),
-    jwks: await signingKeys.jwks(),
-  });
+  const provider = await providerFor(services, views);
   registerTokenGrants(provider, { runner, users, samlIdps, events, findAccount: findAccountIn(users), tokenEndpoint: `${config.issuer}/token` });
   provider.on('server_error', (ctx: Context, err: Error) => requestLogger(ctx, logger).error({ err }, 'oidc-provider server error'));
   logLogoutEvents(provider, logger);
@@ -127,6 +125,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   return {
     ...services,
     app: provider,
+    notifyLogout: backchannelLogout(provider),
     async close() {
       await services.mail.close();
       await services.audit.flush();

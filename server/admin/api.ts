@@ -106,6 +106,9 @@ export function adminApi(a: AdminContext) {
   router.post('/users/:id/disable', jsonBody, async (ctx) => {
     ctx.body = { user: await a.manage.users.setDisabled(ctx.params.id!, true, by(ctx)) };
   });
+  router.post('/users/:id/sign-out', jsonBody, async (ctx) => {
+    ctx.body = { user: await a.manage.users.signOut(ctx.params.id!, by(ctx)) };
+  });
   router.post('/users/:id/enable', jsonBody, async (ctx) => {
     ctx.body = { user: await a.manage.users.setDisabled(ctx.params.id!, false, by(ctx)) };
   });

@@ -373,6 +373,10 @@ export function adminConsole(a: AdminContext) {
     await a.manage.users.setDisabled(ctx.params.id!, true, me.by);
     back(ctx);
   }));
+  router.post('/users/:id/sign-out', form, page(async (ctx, me) => {
+    await a.manage.users.signOut(ctx.params.id!, me.by);
+    back(ctx);
+  }));
   router.post('/users/:id/enable', form, page(async (ctx, me) => {
     await a.manage.users.setDisabled(ctx.params.id!, false, me.by);
     back(ctx);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { loadConfig, ConfigError } from '../../config/index.ts';
-import { openServices } from '../services.ts';
+import { openServices, type Services } from '../services.ts';
+import type { NotifyLogout } from '../storage/revoke-account.ts';
 import { Manage, ManageError } from '../manage/index.ts';
 import { adminSchemas } from '../manage/schemas.ts';
 import { ChainError } from '../flow/chain.ts';
@@ -78,6 +79,29 @@ function refusal(err: ManageError, fields: Record<string, { cli: { flag: string 
   }).join('; ');
 }
 
+/**
+ * The CLI's back-channel logout (`user disable`, `user delete`, `user password`, taking the
+ * admin role). The CLI has no running server, yet the applications must hear that an
+ * account's sessions ended, at once, even if no server is up: so it builds oidc-provider
+ * as the server does (server/provider/index.ts providerFor: the same clients, signing keys
+ * from storage, outbound policy), without listening, and lets it sign and send the logout
+ * tokens. The tokens are the ones /logout would send; nothing is queued for later. Loaded
+ * only when a revocation ended sessions: the other commands need no provider.
+ */
+function notifyLogoutFromCli(s: Services): NotifyLogout {
+  let send: Promise<NotifyLogout> | undefined;
+  return async (accountId, ended) => {
+    send ??= (async () => {
+      const [{ providerFor }, { backchannelLogout }, { logLogoutEvents }, { createViews }] = await Promise.all([
+        import('../provider/index.ts'), import('../provider/backchannel-logout.ts'), import('../provider/logout.ts'), import('../views.ts')]);
+      const provider = await providerFor(s, createViews(s.config.production, s.config.brand));
+      logLogoutEvents(provider, s.logger);
+      return backchannelLogout(provider);
+    })();
+    return (await send)(accountId, ended);
+  };
+}
+
 /** Runs one command; the exit status (-1: keep running, for serve). */
 async function main(argv: string[], io: Io): Promise<number> {
   if (argv[0] === '--version' || argv[0] === '-v') {
@@ -101,7 +125,7 @@ async function main(argv: string[], io: Io): Promise<number> {
   if (found.command.standalone) return (await found.command.run({ io } as Cli, positionals, values)) ?? 0;
 
   const s = await openServices(loadConfig(io.env));
-  const manage = new Manage(s);
+  const manage = new Manage({ ...s, notifyLogout: notifyLogoutFromCli(s) });
   const json = values.json === true;
   const cli: Cli = {
     io, s, manage, json,
@@ -124,6 +148,7 @@ async function main(argv: string[], io: Io): Promise<number> {
     throw err;
   } finally {
     await s.mail.close();
+    await s.outbound.close();
     await s.db.close();
   }
 }

@@ -99,6 +99,13 @@ export const userCommands: Command[] = [
     },
   })),
   {
+    name: 'user sign-out', args: '<username>', summary: 'end its sessions, grants and tokens everywhere (applications get back-channel logout tokens); it may sign in again',
+    async run(cli, [u]) {
+      const user = await cli.manage.users.signOut(u!, cli.by);
+      cli.print(`user ${user.username} signed out everywhere`, user);
+    },
+  },
+  {
     name: 'user delete', args: '<username>', summary: 'delete the account, its linked identities, sessions and tokens',
     async run(cli, [u]) {
       await cli.manage.users.remove(u!, cli.by);
@@ -106,7 +113,7 @@ export const userCommands: Command[] = [
     },
   },
   {
-    name: 'user password', args: '<username>', summary: 'set a new password (generated and shown once without --password-stdin)',
+    name: 'user password', args: '<username>', summary: 'set a new password (generated and shown once without --password-stdin); its sessions and tokens end',
     options: { 'password-stdin': { type: 'boolean', help: 'read the new password from standard input' } },
     async run(cli, [u], v) {
       const chosen = v['password-stdin'] ? await cli.readStdin('the password') : undefined;

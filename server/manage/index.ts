@@ -1,4 +1,5 @@
 import type { Services } from '../services.ts';
+import type { NotifyLogout } from '../storage/revoke-account.ts';
 import { adminSchemas, type AdminSchemas } from './schemas.ts';
 import { Changes } from './changes.ts';
 import { ManageClients } from './clients.ts';
@@ -10,6 +11,13 @@ import { ManageKeys } from './keys.ts';
 
 export { ManageError, type Actor } from './errors.ts';
 export { ADMIN_CLIENT_ID } from './clients.ts';
+
+/**
+ * What the management service works with: the services, and how to tell relying parties
+ * that an account's sessions were ended (back-channel logout). Each door supplies the
+ * latter: the server its oidc-provider, the CLI one built from storage (server/cli/index.ts).
+ */
+export type ManageServices = Services & { notifyLogout: NotifyLogout };
 
 /**
  * Every change an admin can make (DESIGN.md §4), one noun per module. The CLI, the admin
@@ -26,7 +34,7 @@ export class Manage {
   readonly audit: ManageAudit;
   readonly keys: ManageKeys;
 
-  constructor(s: Services) {
+  constructor(s: ManageServices) {
     this.schemas = adminSchemas(s.runner.catalog);
     const changes = new Changes(s.db, s.audit);
     this.clients = new ManageClients(s, this.schemas.fields, changes);

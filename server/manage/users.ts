@@ -1,16 +1,16 @@
 import type { Transaction } from 'sequelize';
 import { generateSecret, generateURI } from 'otplib';
-import type { Services } from '../services.ts';
 import type { User } from '../storage/users.ts';
 import type { CredentialView } from '../storage/credentials.ts';
 import { normaliseUsername } from '../storage/users.ts';
 import { Lockout } from '../security/lockout.ts';
-import { revokeAccount } from '../storage/revoke-account.ts';
+import { revokeAccount, type EndedSignIn } from '../storage/revoke-account.ts';
 import type { LinkedIdentity } from '../federation/linked-identities.ts';
 import type { UserCreate, UserUpdate, UserQuery } from './schemas.ts';
 import { ManageError, duplicate, invalid, notFound, type Actor } from './errors.ts';
 import { newSecret } from './clients.ts';
 import type { Changes } from './changes.ts';
+import type { ManageServices } from './index.ts';
 
 export type UserView = {
   id: string; username: string; email: string | null; email_verified: boolean; roles: string[]; disabled: boolean; totp_enrolled: boolean;
@@ -32,14 +32,16 @@ type Totp = { secret: string; uri: string };
 const ADMIN_ROLE = 'admin';
 
 /**
- * Accounts. Disabling, deleting or taking away the admin role ends what the account has
- * open at once (sessions, grants, tokens: see revokeAccount), in the same transaction.
+ * Accounts. Disabling, deleting, taking away the admin role or resetting the password ends
+ * what the account has open at once (sessions, grants, tokens: see revokeAccount), in the
+ * same transaction; once it is committed, the applications signed in through the ended
+ * sessions get back-channel logout tokens (#ended).
  */
 export class ManageUsers {
-  readonly #s: Services;
+  readonly #s: ManageServices;
   readonly #changes: Changes;
 
-  constructor(s: Services, changes: Changes) {
+  constructor(s: ManageServices, changes: Changes) {
     this.#s = s;
     this.#changes = changes;
   }
@@ -88,43 +90,57 @@ export class ManageUsers {
 
   /** Email and roles; taking away the admin role ends the account's sessions and tokens. */
   async update(idOrUsername: string, patch: UserUpdate, by: Actor): Promise<UserView> {
-    return this.#change(idOrUsername, by, 'admin.user.updated', async (user, t) => {
+    return this.#revoking(idOrUsername, by, 'admin.user.updated', async (user, t) => {
       const email = patch.email === undefined ? user.email : patch.email;
       if (patch.email_verified === true && email === null) throw invalid('email_verified', 'needs an email address to vouch for');
       const { email_verified: emailVerified, ...rest } = patch;
       await this.#s.users.update(user.id, { ...rest, ...(emailVerified !== undefined && { emailVerified }) }, t);
-      if (patch.roles && user.roles.includes(ADMIN_ROLE) && !patch.roles.includes(ADMIN_ROLE)) return revokeAccount(this.#s.db, user.id, t);
+      return patch.roles !== undefined && user.roles.includes(ADMIN_ROLE) && !patch.roles.includes(ADMIN_ROLE);
     });
   }
 
   /** Disabling ends the account's sessions, grants and tokens at once. */
   async setDisabled(idOrUsername: string, disabled: boolean, by: Actor): Promise<UserView> {
-    return this.#change(idOrUsername, by, disabled ? 'admin.user.disabled' : 'admin.user.enabled', async (user, t) => {
+    return this.#revoking(idOrUsername, by, disabled ? 'admin.user.disabled' : 'admin.user.enabled', async (user, t) => {
       await this.#s.users.update(user.id, { disabled }, t);
-      if (disabled) return revokeAccount(this.#s.db, user.id, t);
+      return disabled;
     });
+  }
+
+  /**
+   * Signs the account out everywhere without disabling it (a lost laptop, a leaked session):
+   * its sessions, grants and tokens end, the applications get back-channel logout tokens;
+   * the user may sign in again at once.
+   */
+  async signOut(idOrUsername: string, by: Actor): Promise<UserView> {
+    return this.#revoking(idOrUsername, by, 'admin.user.signed_out', async () => true);
   }
 
   /** Deletes the account, its linked identities, and everything it has open. */
   async remove(idOrUsername: string, by: Actor): Promise<void> {
-    await this.#changes.run(async (t) => {
+    const { id, ended } = await this.#changes.run(async (t) => {
       const user = await this.#find(idOrUsername, t);
       const before = await this.#view(user, t);
       const identities = await this.#s.links.unlinkAll(user.id, t);
-      const revoked = await revokeAccount(this.#s.db, user.id, t);
+      const { removed: revoked, ended } = await revokeAccount(this.#s.db, user.id, t);
       await this.#s.credentials.removeAllFor(user.id, t);
       await this.#s.users.remove(user.id, t);
       await this.#changes.record(t, by, { kind: 'admin.user.deleted', subject: user.id, details: { before, revoked, identities } });
+      return { id: user.id, ended };
     });
+    await this.#ended(id, ended);
   }
 
+  /**
+   * A new password ends the account's sessions and tokens, as a reset by the user does
+   * (server/routes/password-reset.ts): whoever held the old one is signed out everywhere.
+   */
   async resetPassword(idOrUsername: string, password: string | undefined, by: Actor): Promise<{ user: UserView; password?: string }> {
     const chosen = password ?? newSecret().slice(0, 20);
     const passwordHash = await this.#s.passwords.hash(chosen);
-    // A new password forgets the browsers the account remembered (they skipped steps on the old one's say).
-    const user = await this.#change(idOrUsername, by, 'admin.user.password_reset', async (u, t) => {
+    const user = await this.#revoking(idOrUsername, by, 'admin.user.password_reset', async (u, t) => {
       await this.#s.users.update(u.id, { passwordHash }, t);
-      await this.#s.devices.revokeAllFor(u.id, t);
+      return true;
     });
     await this.#s.mail.notify(user.id, 'password_changed');
     return { user, ...(password === undefined && { password: chosen }) };
@@ -217,6 +233,34 @@ export class ManageUsers {
       const after = await this.#view((await this.#s.users.byId(user.id, t))!, t);
       await this.#changes.record(t, by, { kind, subject: user.id, details: { before, after, ...(typeof revoked === 'number' && { revoked }) } });
       return after;
+    });
+  }
+
+  /**
+   * A change that, when `change` says so, ends everything the account has open (in its
+   * transaction), then tells the applications (#ended).
+   */
+  async #revoking(idOrUsername: string, by: Actor, kind: string, change: (user: User, t: Transaction) => Promise<boolean>): Promise<UserView> {
+    let ended: EndedSignIn[] = [];
+    const view = await this.#change(idOrUsername, by, kind, async (user, t) => {
+      if (!(await change(user, t))) return undefined;
+      const revoked = await revokeAccount(this.#s.db, user.id, t);
+      ended = revoked.ended;
+      return revoked.removed;
+    });
+    await this.#ended(view.id, ended);
+    return view;
+  }
+
+  /**
+   * After the commit (a rolled-back change notifies nobody): a back-channel logout token to
+   * each application signed in through an ended session. A delivery that fails is logged by
+   * the sender; nothing here undoes or fails the change, which is done.
+   */
+  async #ended(accountId: string, ended: EndedSignIn[]): Promise<void> {
+    if (ended.length === 0) return;
+    await this.#s.notifyLogout(accountId, ended).catch((err: unknown) => {
+      this.#s.logger.error({ err, account_id: accountId }, 'back-channel logout not sent');
     });
   }
 

@@ -1,4 +1,4 @@
-import { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC, type ResourceServerInstance } from 'oidc-provider';
 import { apiScopesOf } from '../grants/scopes.ts';
 import { metadataOf } from './client-metadata.ts';
 
@@ -35,4 +35,21 @@ export function apiResource(issuer: string): ResourceIndicators {
       return { scope: apiScopesOf(client).join(' '), audience: identifier, accessTokenFormat: format };
     },
   };
+}
+
+/**
+ * For the custom user grants (password, SAML2 bearer: server/grants/issue-user-tokens.ts):
+ * the API resource server their access token is for when the client's user tokens are JWTs,
+ * as the code flow's defaultResource above resolves it; undefined for opaque user tokens.
+ * The resource server is oidc-provider's own (configured by getResourceServerInfo above), so
+ * the token is formatted and signed by oidc-provider as in the code flow.
+ */
+export async function userTokenResourceServer(ctx: KoaContextWithOIDC): Promise<ResourceServerInstance | undefined> {
+  const client = ctx.oidc.client!;
+  if (metadataOf(client).user_token_format !== 'jwt') return undefined;
+  const provider: Provider = ctx.oidc.provider;
+  const resources = apiResource(provider.issuer);
+  const identifier = await resources.defaultResource!(ctx, client);
+  if (typeof identifier !== 'string') return undefined;
+  return new provider.ResourceServer(identifier, await resources.getResourceServerInfo!(ctx, identifier, client));
 }

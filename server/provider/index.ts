@@ -14,6 +14,8 @@ import { introspection, nameRefreshTokenType } from './introspection.ts';
 import { explainLogoutError, isLogoutRoute, logoutHint } from './logout.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type Clients } from '../storage/clients.ts';
 import type { Outbound } from '../security/outbound.ts';
+import type { Services } from '../services.ts';
+import { createAdapter } from '../storage/oidc-adapter.ts';
 
 /** Whether a client that registered `url` (its jwks_uri or back-channel logout URI) may be reached on a private network. */
 async function privateNetworkAllowed(clients: Clients, url: string): Promise<boolean> {
@@ -203,4 +205,19 @@ export function createProvider(deps: Deps): Provider {
   // checks); the client address is read by middleware/client-address.ts, not by Koa.
   provider.proxy = config.trustedProxies !== '' && config.trustedProxies !== '0';
   return provider;
+}
+
+/**
+ * oidc-provider for `services`, configured from storage (clients, signing keys) as the
+ * server's is. The server mounts its routes on it; the CLI uses one without listening, to
+ * sign and send back-channel logout tokens exactly as the server would (see
+ * server/cli/index.ts).
+ */
+export async function providerFor(services: Services, views: Views): Promise<Provider> {
+  const { config, keyring, db, users, clients, runner, outbound, signingKeys } = services;
+  return createProvider({
+    config, keyring, users, runner, views, clients, outbound,
+    adapter: createAdapter(db, keyring, clients),
+    jwks: await signingKeys.jwks(),
+  });
 }

@@ -8,6 +8,7 @@ import { totpSetup, confirmsSecret } from '../../authenticators/totp/enrol.ts';
 import { PasskeyError } from '../../authenticators/passkey/ceremony.ts';
 import { UserSessions } from '../storage/user-sessions.ts';
 import { ADMIN_CLIENT_ID } from '../manage/index.ts';
+import type { NotifyLogout } from '../storage/revoke-account.ts';
 
 /** Seconds a login counts as recent enough to change how the account signs in. */
 export const CHANGE_FRESHNESS = 600;
@@ -26,6 +27,8 @@ export type AccountHelpers = {
   page(ctx: Context, status: number, view: string, locals: Record<string, unknown>): void;
   /** a login of the last CHANGE_FRESHNESS seconds with every factor the account has */
   recentEnough(ctx: Context, accountId: string): Promise<boolean>;
+  /** back-channel logout for the sessions ended here (server/provider/backchannel-logout.ts) */
+  notifyLogout: NotifyLogout;
 };
 
 const field = (ctx: Context, name: string) => {
@@ -109,14 +112,16 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     await users.setPasswordHash(who.accountId, await passwords.hash(next));
     // Browsers remembered on the old password's say skip steps no more (issue 16).
     await services.devices.revokeAllFor(who.accountId);
-    const ended = await sessions.endOthers(who.accountId, who.uid);
+    const { sessions: ended, ended: signIns } = await sessions.endOthers(who.accountId, who.uid);
     await note(ctx, who.accountId, 'account.password.changed', { sessions_ended: ended });
+    await h.notifyLogout(who.accountId, signIns);
     done(ctx, 'password');
   }));
 
   router.post('/sessions/end', guarded(async (ctx, who) => {
-    const ended = await sessions.endOthers(who.accountId, who.uid);
+    const { sessions: ended, ended: signIns } = await sessions.endOthers(who.accountId, who.uid);
     await note(ctx, who.accountId, 'account.sessions.ended', { sessions_ended: ended });
+    await h.notifyLogout(who.accountId, signIns);
     done(ctx, 'sessions');
   }));
 

@@ -4,6 +4,7 @@ import { koaBody } from 'koa-body';
 import type Provider from 'oidc-provider';
 import type { Context } from 'koa';
 import type { Services } from '../services.ts';
+import { backchannelLogout } from '../provider/backchannel-logout.ts';
 import type { Views } from '../views.ts';
 import { PendingLinks } from '../federation/pending-links.ts';
 import { UpstreamError } from '../federation/upstream.ts';
@@ -90,7 +91,7 @@ export function accountRoutes(deps: { provider: Provider; views: Views; services
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  const factorOverview = accountFactorRoutes(router, services, { signedIn, csrfOk, csrfFor, fail, page, recentEnough: strongEnoughToLink });
+  const factorOverview = accountFactorRoutes(router, services, { signedIn, csrfOk, csrfFor, fail, page, recentEnough: strongEnoughToLink, notifyLogout: backchannelLogout(provider) });
 
   router.get('/', async (ctx) => {
     const who = await signedIn(ctx);

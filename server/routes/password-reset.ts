@@ -8,6 +8,7 @@ import type { Authenticator, StepResult } from '../flow/contract.ts';
 import type { User } from '../storage/users.ts';
 import { resetMail } from '../mail/templates.ts';
 import { revokeAccount } from '../storage/revoke-account.ts';
+import { backchannelLogout } from '../provider/backchannel-logout.ts';
 import digest from '../security/digest.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
@@ -189,8 +190,10 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
     // The link is used once, and the password replaced only if it is still the one the
     // link was sent for: a second link, or a change in between, loses.
     if (!(await mail.tokens.use('reset', token)) || !(await users.replacePassword(user.id, user.passwordHash, hash))) return deadLink(ctx);
-    const revoked = await revokeAccount(db, user.id);
+    const { removed: revoked, ended } = await revokeAccount(db, user.id);
     audit.note({ kind: 'auth.password.reset', subject: user.id, address: ctx.ip, details: { revoked } });
+    // the applications signed in through the ended sessions hear of it (back-channel logout)
+    await backchannelLogout(deps.provider)(user.id, ended);
     await mail.notify(user.id, 'password_reset', { address: ctx.ip });
     page(ctx, 200, { mode: 'done' });
   });

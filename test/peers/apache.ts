@@ -15,12 +15,17 @@ export function apacheMissing(): string | undefined {
   return undefined;
 }
 
-export type ApacheOptions = { port: number; issuer: string; clientId: string; clientSecret: string };
+/**
+ * `oidc`: the mod_auth_openidc directives (README.md's snippet, addresses filled in);
+ * `caFile`: the certificate mod_auth_openidc trusts for stepgate's TLS (self-signed in tests).
+ */
+export type ApacheOptions = { port: number; oidc: string; caFile: string };
 
 /**
- * An Apache 2.4 with mod_auth_openidc protecting /protected/ as a relying party of
- * stepgate, from a config file written here. The protected "application" echoes the
- * claims mod_auth_openidc passes it as response headers (mod_headers).
+ * An Apache 2.4 with mod_auth_openidc as a relying party of stepgate, from a config file
+ * written here: the server around it (modules, port, files) and the given mod_auth_openidc
+ * directives, which protect /protected/. The protected "application" echoes the claims
+ * mod_auth_openidc passes it as response headers (mod_headers).
  */
 export async function startApache(options: ApacheOptions): Promise<{ base: string; stop(): Promise<void>; errorLog(): string }> {
   const dir = mkdtempSync(join(tmpdir(), 'stepgate-apache-'));
@@ -51,19 +56,10 @@ DocumentRoot ${www}
   Require all granted
 </Directory>
 
-OIDCProviderMetadataURL ${options.issuer}/.well-known/openid-configuration
-OIDCClientID ${options.clientId}
-OIDCClientSecret ${options.clientSecret}
-OIDCRedirectURI ${base}/protected/redirect_uri
-OIDCCryptoPassphrase ${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString('hex')}
-OIDCScope "openid profile email"
-OIDCPKCEMethod S256
-OIDCSessionType server-cache
-OIDCDefaultLoggedOutURL ${base}/bye.html
-
+OIDCCABundlePath ${options.caFile}
+${options.oidc}
+# the application: the claims as response headers, for the test to read
 <Location /protected>
-  AuthType openid-connect
-  Require valid-user
   Header set X-Claim-Sub "%{OIDC_CLAIM_sub}e"
   Header set X-Claim-Username "%{OIDC_CLAIM_preferred_username}e"
   Header set X-Claim-Amr "%{OIDC_CLAIM_amr}e"

@@ -87,5 +87,6 @@ export async function startStepgate(options: { overrides?: Partial<Config>; dir?
     await running.stop();
     if (databaseUrl.startsWith('postgres') && !options.databaseUrl) await dropDatabase(databaseUrl);
   };
-  return { ...running, stop, issuer, config, dir };
+  // the configured issuer (an override, e.g. https behind a test TLS proxy, wins): what the CLI and relying parties use
+  return { ...running, stop, issuer: config.issuer, config, dir };
 }
