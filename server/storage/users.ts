@@ -112,7 +112,8 @@ export class Users {
       sets.push('email_verified = :verified'); values.verified = changes.emailVerified;
     } else if (changes.email !== undefined) {
       // A new address is unverified until its owner follows a link mailed to it (server/routes/account-email.ts).
-      sets.push('email_verified = CASE WHEN email = :email THEN email_verified ELSE :unverified END'); values.unverified = false;
+      // (its own parameter: PostgreSQL deduces one type per parameter, and a comparison and an assignment disagree)
+      sets.push('email_verified = CASE WHEN email = :sameEmail THEN email_verified ELSE :unverified END'); values.sameEmail = changes.email; values.unverified = false;
     }
     if (changes.passwordHash !== undefined) { sets.push('password_hash = :passwordHash'); values.passwordHash = changes.passwordHash; }
     if (changes.roles !== undefined) { sets.push('roles = :roles'); values.roles = JSON.stringify(changes.roles); }
