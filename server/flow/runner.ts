@@ -573,7 +573,10 @@ export class ChainRunner {
     const ctx = this.#context(facts.uid, state, next.step, authenticator.id, {}, clientAddress);
     const result = await authenticator.start(ctx);
     // A fresh start replaces any earlier trip upstream: its late callback will not be accepted.
-    return this.#apply(facts, { ...state, chosen, stepState: ctx.state, awaiting: undefined, awaitingStep: undefined }, version, next.step, authenticator, result, clientAddress);
+    // An option implied by being the only usable one is not stored (answer() infers it the
+    // same way), so showing a step that keeps no state of its own writes nothing.
+    const shown: FlowState = { ...state, chosen: state.chosen === chosen ? chosen : usable.length === 1 ? state.chosen : chosen, stepState: ctx.state, awaiting: undefined, awaitingStep: undefined };
+    return this.#apply(facts, shown, version, next.step, authenticator, result, clientAddress, false, state);
   }
 
   /**
@@ -608,14 +611,16 @@ export class ChainRunner {
     };
   }
 
-  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string, rememberDevice = false): Promise<Outcome> {
+  /** `stored`: the state as loaded, when this is a page shown (a challenge equal to it is not saved again). */
+  async #apply(facts: InteractionFacts, leased: FlowState, version: number, index: number, authenticator: Authenticator, result: StepResult, clientAddress: string, rememberDevice = false, stored?: FlowState): Promise<Outcome> {
     const state: FlowState = { ...leased, busyUntil: undefined };
     const chain = this.#chainFor(state);
     const usable = chain.steps[index]!.options;
     switch (result.kind) {
       case 'challenge':
       case 'failure': {
-        if (!(await this.#states.save(facts.uid, state, version))) return conflict();
+        const unchanged = result.kind === 'challenge' && stored !== undefined && JSON.stringify(state) === JSON.stringify(stored);
+        if (!unchanged && !(await this.#states.save(facts.uid, state, version))) return conflict();
         if (result.kind === 'failure') {
           this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'failure', reason: result.error.code, accountId: state.accountId ?? result.attempted, address: clientAddress, door: 'browser' });
         }
