@@ -90,6 +90,13 @@ export class Users {
     return changed === 1;
   }
 
+  /** How many accounts there are, and how many of them are disabled (the console's overview). */
+  async count(): Promise<{ total: number; disabled: number }> {
+    const [row] = await this.#db.select<{ total: number | string; disabled: number | string | null }>(
+      'SELECT COUNT(*) AS total, SUM(CASE WHEN disabled THEN 1 ELSE 0 END) AS disabled FROM users', {});
+    return { total: Number(row?.total ?? 0), disabled: Number(row?.disabled ?? 0) };
+  }
+
   /** Ordered by username; `search` matches a part of the username or email, `role` one of the roles. */
   async list(filter: { search?: string; role?: string; disabled?: boolean } = {}, transaction?: Transaction): Promise<User[]> {
     const rows = await this.#db.select<Row>(`${SELECT} ORDER BY username`, {}, transaction);

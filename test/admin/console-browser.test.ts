@@ -60,8 +60,9 @@ describe('admin console in a real browser (chromium)', function () {
     await shot(page, '0-sign-in-totp');
     await page.fill('input[name=code]', await totpCode(admin.totpSecret));
     await page.click('button[type=submit].primary');
-    await page.waitForURL(`${server.issuer}/admin/clients`);
-    assert.match(await page.textContent('h1') ?? '', /Clients/);
+    await page.waitForURL(`${server.issuer}/admin`);
+    assert.match(await page.textContent('h1') ?? '', /Overview/);
+    await page.click('a[href="/admin/clients"]');
     await shot(page, '1-clients');
 
     await page.click('a[href="/admin/clients/webapp"]');
