@@ -48,7 +48,7 @@ export function accountEmailRoutes(router: Router, deps: { services: Services; v
     const allowed = await mail.limits.take([`verify:account:${user.id}`, `verify:address:${email.toLowerCase()}`], VERIFY_LIMIT);
     if (!allowed.allowed) return page.fail(ctx, 429, 'too_many_mails', `A confirmation link was sent recently. Check your mail, or try again in ${Math.ceil(allowed.retryAfterSeconds / 60)} minutes.`);
     const token = await mail.tokens.issueLink('verify', { accountId: user.id, email, ttl: VERIFY_HOURS * 3600 });
-    mail.deliver(verificationMail(email, mail.brokerName, user.username, mail.link('/account/email/verify', token), VERIFY_HOURS), 'email-verification');
+    mail.deliver(verificationMail(mail.speakerFor(user), email, mail.brokerName, user.username, mail.link('/account/email/verify', token), VERIFY_HOURS), 'email-verification');
     ctx.status = 303;
     ctx.redirect('/account?done=verification_sent');
   });

@@ -14,11 +14,13 @@ export type User = {
   disabled: boolean;
   /** an admin asked that the user set up a second factor at the next login */
   enrolmentRequired: boolean;
+  /** the language the user last signed in with (their mails are in it), if known */
+  locale: string | null;
 };
 
 type Row = {
   id: string; username: string; email: string | null; email_verified: boolean | number | null; password_hash: string | null;
-  has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number;
+  has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number; locale: string | null;
 };
 
 /** Users with whether they have TOTP (a row in credentials). */
@@ -41,7 +43,7 @@ export class Users {
     return {
       id: row.id, username: row.username, email: row.email, emailVerified: Boolean(row.email_verified) && row.email !== null, passwordHash: row.password_hash,
       hasTotp: Boolean(row.has_totp), roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
-      enrolmentRequired: Boolean(row.enrolment_required),
+      enrolmentRequired: Boolean(row.enrolment_required), locale: row.locale ?? null,
     };
   }
 
@@ -72,6 +74,11 @@ export class Users {
   async byVerifiedEmail(email: string): Promise<User | undefined> {
     const rows = await this.#db.select<Row>(`${SELECT} WHERE LOWER(email) = :e AND email_verified = :yes`, { e: email.trim().toLowerCase(), yes: true });
     return rows.length === 1 ? Users.#toUser(rows[0]!) : undefined;
+  }
+
+  /** Remembers the language the user signs in with; writes only when it changed. */
+  async setLocale(id: string, locale: string): Promise<void> {
+    await this.#db.change('UPDATE users SET locale = :locale WHERE id = :id AND (locale IS NULL OR locale <> :locale)', { id, locale });
   }
 
   /** Sets the address; `verified` only after the user followed a link mailed to it. */
