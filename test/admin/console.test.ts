@@ -284,6 +284,24 @@ describe('admin console (no JavaScript)', function () {
     assert.ok(!audit.html.includes('&quot;before&quot;'), 'no raw JSON');
   });
 
+  it('a cancelled console sign-in says so and what to do next; another error answer is named too', async () => {
+    const browser = new Browser();
+    const signIn = await browser.go(`${server.issuer}/admin/login`);
+    assert.equal(signIn.$('input[name=password]').length, 1);
+    // Cancel on the broker's own sign-in page ends the login with error=access_denied at /admin/callback.
+    const cancelled = await browser.submit(signIn, {}, /abort/);
+    assert.match(cancelled.url, /\/admin\/callback\?error=access_denied/);
+    assert.equal(cancelled.status, 400);
+    assert.equal(cancelled.$('h1').text(), 'Sign-in cancelled');
+    assert.match(cancelled.$('.message').text(), /cancelled .* nothing was changed\. Sign in again when you are ready/);
+    assert.equal(cancelled.$('main a[href="/admin/login"]').text(), 'Sign in again');
+    assert.match(cancelled.$('main code').text(), /^access_denied: /);
+    const other = await browser.request(`${server.issuer}/admin/callback?error=invalid_scope&error_description=%3Cb%3Eno%3C%2Fb%3E`);
+    assert.equal(other.status, 400);
+    assert.equal(other.$('h1').text(), 'Sign-in refused');
+    assert.equal(other.$('main code').text(), 'invalid_scope: <b>no</b>', 'the description is shown as text');
+  });
+
   it('signs out: the session row is gone and the cookie no longer works', async () => {
     const { browser, page } = await consoleLogin(server, await freshAdmin());
     const out = await browser.submit(page, {}, /logout/);
