@@ -9,7 +9,7 @@ import type { AuditPage } from '../manage/audit.ts';
 import { parse } from '../manage/schemas.ts';
 import { resolvePrincipal } from './principal.ts';
 import { csrfMatches, type AdminSession } from './sessions.ts';
-import editChain, { ChainEditError, type ChainEdit } from './chain-edit.ts';
+import editChain, { ChainEditError, permits, type ChainEdit } from './chain-edit.ts';
 import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
 import { describeSimulation } from '../flow/simulate.ts';
 import { GRANT_TYPES, SIGNING_ALGS } from '../manage/client-fields.ts';
@@ -241,8 +241,15 @@ export function adminConsole(a: AdminContext) {
 
   async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string; tried?: Record<string, string>; simulation?: string; simulationError?: string } = {}, status = 200) {
     const client = await a.manage.clients.get(clientId);
+    // A chain that no longer parses (it names a removed provider) offers every edit, so it can be repaired.
+    let allowed: (edit: ChainEdit) => boolean = () => true;
+    try {
+      allowed = permits(parseChain(client.chain, a.runner.catalog), a.runner.catalog);
+    } catch (err) {
+      if (!(err instanceof ChainError)) throw err;
+    }
     render(ctx, 'chain', {
-      title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, ...extra,
+      title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, allowed, ...extra,
     }, status);
   }
 

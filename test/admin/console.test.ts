@@ -121,8 +121,15 @@ describe('admin console (no JavaScript)', function () {
       page = res.status === 200 ? res : page;
       return res;
     };
+    assert.equal(page.$('button[value="remove-step:0"]').is('[disabled]'), true, 'a chain needs a step: its only one cannot go');
+    assert.equal(page.$('#new-option-0 option[value=totp]').length, 0, 'TOTP is never offered for the first step');
     await press('add-step', { 'new-step': 'totp' });
     assert.equal(page.$('#chain-description').text(), 'Step 1: Password. Step 2: Authenticator app (TOTP).');
+    // The editor offers only edits the broker accepts: TOTP cannot move before the password.
+    assert.equal(page.$('button[value="move-step:1:-1"]').is('[disabled]'), true);
+    assert.equal(page.$('button[value="move-step:0:1"]').is('[disabled]'), true);
+    assert.equal(page.$('button[value="remove-step:1"]').is('[disabled]'), false);
+    assert.equal(page.$('#new-step option[value=totp]').length, 1, 'TOTP can be added as a later step');
     await press('add-option:1', { 'new-option-1': 'password' });
     assert.equal(page.$('#chain-description').text(), 'Step 1: Password. Step 2: Authenticator app (TOTP) or Password.');
     await press('move-option:1:1:-1');
