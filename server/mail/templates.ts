@@ -78,7 +78,8 @@ export function resetMail(s: Speaker, to: string, broker: string, username: stri
 function happened(t: Translate, event: SecurityEvent, d: EventDetails): string {
   switch (event) {
     case 'factor_added': case 'factor_removed':
-      return d.factor ? t(`mail.notice.${event}.happenedWith`, { factor: d.factor }) : t(`mail.notice.${event}.happened`);
+      // A factor is named by its authenticator id ("totp"), in words of the mail's language when the catalogue has them.
+      return d.factor ? t(`mail.notice.${event}.happenedWith`, { factor: t(`mail.factor.${d.factor}`, { defaultValue: d.factor }) }) : t(`mail.notice.${event}.happened`);
     case 'new_remembered_device':
       return d.device ? t(`mail.notice.${event}.happenedWith`, { device: d.device }) : t(`mail.notice.${event}.happened`);
     case 'lockout':

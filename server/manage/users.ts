@@ -123,7 +123,7 @@ export class ManageUsers {
   async resetTotp(idOrUsername: string, by: Actor): Promise<{ user: UserView; totp: Totp }> {
     const secret = generateSecret();
     const user = await this.#change(idOrUsername, by, 'admin.user.totp_reset', (u, t) => this.#s.credentials.setTotp(u.id, secret, t));
-    await this.#s.mail.notify(user.id, 'factor_added', { factor: 'authenticator app (TOTP), replacing any previous one' });
+    await this.#s.mail.notify(user.id, 'factor_added', { factor: 'totp_replaced' });
     return { user, totp: this.#totp(user.username, secret) };
   }
 

@@ -386,6 +386,10 @@ describe('email over a real SMTP server', function () {
       const notice = await smtp.take('hans@example.org', /Passwort wurde geändert/);
       assert.equal(notice.subject, '[stepgate] Ihr Passwort wurde geändert');
       assert.match(notice.text, /Sicherheitshinweis für das Konto „hans“/);
+      // A factor is named in the user's language too.
+      await new Manage(server.stepgate).users.resetTotp(hans.id, { actor: 'test', address: null });
+      const factor = await smtp.take('hans@example.org', /Anmeldemethode wurde hinzugefügt/);
+      assert.match(factor.text, /Ihrem Konto wurde eine Anmeldemethode hinzugefügt: Authenticator-App \(TOTP\), die jede bisherige ersetzt\./);
       // The time is written the German way, in UTC.
       assert.match(notice.text, /Wann: \w+, \d{1,2}\. \w+ 20\d\d um \d{2}:\d{2}:\d{2} UTC/);
     });
