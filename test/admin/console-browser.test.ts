@@ -118,11 +118,15 @@ describe('admin console in a real browser (chromium)', function () {
     const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
     assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`), [], `${name}: axe violations`);
     assert.equal(await page.locator('h1').count(), 1, `${name}: one h1`);
+    // Reflow (WCAG 1.4.10): on a phone nothing widens the page beyond the screen.
+    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `${name}: ${scrollWidth} px wide in a ${innerWidth} px window`);
     await shot(page, `axe-${name}`);
   }
 
-  for (const scheme of ['light', 'dark'] as const) {
-    it(`every console page kind passes axe in the ${scheme} scheme`, async () => {
+  // Both schemes and both widths the pages people meet are checked at, in two runs.
+  for (const [scheme, width] of [['light', 1280], ['dark', 390]] as const) {
+    it(`every console page kind passes axe in the ${scheme} scheme at ${width} px`, async () => {
       const n = scheme === 'light' ? 1 : 2;
       const admin = await addUser(server, `axe-admin${n}`, { roles: ['admin'] });
       const user = await addUser(server, `axe-user${n}`);
@@ -132,7 +136,7 @@ describe('admin console in a real browser (chromium)', function () {
       // A change so the audit log shows a before/after.
       await server.stepgate.clients.update(`axe-app${n}`, { chain: 'password' });
 
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: scheme });
+      const context = await browser.newContext({ viewport: { width, height: 900 }, colorScheme: scheme });
       const page = await context.newPage();
       page.on('console', (m) => {
         if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
