@@ -470,6 +470,7 @@ export function adminConsole(a: AdminContext) {
     carry: ['idp', 'subject'],
     ask: async (ctx, { idp, subject }) => {
       const u = await a.manage.users.get(ctx.params.id!);
+      if (!idp || !subject) throw new ManageError(400, 'invalid_request', `Which identity? Choose "Unlink" beside it on ${u.username}'s page.`);
       const link = (await a.manage.users.identities(u.id)).find((l) => l.idp === idp && l.subject === subject);
       if (!link) throw new ManageError(404, 'not_found', `${u.username} has no identity "${subject}" at "${idp}"`);
       return { question: `Unlink ${idp} identity ${subject} from ${u.username}?`, back: `${userUrl(u.id)}#identities`,

@@ -236,6 +236,9 @@ describe('admin console (no JavaScript)', function () {
     assert.equal(missing.$('form.confirm').length, 0);
     const noLink = await browser.request(`${server.issuer}${user}/identities/unlink?idp=gone&subject=nobody`);
     assert.equal(noLink.status, 404);
+    const unnamed = await browser.request(`${server.issuer}${user}/identities/unlink`);
+    assert.equal(unnamed.status, 400);
+    assert.match(unnamed.$('.message').text(), /Which identity\? Choose "Unlink" beside it/);
     // Only our own sentences: an unknown notice key shows nothing.
     const spoof = await browser.request(`${server.issuer}/admin/clients?done=Your+password+expired`);
     assert.equal(spoof.$('.notice').length, 0);
