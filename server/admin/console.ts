@@ -14,7 +14,7 @@ import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
 import { describeSimulation } from '../flow/simulate.ts';
 import { GRANT_TYPES, SIGNING_ALGS } from '../manage/client-fields.ts';
 import { PRESETS } from '../federation/identity-providers.ts';
-import { CLAIM_FIELDS } from '../federation/idp-rules.ts';
+import { CLAIM_FIELDS, inUseProblem } from '../federation/idp-rules.ts';
 import type { User } from '../storage/users.ts';
 import { doneTo, noticeOf } from './notices.ts';
 import { readableDetails } from './audit-diff.ts';
@@ -229,6 +229,8 @@ export function adminConsole(a: AdminContext) {
     confirm: 'Delete this client',
     ask: async (ctx) => {
       const c = await a.manage.clients.get(ctx.params.id!);
+      // Refusals the service would give come before the question, not after the Confirm.
+      if (c.client_id === ADMIN_CLIENT_ID) throw new ManageError(409, 'protected', `"${ADMIN_CLIENT_ID}" is the console's own client and cannot be deleted`);
       return { question: `Delete client ${c.client_id}?`, back: clientUrl(c.client_id),
         consequence: `This ends ${c.name}'s place at this broker: its users can no longer sign in to it, and its codes and tokens stop working. It cannot be undone; the client would have to be created again with a new secret.` };
     },
@@ -368,6 +370,7 @@ export function adminConsole(a: AdminContext) {
     confirm: 'Delete this provider',
     ask: async (ctx) => {
       const p = await a.manage.idps.get(ctx.params.name!);
+      if (p.used_by.length) throw new ManageError(409, 'in_use', inUseProblem(p.name, p.used_by));
       return { question: `Delete identity provider ${p.name}?`, back: idpUrl(p.name),
         consequence: `Nobody can sign in with ${p.display_name} any more. Linked identities are kept and work again if a provider of this name is added again.` };
     },
@@ -500,6 +503,7 @@ export function adminConsole(a: AdminContext) {
     confirm: 'Stop trusting it',
     ask: async (ctx) => {
       const i = await a.manage.samlIdps.get(ctx.params.name!);
+      if (i.used_by.length) throw new ManageError(409, 'in_use', `SAML IdP "${i.name}" is accepted by ${i.used_by.join(', ')}: remove it from their saml_idps first`);
       return { question: `Stop trusting SAML IdP ${i.name}?`, back: '/admin/saml-idps',
         consequence: `Assertions signed by ${i.issuer} can no longer be exchanged for tokens.` };
     },

@@ -236,6 +236,9 @@ describe('admin console (no JavaScript)', function () {
     assert.equal(missing.$('form.confirm').length, 0);
     const noLink = await browser.request(`${server.issuer}${user}/identities/unlink?idp=gone&subject=nobody`);
     assert.equal(noLink.status, 404);
+    const own = await browser.request(`${server.issuer}/admin/clients/stepgate-admin/delete`);
+    assert.equal(own.status, 409, 'the console\'s own client is not offered for deletion');
+    assert.equal(own.$('form.confirm').length, 0);
     const unnamed = await browser.request(`${server.issuer}${user}/identities/unlink`);
     assert.equal(unnamed.status, 400);
     assert.match(unnamed.$('.message').text(), /Which identity\? Choose "Unlink" beside it/);

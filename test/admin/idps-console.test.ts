@@ -95,6 +95,9 @@ describe('admin console: identity providers and linked identities (no JavaScript
     const inUse = await browser.request(`${server.issuer}/admin/identity-providers/corp/delete`, { form: { _csrf: csrfOf(detail), confirm: 'yes' } });
     assert.equal(inUse.status, 409);
     assert.match(inUse.$('.message').text(), /in the chain of shop/);
+    const askInUse = await browser.request(`${server.issuer}/admin/identity-providers/corp/delete`);
+    assert.equal(askInUse.status, 409, 'no question whose Confirm would be refused');
+    assert.equal(askInUse.$('form.confirm').length, 0);
     assert.deepEqual(await snapshot(), before);
 
     await browser.submit(chain, {}, /\/chain$/, { name: 'edit', value: 'remove-option:0:1' });
