@@ -359,6 +359,12 @@ describe('email over a real SMTP server', function () {
       const browser = new Browser(RP_CALLBACK, GERMAN);
       const { page } = await toCodePage(browser, 'greta');
       assert.equal(page.status, 200);
+      // The code page speaks German too.
+      assert.equal(page.$('h1').text(), 'Sehen Sie in Ihren E-Mails nach');
+      assert.match(page.$('.notice').text(), /^Wir haben einen Code an g\*+@example\.org gesendet\.$/);
+      const wrong = await browser.submit(page, { code: '000000' });
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.$('.error').text(), /Dieser Code stimmt nicht\. Geben Sie den 6-stelligen Code aus der E-Mail ein/);
       const mail = await smtp.take('greta@example.org', /Anmeldecode/);
       assert.equal(mail.subject, '[stepgate] Ihr Anmeldecode');
       assert.match(mail.text, /Jemand meldet sich beim Konto „greta“ bei stepgate an/);
