@@ -404,7 +404,11 @@ describe('email over a real SMTP server', function () {
       const irma = await confirmedUser('irma');
       const german = new Browser(undefined, GERMAN);
       const forgot = await german.go(`${server.issuer}/password/forgot`);
-      await german.submit(forgot, { identifier: 'irma' });
+      assert.equal(forgot.$('h1').text(), 'Passwort vergessen?');
+      const empty = await german.submit(forgot, { identifier: ' ' });
+      assert.equal(empty.$('.error').text(), 'Geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein.');
+      const sent = await german.submit(forgot, { identifier: 'irma' });
+      assert.equal(sent.$('h1').text(), 'Sehen Sie in Ihren E-Mails nach');
       const mail = await smtp.take('irma@example.org', /Passwort/);
       assert.equal(mail.subject, '[stepgate] Setzen Sie Ihr Passwort zurück');
       assert.match(mail.text, /Neues Passwort wählen:\n/);
