@@ -3,6 +3,7 @@ import { Keyring, resolveSecretKeys } from './security/keyring.ts';
 import { Passwords } from './security/passwords.ts';
 import { Lockout } from './security/lockout.ts';
 import { openDatabase, type Database } from './storage/database.ts';
+import { current } from './i18n/index.ts';
 import { Users } from './storage/users.ts';
 import { Credentials } from './storage/credentials.ts';
 import { PasskeyCeremonies } from '../authenticators/passkey/ceremony.ts';
@@ -79,6 +80,12 @@ export async function openServices(config: Config, options: StepgateOptions = {}
     kind: `auth.step.${e.outcome === 'success' ? 'passed' : 'failed'}`, clientId: e.clientId, subject: e.accountId, address: e.address,
     details: { authenticator: e.authenticator, step: e.step + 1, door: e.door, ...(e.reason && { reason: e.reason }) },
   }));
+  // The language a person signs in with becomes the language of their mails (Mailer.speakerFor):
+  // noted when the first step passes on the login pages, written only when it changed.
+  events.on('login.step', (e) => {
+    if (e.outcome !== 'success' || e.door !== 'browser' || e.step !== 0 || !e.accountId) return;
+    users.setLocale(e.accountId, current().language).catch((err: unknown) => logger.error({ err }, 'user language not saved'));
+  });
   const lockout = new Lockout(db, config.lockout, events, keyring.derive('stepgate unknown usernames')[0]!);
   const mail = new Mailer({ config, db, users, keyring, logger });
   events.on('lockout', ({ key, factor, scope, seconds }) => {

@@ -11,8 +11,11 @@ export const CODE_MINUTES = 10;
 /** Resends: one per 30 s, five per hour, per account and per address. */
 export const CODE_LIMIT = { minIntervalSeconds: 30, perHour: 5 };
 
-const INVALID = { code: 'invalid_code', message: 'That code is not right. Enter the 6-digit code from the email we sent you.' };
+// Other languages translate by code; i18next's `context` picks this authenticator's wording
+// (errors.invalid_code_email) where the code is shared with TOTP, so metrics keep one reason.
+const INVALID = { code: 'invalid_code', message: 'That code is not right. Enter the 6-digit code from the email we sent you.', params: { context: 'email' } };
 const DEAD = { code: 'code_expired', message: 'This code has expired, was already used or was tried too often. Send a new code.' };
+const NO_ADDRESS = { code: 'not_enrolled', message: 'This account has no verified email address.', params: { context: 'email' } };
 
 /** "a****@example.org": enough to recognise the address, not to learn it. */
 export function maskAddress(email: string): string {
@@ -42,12 +45,12 @@ export function createEmailAuthenticator(deps: { users: Users; lockout: Lockout;
     if (!allowed.allowed) {
       const wait = allowed.retryAfterSeconds;
       const when = wait < 120 ? `${wait} seconds` : `${Math.ceil(wait / 60)} minutes`;
-      return { kind: 'failure', error: { code: 'resend_limited', message: `A code was sent recently. Check your mail, or ask for a new code in ${when}.` }, view: VIEW, locals };
+      return { kind: 'failure', error: { code: 'resend_limited', message: `A code was sent recently. Check your mail, or ask for a new code in ${when}.`, params: { count: Math.ceil(wait / 60) } }, view: VIEW, locals };
     }
     const { challenge, code } = await mail.tokens.issueCode({ accountId: user.id, email: user.email, ttl: CODE_MINUTES * 60 });
     step.state.challenge = challenge;
-    mail.deliver(codeMail(user.email, mail.brokerName, user.username, code, CODE_MINUTES), 'email-code');
-    return { kind: 'challenge', view: VIEW, locals: { ...locals, notice: `We sent a code to ${locals.address}.` } };
+    mail.deliver(codeMail(mail.speakerFor(user), user.email, mail.brokerName, user.username, code, CODE_MINUTES), 'email-code');
+    return { kind: 'challenge', view: VIEW, locals: { ...locals, sent: true } };
   }
 
   return {
@@ -62,7 +65,7 @@ export function createEmailAuthenticator(deps: { users: Users; lockout: Lockout;
 
     async start(step: StepContext): Promise<StepResult> {
       const user = await verifiedUser(step.accountId);
-      if (!user || !mail.enabled) return { kind: 'failure', error: { code: 'not_enrolled', message: 'This account has no verified email address.' } };
+      if (!user || !mail.enabled) return { kind: 'failure', error: NO_ADDRESS };
       // A reload shows the form again; only the first visit (or "send a new code") mails.
       if (typeof step.state.challenge === 'string') return { kind: 'challenge', view: VIEW, locals: { address: maskAddress(user.email) } };
       return send(step, user);
@@ -70,11 +73,11 @@ export function createEmailAuthenticator(deps: { users: Users; lockout: Lockout;
 
     async resume(step: StepContext): Promise<StepResult> {
       const user = await verifiedUser(step.accountId);
-      if (!user || !mail.enabled) return { kind: 'failure', error: { code: 'not_enrolled', message: 'This account has no verified email address.' } };
+      if (!user || !mail.enabled) return { kind: 'failure', error: NO_ADDRESS };
       const locals = { address: maskAddress(user.email) };
       if (step.input.resend) return send(step, user);
       const code = (step.input.code ?? '').replace(/\s+/g, '');
-      if (!/^\d{6}$/.test(code)) return { kind: 'failure', error: { code: 'missing_input', message: 'Enter the 6-digit code.' }, view: VIEW, locals };
+      if (!/^\d{6}$/.test(code)) return { kind: 'failure', error: { code: 'missing_input', message: 'Enter the 6-digit code.', params: { context: 'code' } }, view: VIEW, locals };
       const challenge = step.state.challenge;
       if (typeof challenge !== 'string') return { kind: 'failure', error: DEAD, view: VIEW, locals };
 

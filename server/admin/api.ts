@@ -189,6 +189,10 @@ export function adminApi(a: AdminContext) {
     ctx.status = 204;
   });
 
+  router.get('/overview', async (ctx) => {
+    ctx.body = await a.manage.overview.get();
+  });
+
   router.get('/audit', async (ctx) => {
     ctx.body = await a.manage.audit.list(parse(a.manage.schemas.auditQuery, ctx.query));
   });

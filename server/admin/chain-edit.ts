@@ -1,4 +1,4 @@
-import type { Chain } from '../flow/chain.ts';
+import { parseChain, formatChain, ChainError, type Chain, type AuthenticatorCatalog } from '../flow/chain.ts';
 
 /** One change the chain editor's buttons ask for. Indices are 0-based. */
 export type ChainEdit =
@@ -48,4 +48,21 @@ export default function editChain(chain: Chain, edit: ChainEdit): Chain {
 function swap<T>(list: T[], i: number, j: number): void {
   if (i < 0 || j < 0 || i >= list.length || j >= list.length) throw new ChainEditError('that cannot move further');
   [list[i], list[j]] = [list[j]!, list[i]!];
+}
+
+/**
+ * Whether an edit leaves a chain the broker accepts (e.g. TOTP never first): the editor
+ * offers only those, so it does not show a choice it would then refuse. The same rules
+ * as the save (parseChain); the save still checks, for a page drawn before a change.
+ */
+export function permits(chain: Chain, catalog: AuthenticatorCatalog): (edit: ChainEdit) => boolean {
+  return (edit) => {
+    try {
+      parseChain(formatChain(editChain(chain, edit)), catalog);
+      return true;
+    } catch (err) {
+      if (err instanceof ChainEditError || err instanceof ChainError) return false;
+      throw err;
+    }
+  };
 }

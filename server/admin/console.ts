@@ -9,20 +9,36 @@ import type { AuditPage } from '../manage/audit.ts';
 import { parse } from '../manage/schemas.ts';
 import { resolvePrincipal } from './principal.ts';
 import { csrfMatches, type AdminSession } from './sessions.ts';
-import editChain, { ChainEditError, type ChainEdit } from './chain-edit.ts';
+import editChain, { ChainEditError, permits, type ChainEdit } from './chain-edit.ts';
 import { parseChain, formatChain, ChainError } from '../flow/chain.ts';
 import { describeSimulation } from '../flow/simulate.ts';
 import { GRANT_TYPES, SIGNING_ALGS } from '../manage/client-fields.ts';
 import { PRESETS } from '../federation/identity-providers.ts';
-import { CLAIM_FIELDS } from '../federation/idp-rules.ts';
+import { CLAIM_FIELDS, inUseProblem } from '../federation/idp-rules.ts';
 import type { User } from '../storage/users.ts';
 import { qrSvg } from '../../authenticators/totp/enrol.ts';
+import { doneTo, noticeOf } from './notices.ts';
+import { readableDetails } from './audit-diff.ts';
 
 const stylesheet = readFileSync(new URL('./views/admin.css', import.meta.url));
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '64kb' });
 
 type Body = Record<string, string | string[] | undefined>;
 type Admin = { user: User; session: AdminSession; by: Actor };
+type Handler = (ctx: Context, me: Admin, body: Body) => Promise<void>;
+
+/**
+ * An action that destroys or replaces something. `ask` names it ("Delete client payroll?"),
+ * says what follows and where Cancel goes; it loads what it names, so a missing one is a
+ * 404 before anything is asked. `carry` are form fields passed through the confirmation
+ * (which identity to unlink); `inputs` are asked on the confirmation page itself.
+ */
+type Danger = {
+  ask: (ctx: Context, carried: Record<string, string>) => Promise<{ question: string; consequence: string; back: string }>;
+  confirm: string;
+  carry?: string[];
+  inputs?: { name: string; label: string; type: string; hint?: string; autocomplete?: string }[];
+};
 
 const text = (body: Body, name: string): string => {
   const v = body[name];
@@ -53,7 +69,7 @@ export function adminConsole(a: AdminContext) {
   function render(ctx: Context, view: string, locals: Record<string, unknown>, status = 200) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = a.views.render(`server/admin/views/${view}`, { ...locals, me: ctx.state.admin?.user, csrf: ctx.state.admin?.session.csrf });
+    ctx.body = a.views.render(`server/admin/views/${view}`, { notice: noticeOf(ctx), ...locals, me: ctx.state.admin?.user, csrf: ctx.state.admin?.session.csrf });
   }
 
   /** The signed-in admin, or undefined after answering (redirect to sign-in, or 403). */
@@ -77,7 +93,7 @@ export function adminConsole(a: AdminContext) {
   }
 
   /** A page handler for signed-in admins; form posts must carry the CSRF token. */
-  function page(handler: (ctx: Context, me: Admin, body: Body) => Promise<void>) {
+  function page(handler: Handler) {
     return async (ctx: Context) => {
       const me = await admin(ctx);
       if (!me) return;
@@ -94,13 +110,33 @@ export function adminConsole(a: AdminContext) {
     };
   }
 
+  /**
+   * One mechanism for every destructive action, so none acts on one click: GET <path>
+   * asks (Confirm / Cancel); the POST acts only with confirm=yes and otherwise asks the
+   * same question (an old one-click form, a forged-looking post).
+   */
+  function destructive(path: string, danger: Danger, act: Handler) {
+    const ask = async (ctx: Context, from: Body) => {
+      const carried = Object.fromEntries((danger.carry ?? []).map((n) => [n, text(from, n)]));
+      const q = await danger.ask(ctx, carried);
+      render(ctx, 'confirm', { title: q.question, consequence: q.consequence, back: q.back, confirmLabel: danger.confirm, action: ctx.path, carried, inputs: danger.inputs ?? [] });
+    };
+    router.get(path, page(async (ctx) => ask(ctx, ctx.query as Body)));
+    router.post(path, form, page(async (ctx, me, body) => (text(body, 'confirm') === 'yes' ? act(ctx, me, body) : ask(ctx, body))));
+  }
+  const clientUrl = (id: string) => `/admin/clients/${encodeURIComponent(id)}`;
+  const userUrl = (id: string) => `/admin/users/${encodeURIComponent(id)}`;
+  const idpUrl = (name: string) => `/admin/identity-providers/${encodeURIComponent(name)}`;
+
   router.get('/static/admin.css', (ctx) => {
     ctx.type = 'text/css';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = stylesheet;
   });
 
-  router.get('/', page(async (ctx) => ctx.redirect('/admin/clients')));
+  router.get('/', page(async (ctx) => {
+    render(ctx, 'overview', { title: 'Overview', overview: await a.manage.overview.get() });
+  }));
 
   // ---- clients -----------------------------------------------------------------------
 
@@ -171,32 +207,52 @@ export function adminConsole(a: AdminContext) {
       brand_color: fields.brand_color ?? null, policy_uri: fields.policy_uri ?? null, tos_uri: fields.tos_uri ?? null, client_uri: fields.client_uri ?? null };
     try {
       await a.manage.clients.update(client.client_id, parse(a.manage.schemas.clientUpdate, input), me.by);
-      ctx.status = 303;
-      ctx.redirect(`/admin/clients/${encodeURIComponent(client.client_id)}`);
+      doneTo(ctx, clientUrl(client.client_id), 'client.saved');
     } catch (err) {
       if (!(err instanceof ManageError) || err.status === 404) throw err;
       await clientForm(ctx, { creating: false, client, values: { ...client, ...fields }, issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
-  router.post('/clients/:id/secret', form, page(async (ctx, me) => {
+  destructive('/clients/:id/secret', {
+    confirm: 'Issue a new secret',
+    ask: async (ctx) => {
+      const c = await a.manage.clients.get(ctx.params.id!);
+      return { question: `Issue a new secret for ${c.client_id}?`, back: clientUrl(c.client_id),
+        consequence: 'The current secret stops working at once: the application cannot redeem codes or get tokens until its configuration has the new one, which is shown once.' };
+    },
+  }, async (ctx, me) => {
     const result = await a.manage.clients.update(ctx.params.id!, { rotate_secret: true }, me.by);
     render(ctx, 'secret', { title: 'New client secret', client: result.client, secret: result.client_secret });
-  }));
+  });
 
-  router.post('/clients/:id/delete', form, page(async (ctx, me, body) => {
-    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+  destructive('/clients/:id/delete', {
+    confirm: 'Delete this client',
+    ask: async (ctx) => {
+      const c = await a.manage.clients.get(ctx.params.id!);
+      // Refusals the service would give come before the question, not after the Confirm.
+      if (c.client_id === ADMIN_CLIENT_ID) throw new ManageError(409, 'protected', `"${ADMIN_CLIENT_ID}" is the console's own client and cannot be deleted`);
+      return { question: `Delete client ${c.client_id}?`, back: clientUrl(c.client_id),
+        consequence: `This ends ${c.name}'s place at this broker: its users can no longer sign in to it, and its codes and tokens stop working. It cannot be undone; the client would have to be created again with a new secret.` };
+    },
+  }, async (ctx, me) => {
     await a.manage.clients.remove(ctx.params.id!, me.by);
-    ctx.status = 303;
-    ctx.redirect('/admin/clients');
-  }));
+    doneTo(ctx, '/admin/clients', 'client.deleted');
+  });
 
   // ---- the chain editor --------------------------------------------------------------
 
   async function chainPage(ctx: Context, clientId: string, extra: { error?: string; draft?: string; tried?: Record<string, string>; simulation?: string; simulationError?: string } = {}, status = 200) {
     const client = await a.manage.clients.get(clientId);
+    // A chain that no longer parses (it names a removed provider) offers every edit, so it can be repaired.
+    let allowed: (edit: ChainEdit) => boolean = () => true;
+    try {
+      allowed = permits(parseChain(client.chain, a.runner.catalog), a.runner.catalog);
+    } catch (err) {
+      if (!(err instanceof ChainError)) throw err;
+    }
     render(ctx, 'chain', {
-      title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, ...extra,
+      title: `Chain of ${client.client_id}`, client, authenticators: a.authenticatorList(), label: labels, allowed, ...extra,
     }, status);
   }
 
@@ -245,8 +301,7 @@ export function adminConsole(a: AdminContext) {
       if (!(err instanceof ManageError)) throw err;
       return chainPage(ctx, client.client_id, { error: `Not changed: ${err.issues[0]?.message ?? err.message}` }, err.status);
     }
-    ctx.status = 303;
-    ctx.redirect(`/admin/clients/${encodeURIComponent(client.client_id)}/chain`);
+    doneTo(ctx, `${clientUrl(client.client_id)}/chain`, 'chain.saved');
   }));
 
   // ---- identity providers ------------------------------------------------------------
@@ -283,8 +338,7 @@ export function adminConsole(a: AdminContext) {
     const input = { name: text(body, 'name').trim(), preset: text(body, 'preset') || undefined, issuer: text(body, 'issuer').trim() || undefined, ...idpFields(body) };
     try {
       const idp = await a.manage.idps.create(parse(a.manage.schemas.idpCreate, input), me.by);
-      ctx.status = 303;
-      ctx.redirect(`/admin/identity-providers/${encodeURIComponent(idp.name)}`);
+      doneTo(ctx, idpUrl(idp.name), 'idp.saved');
     } catch (err) {
       if (!(err instanceof ManageError)) throw err;
       idpForm(ctx, { creating: true, values: withoutSecret(input), issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
@@ -306,20 +360,25 @@ export function adminConsole(a: AdminContext) {
     const input = { issuer: text(body, 'issuer').trim() || undefined, ...idpFields(body) };
     try {
       await a.manage.idps.update(idp.name, parse(a.manage.schemas.idpUpdate, input), me.by);
-      ctx.status = 303;
-      ctx.redirect(`/admin/identity-providers/${encodeURIComponent(idp.name)}`);
+      doneTo(ctx, idpUrl(idp.name), 'idp.saved');
     } catch (err) {
       if (!(err instanceof ManageError) || err.status === 404) throw err;
       idpForm(ctx, { creating: false, name: idp.name, values: withoutSecret({ ...idp, ...input }), issues: err.issues.length ? err.issues : [{ path: '', message: err.message }] }, err.status);
     }
   }));
 
-  router.post('/identity-providers/:name/delete', form, page(async (ctx, me, body) => {
-    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+  destructive('/identity-providers/:name/delete', {
+    confirm: 'Delete this provider',
+    ask: async (ctx) => {
+      const p = await a.manage.idps.get(ctx.params.name!);
+      if (p.used_by.length) throw new ManageError(409, 'in_use', inUseProblem(p.name, p.used_by));
+      return { question: `Delete identity provider ${p.name}?`, back: idpUrl(p.name),
+        consequence: `Nobody can sign in with ${p.display_name} any more. Linked identities are kept and work again if a provider of this name is added again.` };
+    },
+  }, async (ctx, me) => {
     await a.manage.idps.remove(ctx.params.name!, me.by);
-    ctx.status = 303;
-    ctx.redirect('/admin/identity-providers');
-  }));
+    doneTo(ctx, '/admin/identity-providers', 'idp.deleted');
+  });
 
   // ---- users -------------------------------------------------------------------------
 
@@ -350,9 +409,10 @@ export function adminConsole(a: AdminContext) {
     render(ctx, 'user', { title: 'User', user, factors: await a.manage.users.factors(user.id), identities: await a.manage.users.identities(user.id), idps: await a.manage.idps.list() });
   }));
 
-  const back = (ctx: Context) => {
-    ctx.status = 303;
-    ctx.redirect(`/admin/users/${encodeURIComponent(ctx.params.id!)}`);
+  /** The question about a user, naming the account as people know it. */
+  const aboutUser = (verb: string, consequence: string) => async (ctx: Context) => {
+    const u = await a.manage.users.get(ctx.params.id!);
+    return { question: `${verb} ${u.username}?`, consequence, back: userUrl(u.id) };
   };
   router.post('/users/:id/edit', form, page(async (ctx, me, body) => {
     const roles = text(body, 'roles').split(/[\s,]+/).filter(Boolean);
@@ -361,65 +421,103 @@ export function adminConsole(a: AdminContext) {
     // stays unverified (its owner confirms it), whatever the box says.
     const vouched = email !== null && email === text(body, 'shown_email') ? { email_verified: text(body, 'email_verified') === 'yes' } : {};
     await a.manage.users.update(ctx.params.id!, parse(a.manage.schemas.userUpdate, { email, roles, ...vouched }), me.by);
-    back(ctx);
+    doneTo(ctx, userUrl(ctx.params.id!), 'user.saved');
   }));
-  router.post('/users/:id/delete', form, page(async (ctx, me, body) => {
-    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+  destructive('/users/:id/delete', {
+    confirm: 'Delete this user',
+    ask: aboutUser('Delete', 'The account, its sign-in methods and linked identities are removed, and its sessions and tokens end at once. It cannot be undone.'),
+  }, async (ctx, me) => {
     await a.manage.users.remove(ctx.params.id!, me.by);
-    ctx.status = 303;
-    ctx.redirect('/admin/users');
-  }));
-  router.post('/users/:id/disable', form, page(async (ctx, me) => {
+    doneTo(ctx, '/admin/users', 'user.deleted');
+  });
+  destructive('/users/:id/disable', {
+    confirm: 'Disable the account',
+    ask: aboutUser('Disable', 'The account can no longer sign in, and its sessions and tokens end at once. Enabling it later lets it sign in again.'),
+  }, async (ctx, me) => {
     await a.manage.users.setDisabled(ctx.params.id!, true, me.by);
-    back(ctx);
-  }));
-  router.post('/users/:id/sign-out', form, page(async (ctx, me) => {
+    doneTo(ctx, userUrl(ctx.params.id!), 'user.disabled');
+  });
+  destructive('/users/:id/sign-out', {
+    confirm: 'Sign out everywhere',
+    ask: aboutUser('Sign out', 'Every session, grant and token of the account ends at once, and the applications it signed in to are told (back-channel logout). The user may sign in again right away.'),
+  }, async (ctx, me) => {
     await a.manage.users.signOut(ctx.params.id!, me.by);
-    back(ctx);
-  }));
+    doneTo(ctx, userUrl(ctx.params.id!), 'user.signed_out');
+  });
   router.post('/users/:id/enable', form, page(async (ctx, me) => {
     await a.manage.users.setDisabled(ctx.params.id!, false, me.by);
-    back(ctx);
+    doneTo(ctx, userUrl(ctx.params.id!), 'user.enabled');
   }));
   router.post('/users/:id/unlock', form, page(async (ctx, me) => {
     await a.manage.users.unlock(ctx.params.id!, me.by);
-    back(ctx);
+    doneTo(ctx, userUrl(ctx.params.id!), 'user.unlocked');
   }));
-  router.post('/users/:id/password', form, page(async (ctx, me, body) => {
+  destructive('/users/:id/password', {
+    confirm: 'Reset the password',
+    ask: aboutUser('Reset the password of', 'The current password stops working at once, and browsers remembered for the account are forgotten. The new password is shown once.'),
+    inputs: [{ name: 'password', label: 'New password', type: 'password', hint: 'leave empty to generate one', autocomplete: 'new-password' }],
+  }, async (ctx, me, body) => {
     const input = parse(a.manage.schemas.passwordReset, { password: text(body, 'password') || undefined });
     const result = await a.manage.users.resetPassword(ctx.params.id!, input.password, me.by);
     render(ctx, 'user-secret', { title: 'Password reset', user: result.user, password: result.password });
-  }));
-  router.post('/users/:id/totp', form, page(async (ctx, me) => {
+  });
+  destructive('/users/:id/totp', {
+    confirm: 'Reset TOTP',
+    ask: aboutUser('Reset the TOTP of', 'A new secret is issued and shown once; the authenticator app the user has now stops working until the new secret is entered in it.'),
+  }, async (ctx, me) => {
     const result = await a.manage.users.resetTotp(ctx.params.id!, me.by);
     render(ctx, 'user-secret', { title: 'TOTP reset', user: result.user, totp: result.totp, qrSvg: await qrSvg(result.totp.uri) });
-  }));
-  router.post('/users/:id/factors/:factorId/remove', form, page(async (ctx, me) => {
+  });
+  destructive('/users/:id/factors/:factorId/remove', {
+    confirm: 'Remove it',
+    ask: async (ctx) => {
+      const u = await a.manage.users.get(ctx.params.id!);
+      const factor = (await a.manage.users.factors(u.id)).factors.find((f) => f.id === ctx.params.factorId);
+      if (!factor) throw new ManageError(404, 'not_found', `${u.username} has no sign-in method "${ctx.params.factorId}"`);
+      const what = factor.type === 'totp' ? 'the authenticator app' : `the passkey "${factor.label}"`;
+      return { question: `Remove ${what} of ${u.username}?`, back: userUrl(u.id),
+        consequence: 'It no longer signs in; the user is told by mail. If it is the last second factor, the recovery codes go with it.' };
+    },
+  }, async (ctx, me) => {
     const result = await a.manage.users.removeFactor(ctx.params.id!, ctx.params.factorId!, me.by);
     const codes = result.recovery_codes_removed ? ` It was the last second factor, so the ${result.recovery_codes_removed} recovery codes left were removed too.` : '';
     render(ctx, 'message', {
       title: 'Sign-in method removed', message: `${result.removed.type === 'totp' ? 'The authenticator app' : `The passkey "${result.removed.label}"`} of ${result.user.username} was removed; the user is told by mail (at a confirmed address).${codes}`,
-      link: `/admin/users/${encodeURIComponent(result.user.id)}`, linkText: 'Back to the user',
+      link: userUrl(result.user.id), linkText: 'Back to the user',
     });
-  }));
+  });
   router.post('/users/:id/require-enrolment', form, page(async (ctx, me, body) => {
-    await a.manage.users.requireEnrolment(ctx.params.id!, parse(a.manage.schemas.enrolmentRequirement, { required: text(body, 'required') !== 'no' }).required, me.by);
-    back(ctx);
+    const { required } = parse(a.manage.schemas.enrolmentRequirement, { required: text(body, 'required') !== 'no' });
+    await a.manage.users.requireEnrolment(ctx.params.id!, required, me.by);
+    doneTo(ctx, userUrl(ctx.params.id!), required ? 'user.enrolment_required' : 'user.enrolment_not_required');
   }));
-
-  router.post('/users/:id/recovery-codes', form, page(async (ctx, me) => {
+  destructive('/users/:id/recovery-codes', {
+    confirm: 'Issue new recovery codes',
+    ask: aboutUser('Issue new recovery codes for', 'Ten new codes are shown once, to hand to the user; the codes the user has now stop working.'),
+  }, async (ctx, me) => {
     const result = await a.manage.users.generateRecoveryCodes(ctx.params.id!, me.by);
     render(ctx, 'user-secret', { title: 'Recovery codes', user: result.user, codes: result.codes });
-  }));
+  });
 
   router.post('/users/:id/identities', form, page(async (ctx, me, body) => {
     await a.manage.users.link(ctx.params.id!, parse(a.manage.schemas.identityLink, { idp: text(body, 'idp'), subject: text(body, 'subject').trim() }), me.by);
-    back(ctx);
+    doneTo(ctx, `${userUrl(ctx.params.id!)}#identities`, 'identity.linked');
   }));
-  router.post('/users/:id/identities/unlink', form, page(async (ctx, me, body) => {
+  destructive('/users/:id/identities/unlink', {
+    confirm: 'Unlink',
+    carry: ['idp', 'subject'],
+    ask: async (ctx, { idp, subject }) => {
+      const u = await a.manage.users.get(ctx.params.id!);
+      if (!idp || !subject) throw new ManageError(400, 'invalid_request', `Which identity? Choose "Unlink" beside it on ${u.username}'s page.`);
+      const link = (await a.manage.users.identities(u.id)).find((l) => l.idp === idp && l.subject === subject);
+      if (!link) throw new ManageError(404, 'not_found', `${u.username} has no identity "${subject}" at "${idp}"`);
+      return { question: `Unlink ${idp} identity ${subject} from ${u.username}?`, back: `${userUrl(u.id)}#identities`,
+        consequence: `Signing in at ${idp} as ${subject} no longer signs in as ${u.username}, nor satisfies a ${idp} step after a local one.` };
+    },
+  }, async (ctx, me, body) => {
     await a.manage.users.unlink(ctx.params.id!, text(body, 'idp'), text(body, 'subject'), me.by);
-    back(ctx);
-  }));
+    doneTo(ctx, `${userUrl(ctx.params.id!)}#identities`, 'identity.unlinked');
+  });
 
   // ---- SAML IdPs ---------------------------------------------------------------------
 
@@ -430,19 +528,24 @@ export function adminConsole(a: AdminContext) {
     const input = { name: text(body, 'name').trim(), issuer: text(body, 'issuer').trim(), certificate: text(body, 'certificate') };
     try {
       await a.manage.samlIdps.create(parse(a.manage.schemas.samlIdpCreate, input), me.by);
-      ctx.status = 303;
-      ctx.redirect('/admin/saml-idps');
+      doneTo(ctx, '/admin/saml-idps', 'saml-idp.saved');
     } catch (err) {
       if (!(err instanceof ManageError)) throw err;
       await samlIdps(ctx, input, err.issues.length ? err.issues : [{ path: '', message: err.message }], err.status);
     }
   }));
-  router.post('/saml-idps/:name/delete', form, page(async (ctx, me, body) => {
-    if (text(body, 'confirm') !== 'yes') throw new ManageError(400, 'invalid_request', 'Tick the box to confirm the deletion.');
+  destructive('/saml-idps/:name/delete', {
+    confirm: 'Stop trusting it',
+    ask: async (ctx) => {
+      const i = await a.manage.samlIdps.get(ctx.params.name!);
+      if (i.used_by.length) throw new ManageError(409, 'in_use', `SAML IdP "${i.name}" is accepted by ${i.used_by.join(', ')}: remove it from their saml_idps first`);
+      return { question: `Stop trusting SAML IdP ${i.name}?`, back: '/admin/saml-idps',
+        consequence: `Assertions signed by ${i.issuer} can no longer be exchanged for tokens.` };
+    },
+  }, async (ctx, me) => {
     await a.manage.samlIdps.remove(ctx.params.name!, me.by);
-    ctx.status = 303;
-    ctx.redirect('/admin/saml-idps');
-  }));
+    doneTo(ctx, '/admin/saml-idps', 'saml-idp.deleted');
+  });
 
   // ---- signing keys ------------------------------------------------------------------
 
@@ -451,14 +554,20 @@ export function adminConsole(a: AdminContext) {
   }));
   router.post('/keys/rotate', form, page(async (ctx, me, body) => {
     await a.manage.keys.rotate(parse(a.manage.schemas.keyRotate, { alg: text(body, 'alg') || undefined }).alg, me.by);
-    ctx.status = 303;
-    ctx.redirect('/admin/keys');
+    doneTo(ctx, '/admin/keys', 'keys.rotated');
   }));
-  router.post('/keys/:kid/retire', form, page(async (ctx, me) => {
+  destructive('/keys/:kid/retire', {
+    confirm: 'Retire the key',
+    ask: async (ctx) => {
+      const key = (await a.manage.keys.list()).find((k) => k.kid === ctx.params.kid);
+      if (!key) throw new ManageError(404, 'not_found', `no signing key "${ctx.params.kid}"`);
+      return { question: `Retire signing key ${key.kid}?`, back: '/admin/keys',
+        consequence: `The ${key.alg} key is no longer published at /jwks: tokens it signed stop verifying at relying parties and gateways.` };
+    },
+  }, async (ctx, me) => {
     await a.manage.keys.retire(ctx.params.kid!, me.by);
-    ctx.status = 303;
-    ctx.redirect('/admin/keys');
-  }));
+    doneTo(ctx, '/admin/keys', 'key.retired');
+  });
 
   // ---- audit log ---------------------------------------------------------------------
 
@@ -484,7 +593,7 @@ export function adminConsole(a: AdminContext) {
       issues = err.issues;
     }
     const older = next === null ? undefined : `/admin/audit?${new URLSearchParams({ ...filters, before: String(next) })}`;
-    render(ctx, 'audit', { title: 'Audit log', events, filters, issues, older, nameOf: (actorId: string | null) => (actorId && names.get(actorId)) ?? actorId ?? '' }, issues ? 400 : 200);
+    render(ctx, 'audit', { title: 'Audit log', events, filters, issues, older, readable: readableDetails, nameOf: (actorId: string | null) => (actorId && names.get(actorId)) ?? actorId ?? '' }, issues ? 400 : 200);
   }));
 
   return router;

@@ -8,6 +8,23 @@ import { isAdmin } from './principal.ts';
 import { csrfMatches } from './sessions.ts';
 
 const LOGIN_COOKIE = 'stepgate.admin.login';
+
+/**
+ * What an error answer from the sign-in means for an admin, and what to do next. The
+ * broker's own pages end a console sign-in this way when it is cancelled or refused.
+ */
+function signInError(error: string): { title: string; message: string } {
+  switch (error) {
+    case 'access_denied':
+      return { title: 'Sign-in cancelled', message: 'The console sign-in was cancelled (the Cancel button on a sign-in page), so you are not signed in and nothing was changed. Sign in again when you are ready.' };
+    case 'login_required': case 'interaction_required': case 'consent_required': case 'account_selection_required':
+      return { title: 'Sign-in needed', message: 'The broker needs you to sign in again before it opens the console. Start the sign-in again.' };
+    case 'temporarily_unavailable': case 'server_error':
+      return { title: 'Sign-in unavailable', message: 'The broker could not complete the sign-in just now. Wait a moment and start again; if it keeps happening, look at the server log.' };
+    default:
+      return { title: 'Sign-in refused', message: 'The broker refused the console sign-in. Start again; if it happens again, check the settings of the console\'s client (stepgate-admin) with the CLI (stepgate client show stepgate-admin) and the server log.' };
+  }
+}
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
 
 /**
@@ -60,6 +77,13 @@ export function adminLogin(a: AdminContext) {
   router.get('/callback', async (ctx) => {
     const saved = ctx.cookies.get(LOGIN_COOKIE, { signed: true });
     ctx.cookies.set(LOGIN_COOKIE, null, { signed: true, path: '/admin/callback' });
+    if (typeof ctx.query.error === 'string') {
+      // An error answer (RFC 6749 §4.1.2.1): say what happened and what to do, with the broker's words as a detail.
+      const { title, message } = signInError(ctx.query.error);
+      const description = typeof ctx.query.error_description === 'string' ? ctx.query.error_description.slice(0, 300) : '';
+      a.logger.info({ error: ctx.query.error.slice(0, 64), description }, 'admin console sign-in ended with an error');
+      return page(ctx, 400, 'message', { title, message, detail: `${ctx.query.error.slice(0, 64)}${description ? `: ${description}` : ''}`, link: '/admin/login', linkText: 'Sign in again' });
+    }
     if (!saved) return page(ctx, 400, 'message', { title: 'Sign-in expired', message: 'This console sign-in has expired or was started in another browser.', link: '/admin/login', linkText: 'Sign in again' });
     const { verifier, state, nonce } = JSON.parse(saved) as { verifier: string; state: string; nonce: string };
     let sub: string;

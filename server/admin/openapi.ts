@@ -240,6 +240,9 @@ export function openApiDocument(schemas: AdminSchemas, issuer: string) {
       '/keys/{kid}': {
         delete: { summary: 'retire an old key (refused while it signs, or while tokens it signed may be valid)', operationId: 'retireKey', parameters: [param('kid')], responses: { 204: { description: 'retired' }, 404: ok('no such key', ref('Error')), 409: ok('it signs, or it is too early', ref('Error')), ...refusals } },
       },
+      '/overview': {
+        get: { summary: 'counts of clients and users, the newest sign-ins and failures', operationId: 'getOverview', responses: { 200: ok('the overview', { type: 'object' }), ...refusals } },
+      },
       '/audit': {
         get: {
           summary: 'audit events, newest first', operationId: 'listAudit',

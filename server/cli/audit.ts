@@ -22,6 +22,19 @@ export const auditCommands: Command[] = [
     },
   },
   {
+    name: 'overview', summary: 'how many clients and users, the newest sign-ins and failures',
+    options: {},
+    async run(cli) {
+      const o = await cli.manage.overview.get();
+      const line = (e: { at: string; kind: string; client_id: string | null; username: string | null; subject: string | null }) => `  ${e.at}\t${e.kind}\t${e.client_id ?? '-'}\t${e.username ?? e.subject ?? '-'}`;
+      cli.print([
+        `clients: ${o.clients}`, `users: ${o.users.total} (${o.users.disabled} disabled)`,
+        'recent sign-ins:', ...(o.recent_sign_ins.length ? o.recent_sign_ins.map(line) : ['  (none)']),
+        'recent failures:', ...(o.recent_failures.length ? o.recent_failures.map(line) : ['  (none)']),
+      ].join('\n'), o);
+    },
+  },
+  {
     name: 'audit export', summary: 'write audit events as JSON Lines (one event a line, oldest first), e.g. before the retention sweep removes them',
     options: { since: { type: 'string', help: 'from this time (ISO 8601) or the last 30m, 12h, 400d, ...', value: 'when' } },
     async run(cli, _args, v) {

@@ -4,7 +4,9 @@ import type { Users } from '../storage/users.ts';
 import type { Keyring } from '../security/keyring.ts';
 import type { Logger } from '../logger.ts';
 import { createTransport, type Mail, type Transport } from './transport.ts';
-import { noticeMail, type EventDetails, type SecurityEvent } from './templates.ts';
+import { noticeMail, speaker, type EventDetails, type SecurityEvent, type Speaker } from './templates.ts';
+import { current } from '../i18n/index.ts';
+import type { User } from '../storage/users.ts';
 import { EmailTokens } from './tokens.ts';
 import { SendLimits } from './send-limits.ts';
 
@@ -54,6 +56,16 @@ export class Mailer {
 
   get brokerName(): string {
     return this.#config.mail.brokerName;
+  }
+
+  /**
+   * The language of a mail to `user`: the one they last signed in with; else the language of
+   * the request that causes the mail (ui_locales, Accept-Language, the configured default);
+   * English outside a request. A mail caused by someone else's request (an admin's reset,
+   * another person's wrong guesses) so still reaches its owner in the owner's language.
+   */
+  speakerFor(user: Pick<User, 'locale'>): Speaker {
+    return speaker(user.locale ?? current().language);
   }
 
   /** An absolute link to this broker carrying `token`. */
@@ -118,7 +130,7 @@ export class Mailer {
       const to = event === 'email_changed' ? details.previousAddress : user.emailVerified ? user.email : undefined;
       if (!to) return;
       const { previousAddress: _, ...shown } = details;
-      this.deliver(noticeMail(to, this.brokerName, user.username, event, shown), `notice:${event}`);
+      this.deliver(noticeMail(this.speakerFor(user), to, this.brokerName, user.username, event, shown), `notice:${event}`);
     } catch (err) {
       this.#logger.error({ event, err: describe(err) }, 'security notice could not be prepared');
     }

@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import type { Config } from '../../config/index.ts';
 
 /** One finished mail: both parts are always there. */
-export type Mail = { to: string; subject: string; text: string; html: string };
+export type Mail = { to: string; subject: string; text: string; html: string; headers?: Record<string, string> };
 
 /**
  * Where mail goes. `smtp`: the server named by SMTP_URL (nodemailer upgrades smtp:// with

@@ -8,6 +8,7 @@ import { ManageIdps } from './idps.ts';
 import { ManageSamlIdps } from './saml-idps.ts';
 import { ManageAudit } from './audit.ts';
 import { ManageKeys } from './keys.ts';
+import { ManageOverview } from './overview.ts';
 
 export { ManageError, type Actor } from './errors.ts';
 export { ADMIN_CLIENT_ID } from './clients.ts';
@@ -33,6 +34,7 @@ export class Manage {
   readonly samlIdps: ManageSamlIdps;
   readonly audit: ManageAudit;
   readonly keys: ManageKeys;
+  readonly overview: ManageOverview;
 
   constructor(s: ManageServices) {
     this.schemas = adminSchemas(s.runner.catalog);
@@ -43,5 +45,6 @@ export class Manage {
     this.samlIdps = new ManageSamlIdps(s, changes);
     this.audit = new ManageAudit(s);
     this.keys = new ManageKeys(s, changes);
+    this.overview = new ManageOverview(s);
   }
 }

@@ -42,6 +42,7 @@ export const OPERATIONS: Operation[] = [
   { manage: 'samlIdps.get', what: 'show a SAML IdP', cli: 'saml-idp show', api: 'GET /saml-idps/:name', console: 'GET /saml-idps' },
   { manage: 'samlIdps.create', what: 'trust a SAML IdP', cli: 'saml-idp add', api: 'POST /saml-idps', console: 'POST /saml-idps' },
   { manage: 'samlIdps.remove', what: 'stop trusting a SAML IdP', cli: 'saml-idp remove', api: 'DELETE /saml-idps/:name', console: 'POST /saml-idps/:name/delete' },
+  { manage: 'overview.get', what: 'overview: counts, recent sign-ins and failures', cli: 'overview', api: 'GET /overview', console: 'GET /' },
   { manage: 'audit.list', what: 'read the audit log', cli: 'audit', api: 'GET /audit', console: 'GET /audit' },
   { manage: 'keys.list', what: 'list signing keys', cli: 'keys list', api: 'GET /keys', console: 'GET /keys' },
   { manage: 'keys.rotate', what: 'rotate signing keys', cli: 'keys rotate', api: 'POST /keys/rotate', console: 'POST /keys/rotate' },

@@ -154,7 +154,7 @@ export class ManageUsers {
       // A second factor is set up: a requirement to set one up at the next login is met.
       await this.#s.users.setEnrolmentRequired(u.id, false, t);
     });
-    await this.#s.mail.notify(user.id, 'factor_added', { factor: 'authenticator app (TOTP), replacing any previous one' });
+    await this.#s.mail.notify(user.id, 'factor_added', { factor: 'totp_replaced' });
     return { user, totp: this.#totp(user.username, secret) };
   }
 

@@ -4,6 +4,7 @@ import { koaBody } from 'koa-body';
 import { z } from 'zod';
 import type { Services } from '../services.ts';
 import type { Views } from '../views.ts';
+import { current } from '../i18n/index.ts';
 import { verificationMail } from '../mail/templates.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
@@ -20,7 +21,7 @@ export type AccountPage = {
   csrfOk(ctx: Context, sessionUid: string): boolean;
   /** a recent login with every factor of the account */
   recentFullLogin(ctx: Context, accountId: string): Promise<boolean>;
-  fail(ctx: Context, status: number, code: string, message: string): void;
+  fail(ctx: Context, status: number, code: string, message: string, params?: Record<string, unknown>): void;
 };
 
 /**
@@ -46,9 +47,12 @@ export function accountEmailRoutes(router: Router, deps: { services: Services; v
     const user = (await users.byId(who.accountId))!;
     const email = parsed.data;
     const allowed = await mail.limits.take([`verify:account:${user.id}`, `verify:address:${email.toLowerCase()}`], VERIFY_LIMIT);
-    if (!allowed.allowed) return page.fail(ctx, 429, 'too_many_mails', `A confirmation link was sent recently. Check your mail, or try again in ${Math.ceil(allowed.retryAfterSeconds / 60)} minutes.`);
+    if (!allowed.allowed) {
+      const minutes = Math.ceil(allowed.retryAfterSeconds / 60);
+      return page.fail(ctx, 429, 'too_many_mails', `A confirmation link was sent recently. Check your mail, or try again in ${minutes} minutes.`, { count: minutes });
+    }
     const token = await mail.tokens.issueLink('verify', { accountId: user.id, email, ttl: VERIFY_HOURS * 3600 });
-    mail.deliver(verificationMail(email, mail.brokerName, user.username, mail.link('/account/email/verify', token), VERIFY_HOURS), 'email-verification');
+    mail.deliver(verificationMail(mail.speakerFor(user), email, mail.brokerName, user.username, mail.link('/account/email/verify', token), VERIFY_HOURS), 'email-verification');
     ctx.status = 303;
     ctx.redirect('/account?done=verification_sent');
   });
@@ -56,10 +60,10 @@ export function accountEmailRoutes(router: Router, deps: { services: Services; v
   function linkPage(ctx: Context, status: number, locals: Record<string, unknown>) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = views.render('views/email-verify', { title: 'Confirm your email address', ...locals });
+    ctx.body = views.render('views/email-verify', { title: current().t('verify.title'), ...locals });
   }
 
-  const dead = (ctx: Context) => page.fail(ctx, 400, 'invalid_link', 'This confirmation link has expired or was already used. Ask for a new one on your account page.');
+  const dead = (ctx: Context) => page.fail(ctx, 400, 'invalid_link', 'This confirmation link has expired or was already used. Ask for a new one on your account page.', { context: 'verify' });
 
   router.get('/email/verify', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';

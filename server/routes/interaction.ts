@@ -244,7 +244,10 @@ export function interactionRoutes(deps: {
     render(ctx, 'views/consent', 200, {
       clientName: (ctx.state.client as ClientBranding | undefined)?.name ?? client?.clientName ?? d.params.client_id,
       username: (await accountName(d.session!.accountId)) ?? d.session!.accountId,
-      switchUser: signInAgain(d),
+      // A client that requires pushed (PAR) or signed (JAR) requests refuses a plain
+      // /authorize, and its pushed request was used up: the honest way is to sign out here
+      // and start again at the application.
+      switchUser: client?.requirePushedAuthorizationRequests || client?.requireSignedRequestObject ? undefined : signInAgain(d),
       scopes: [...(missing.missingOIDCScope ?? []), ...new Set(apiScopes)].map(describeScope),
       action: `/interaction/${d.uid}/consent`,
       csrf: consentToken(d),

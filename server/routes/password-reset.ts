@@ -9,6 +9,7 @@ import type { User } from '../storage/users.ts';
 import { resetMail } from '../mail/templates.ts';
 import { revokeAccount } from '../storage/revoke-account.ts';
 import { backchannelLogout } from '../provider/backchannel-logout.ts';
+import { current } from '../i18n/index.ts';
 import digest from '../security/digest.ts';
 
 const form = koaBody({ urlencoded: true, json: false, multipart: false, text: false, formLimit: '16kb' });
@@ -32,11 +33,11 @@ function field(body: unknown, name: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** What a new password must be; the same rule as the admin API's. */
-function passwordProblem(password: string, repeated: string): string | undefined {
-  if (password.length < 8) return 'Choose a password of at least 8 characters.';
-  if (password.length > 1024) return 'Choose a password of at most 1024 characters.';
-  if (password !== repeated) return 'The two passwords are not the same. Type the new password twice.';
+/** What a new password must be; the same rule as the admin API's. Codes are the catalogues' `errors.<code>`. */
+function passwordProblem(password: string, repeated: string): { code: string; message: string } | undefined {
+  if (password.length < 8) return { code: 'password_too_short', message: 'Choose a password of at least 8 characters.' };
+  if (password.length > 1024) return { code: 'password_too_long', message: 'Choose a password of at most 1024 characters.' };
+  if (password !== repeated) return { code: 'passwords_differ', message: 'The two passwords are not the same. Type the new password twice.' };
   return undefined;
 }
 
@@ -56,16 +57,17 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
   function page(ctx: Context, status: number, locals: Record<string, unknown>) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = views.render('views/password-reset', { title: 'Reset your password', ...locals });
+    ctx.body = views.render('views/password-reset', { title: current().t('reset.title'), ...locals });
   }
 
   function deadLink(ctx: Context) {
     ctx.status = 400;
     ctx.type = 'html';
+    const { t } = current();
     ctx.body = views.render('views/error', {
-      title: 'Reset your password', heading: 'This link does not work', code: 'invalid_link',
+      title: t('reset.title'), heading: t('reset.deadHeading'), code: 'invalid_link', params: { context: 'reset' },
       message: 'This password reset link has expired, was already used, or your password has changed since it was sent.',
-      hint: 'Ask for a new link on the "Forgot your password?" page: /password/forgot',
+      hint: t('reset.deadHint'),
     });
   }
 
@@ -109,19 +111,20 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
   router.post('/forgot', form, async (ctx) => {
     if (!mail.enabled) return page(ctx, 503, { mode: 'unavailable' });
     const identifier = field(ctx.request.body, 'identifier').trim().slice(0, 320);
-    if (!identifier) return page(ctx, 400, { mode: 'forgot', error: { message: 'Enter your username or email address.' } });
+    if (!identifier) return page(ctx, 400, { mode: 'forgot', error: { code: 'missing_identifier', message: 'Enter your username or email address.' } });
     // Both lookups always run; whatever follows for a real account happens after the answer.
     const [byName, byAddress] = await Promise.all([users.byUsername(identifier), users.byVerifiedEmail(identifier)]);
     const user = byName ?? byAddress;
     if (user && !user.disabled && user.emailVerified && user.email && user.passwordHash) {
       const { id, email, username, passwordHash } = user;
       const address = ctx.ip;
+      const speaker = mail.speakerFor(user);
       mail.later('password-reset', async () => {
         const allowed = await mail.limits.take([`reset:account:${id}`, `reset:address:${email.toLowerCase()}`], RESET_LIMIT);
         audit.note({ kind: 'auth.password.reset_requested', subject: id, address, details: { mailed: allowed.allowed } });
         if (!allowed.allowed) return;
         const token = await mail.tokens.issueLink('reset', { accountId: id, email, ttl: RESET_MINUTES * 60, bound: digest(passwordHash) });
-        mail.deliver(resetMail(email, mail.brokerName, username, mail.link('/password/reset', token), RESET_MINUTES), 'password-reset');
+        mail.deliver(resetMail(speaker, email, mail.brokerName, username, mail.link('/password/reset', token), RESET_MINUTES), 'password-reset');
       });
     }
     page(ctx, 200, { mode: 'sent' });
@@ -182,10 +185,10 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
     }
     const password = field(ctx.request.body, 'password');
     const again = field(ctx.request.body, 'password2');
-    const newPage = (message: string) => page(ctx, 400, { mode: 'new', action: `/password/reset?token=${encodeURIComponent(token)}`, username: user.username, error: { message }, stepIndex: 1, stepCount: 2 });
+    const newPage = (error: { code: string; message: string }) => page(ctx, 400, { mode: 'new', action: `/password/reset?token=${encodeURIComponent(token)}`, username: user.username, error, stepIndex: 1, stepCount: 2 });
     const problem = passwordProblem(password, again);
     if (problem) return newPage(problem);
-    if (await passwords.verify(user.passwordHash, password)) return newPage('Choose a password different from your previous one.');
+    if (await passwords.verify(user.passwordHash, password)) return newPage({ code: 'password_unchanged', message: 'Choose a password different from your previous one.' });
     const hash = await passwords.hash(password);
     // The link is used once, and the password replaced only if it is still the one the
     // link was sent for: a second link, or a change in between, loses.

@@ -129,6 +129,12 @@ export class Clients {
     return transaction ? read() : this.#cache.get(clientId, read);
   }
 
+  /** How many clients there are (the console's overview). */
+  async count(): Promise<number> {
+    const [row] = await this.#db.select<{ n: number | string }>('SELECT COUNT(*) AS n FROM clients', {});
+    return Number(row?.n ?? 0);
+  }
+
   async list(transaction?: Transaction): Promise<ClientRecord[]> {
     return (await this.#db.select<Row>('SELECT * FROM clients ORDER BY client_id', {}, transaction)).map((r) => this.#toRecord(r));
   }

@@ -305,4 +305,12 @@ export const migrations: Migration[] = [
       await q.addColumn('users', 'enrolment_required', { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false });
     },
   },
+  {
+    name: '0015-user-locale',
+    // The language a user last signed in with, so mails reach them in it even when another
+    // person's request causes them (an admin's reset, someone else's wrong guesses).
+    async up(q) {
+      await q.addColumn('users', 'locale', { type: DataTypes.STRING(35), allowNull: true });
+    },
+  },
 ];

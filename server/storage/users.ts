@@ -15,11 +15,13 @@ export type User = {
   disabled: boolean;
   /** an admin asked that the user set up a second factor at the next login */
   enrolmentRequired: boolean;
+  /** the language the user last signed in with (their mails are in it), if known */
+  locale: string | null;
 };
 
 type Row = {
   id: string; username: string; email: string | null; email_verified: boolean | number | null; password_hash: string | null;
-  has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number;
+  has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number; locale: string | null;
 };
 
 /** Users with whether they have TOTP (a row in credentials). */
@@ -44,7 +46,7 @@ export class Users {
     return {
       id: row.id, username: row.username, email: row.email, emailVerified: Boolean(row.email_verified) && row.email !== null, passwordHash: row.password_hash,
       hasTotp: Boolean(row.has_totp), roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
-      enrolmentRequired: Boolean(row.enrolment_required),
+      enrolmentRequired: Boolean(row.enrolment_required), locale: row.locale ?? null,
     };
   }
 
@@ -79,6 +81,11 @@ export class Users {
     return rows.length === 1 ? Users.#toUser(rows[0]!) : undefined;
   }
 
+  /** Remembers the language the user signs in with; writes only when it changed. */
+  async setLocale(id: string, locale: string): Promise<void> {
+    await this.#db.change('UPDATE users SET locale = :locale WHERE id = :id AND (locale IS NULL OR locale <> :locale)', { id, locale });
+  }
+
   /** Sets the address; `verified` only after the user followed a link mailed to it. */
   async setEmail(id: string, email: string | null, verified: boolean): Promise<void> {
     await this.#db.change('UPDATE users SET email = :email, email_verified = :verified, updated_at = :now WHERE id = :id', { id, email, verified, now: new Date() });
@@ -93,6 +100,13 @@ export class Users {
       ? await this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id AND password_hash IS NULL', { id, hash, now: new Date() })
       : await this.#db.change('UPDATE users SET password_hash = :hash, updated_at = :now WHERE id = :id AND password_hash = :previousHash', { id, hash, previousHash, now: new Date() });
     return changed === 1;
+  }
+
+  /** How many accounts there are, and how many of them are disabled (the console's overview). */
+  async count(): Promise<{ total: number; disabled: number }> {
+    const [row] = await this.#db.select<{ total: number | string; disabled: number | string | null }>(
+      'SELECT COUNT(*) AS total, SUM(CASE WHEN disabled THEN 1 ELSE 0 END) AS disabled FROM users', {});
+    return { total: Number(row?.total ?? 0), disabled: Number(row?.disabled ?? 0) };
   }
 
   /** Ordered by username; `search` matches a part of the username or email, `role` one of the roles. */

@@ -53,7 +53,8 @@ describe('admin console: identity providers and linked identities (no JavaScript
     // The test browser sends every checkbox; an unchecked one is sent empty here, as a browser would leave it out.
     const created = await browser.submit(form, { name: 'corp', issuer, client_id: 'stepgate', client_secret: 'upstream-secret-1', display_name: 'Corp', claim_email: 'mail', jit: '' }, /new$/);
     assert.equal(created.status, 200, created.$('.error').text());
-    assert.match(created.url, /\/admin\/identity-providers\/corp$/);
+    assert.match(created.url, /\/admin\/identity-providers\/corp\?done=idp\.saved$/);
+    assert.equal(created.$('.notice').text(), 'Identity provider saved.');
     assert.equal(created.$('#redirect-uri').text(), `${server.issuer}/federation/corp/callback`);
     assert.ok(!created.html.includes('upstream-secret-1'));
     const stored = (await server.stepgate.idps.get('corp'))!;
@@ -88,22 +89,28 @@ describe('admin console: identity providers and linked identities (no JavaScript
     assert.equal((await server.stepgate.clients.get('shop'))!.chain, 'password|corp');
 
     let detail = await browser.request(`${server.issuer}/admin/identity-providers/corp`);
-    assert.equal(detail.$('form[action$="/delete"]').length, 0, 'no delete button while in use');
+    assert.equal(detail.$('a[href$="/delete"]').length, 0, 'no delete button while in use');
     assert.match(detail.html, /remove it from the chains of shop/);
     const before = await snapshot();
     const inUse = await browser.request(`${server.issuer}/admin/identity-providers/corp/delete`, { form: { _csrf: csrfOf(detail), confirm: 'yes' } });
     assert.equal(inUse.status, 409);
     assert.match(inUse.$('.message').text(), /in the chain of shop/);
+    const askInUse = await browser.request(`${server.issuer}/admin/identity-providers/corp/delete`);
+    assert.equal(askInUse.status, 409, 'no question whose Confirm would be refused');
+    assert.equal(askInUse.$('form.confirm').length, 0);
     assert.deepEqual(await snapshot(), before);
 
     await browser.submit(chain, {}, /\/chain$/, { name: 'edit', value: 'remove-option:0:1' });
     assert.equal((await server.stepgate.clients.get('shop'))!.chain, 'password');
     detail = await browser.request(`${server.issuer}/admin/identity-providers/corp`);
     const unconfirmed = await browser.request(`${server.issuer}/admin/identity-providers/corp/delete`, { form: { _csrf: csrfOf(detail) } });
-    assert.equal(unconfirmed.status, 400);
+    assert.equal(unconfirmed.status, 200, 'a post without confirm=yes only asks');
+    assert.equal(unconfirmed.$('h1').text(), 'Delete identity provider corp?');
     assert.ok(await server.stepgate.idps.get('corp'));
-    const deleted = await browser.submit(detail, { confirm: 'yes' }, /delete$/);
-    assert.match(deleted.url, /\/admin\/identity-providers$/);
+    const question = await browser.request(`${server.issuer}${detail.$('a[href$="/delete"]').attr('href')}`);
+    const deleted = await browser.submit(question, {}, /delete$/);
+    assert.match(deleted.url, /\/admin\/identity-providers\?done=idp\.deleted$/);
+    assert.equal(deleted.$('.notice').text(), 'Identity provider deleted.');
     assert.equal(await server.stepgate.idps.get('corp'), undefined);
     const kinds = (await server.stepgate.audit.list({ kind: 'admin.idp.' })).map((e) => e.kind);
     assert.deepEqual(kinds, ['admin.idp.deleted', 'admin.idp.updated', 'admin.idp.updated', 'admin.idp.created']);
@@ -131,8 +138,11 @@ describe('admin console: identity providers and linked identities (no JavaScript
     assert.equal(noCsrf.status, 403);
     assert.deepEqual(await snapshot(), before);
 
-    page = await browser.submit(page, {}, /unlink$/);
+    const question = await browser.request(new URL(page.$('#identities a[href*="/unlink?"]').attr('href')!, page.url).href);
+    assert.equal(question.$('h1').text(), 'Unlink partner identity ann-at-partner from ann?');
+    page = await browser.submit(question, {}, /unlink$/);
     assert.equal(page.status, 200);
+    assert.equal(page.$('.notice').text(), 'Identity unlinked.');
     assert.match(page.$('#identities').text(), /None\./);
     assert.equal(await server.stepgate.links.find('https://partner.example', 'ann-at-partner'), undefined);
     const kinds = (await server.stepgate.audit.list({ kind: 'admin.user.identity' })).map((e) => [e.kind, e.subject]);

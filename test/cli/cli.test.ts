@@ -90,6 +90,19 @@ describe('CLI', function () {
     });
   }
 
+  it('overview: how many clients and users, the newest sign-ins and failures (text and --json)', async () => {
+    const { users, clients } = await state();
+    const json = await runCli(['overview', '--json'], env);
+    assert.equal(json.code, 0, json.stderr);
+    const o = JSON.parse(json.stdout);
+    assert.equal(o.clients, clients.length);
+    assert.deepEqual(o.users, { total: users.length, disabled: users.filter((u) => u.disabled).length });
+    assert.ok(Array.isArray(o.recent_sign_ins) && Array.isArray(o.recent_failures));
+    const text = await runCli(['overview'], env);
+    assert.match(text.stdout, new RegExp(`^clients: ${clients.length}\nusers: ${users.length} \\(`));
+    assert.match(text.stdout, /recent sign-ins:\n {2}\(none\)/);
+  });
+
   describe('a chain changed with the CLI applies to the next login, without restart', () => {
     let server: TestServer;
     before(async () => {

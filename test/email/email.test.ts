@@ -6,6 +6,7 @@ import { addClient, addUser, beginLogin, completeLogin, relyingParty, RP_CALLBAC
 import { startSmtp, codeIn, linkIn, type TestSmtp } from '../support/smtp.ts';
 import { defaults } from '../../config/defaults.ts';
 import { Manage } from '../../server/manage/index.ts';
+import { consoleLogin } from '../support/admin.ts';
 
 const epoch = () => Math.floor(Date.now() / 1000);
 const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
@@ -350,6 +351,76 @@ describe('email over a real SMTP server', function () {
       assert.equal((await s.users.byId(ken.id))!.emailVerified, true, 'saving the same address keeps it verified');
       await manage.users.update(ken.id, { email: 'ken@elsewhere.example' }, by);
       assert.equal((await s.users.byId(ken.id))!.emailVerified, false, 'an address an admin sets is not verified');
+    });
+  });
+
+  describe('mails in the user\'s language', () => {
+    const GERMAN = { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' };
+
+    it('a German browser gets its sign-in code in German (subject, text, HTML lang, Content-Language); the account keeps the language', async () => {
+      const greta = await confirmedUser('greta', { totp: false });
+      assert.equal((await server.stepgate.users.byId(greta.id))!.locale, null);
+      const browser = new Browser(RP_CALLBACK, GERMAN);
+      const { page } = await toCodePage(browser, 'greta');
+      assert.equal(page.status, 200);
+      // The code page speaks German too.
+      assert.equal(page.$('h1').text(), 'Sehen Sie in Ihren E-Mails nach');
+      assert.match(page.$('.notice').text(), /^Wir haben einen Code an g\*+@example\.org gesendet\.$/);
+      const wrong = await browser.submit(page, { code: '000000' });
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.$('.error').text(), /Dieser Code stimmt nicht\. Geben Sie den 6-stelligen Code aus der E-Mail ein/);
+      const mail = await smtp.take('greta@example.org', /Anmeldecode/);
+      assert.equal(mail.subject, '[stepgate] Ihr Anmeldecode');
+      assert.match(mail.text, /Jemand meldet sich beim Konto „greta“ bei stepgate an/);
+      assert.match(mail.text, /Er gilt 10 Minuten und funktioniert einmal\./);
+      assert.match(mail.text, /Falls Sie das nicht waren: geben Sie diesen Code niemandem weiter/);
+      assert.match(mail.html, /<html lang="de">/);
+      assert.equal(mail.raw.headers.get('content-language'), 'de');
+      assert.ok(!/If this was not you/.test(mail.text), 'no English left');
+      assert.ok(mail.text.includes(codeIn(mail)));
+      assert.equal((await server.stepgate.users.byId(greta.id))!.locale, 'de', 'the language of the sign-in is kept');
+    });
+
+    it('the stored language wins over the request\'s: an admin\'s English request sends a German user a German notice', async () => {
+      const hans = await confirmedUser('hans');
+      // Signs in once with an English browser that asks ui_locales=de: the application's choice wins.
+      const login = await beginLogin(webRp, { ui_locales: 'de' });
+      const done = await completeLogin(new Browser(RP_CALLBACK, { 'accept-language': 'en' }), login.url, hans);
+      assert.ok(done.location?.startsWith(RP_CALLBACK) || done.status === 200);
+      assert.equal((await server.stepgate.users.byId(hans.id))!.locale, 'de');
+      // The admin acts from the console in English.
+      const { browser } = await consoleLogin(server, await addUser(server, 'admin-en', { roles: ['admin'] }));
+      const ask = await browser.request(`${server.issuer}/admin/users/${hans.id}/password`, { headers: { 'accept-language': 'en' } });
+      const reset = await browser.submit(ask, { password: 'ein neues langes passwort' }, /password$/);
+      assert.equal(reset.status, 200, reset.$('.message').text());
+      const notice = await smtp.take('hans@example.org', /Passwort wurde geändert/);
+      assert.equal(notice.subject, '[stepgate] Ihr Passwort wurde geändert');
+      assert.match(notice.text, /Sicherheitshinweis für das Konto „hans“/);
+      // A factor is named in the user's language too.
+      await new Manage(server.stepgate).users.resetTotp(hans.id, { actor: 'test', address: null });
+      const factor = await smtp.take('hans@example.org', /Anmeldemethode wurde hinzugefügt/);
+      assert.match(factor.text, /Ihrem Konto wurde eine Anmeldemethode hinzugefügt: Authenticator-App \(TOTP\), die jede bisherige ersetzt\./);
+      // The time is written the German way, in UTC.
+      assert.match(notice.text, /Wann: \w+, \d{1,2}\. \w+ 20\d\d um \d{2}:\d{2}:\d{2} UTC/);
+    });
+
+    it('without a stored language the request\'s is used (a forgotten password asked from a German browser); else English', async () => {
+      const irma = await confirmedUser('irma');
+      const german = new Browser(undefined, GERMAN);
+      const forgot = await german.go(`${server.issuer}/password/forgot`);
+      assert.equal(forgot.$('h1').text(), 'Passwort vergessen?');
+      const empty = await german.submit(forgot, { identifier: ' ' });
+      assert.equal(empty.$('.error').text(), 'Geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein.');
+      const sent = await german.submit(forgot, { identifier: 'irma' });
+      assert.equal(sent.$('h1').text(), 'Sehen Sie in Ihren E-Mails nach');
+      const mail = await smtp.take('irma@example.org', /Passwort/);
+      assert.equal(mail.subject, '[stepgate] Setzen Sie Ihr Passwort zurück');
+      assert.match(mail.text, /Neues Passwort wählen:\n/);
+      assert.ok(linkIn(mail, '/password/reset'));
+      // No request at all (the management service from a script): English.
+      await new Manage(server.stepgate).users.resetPassword(irma.id, 'another long password', { actor: 'test', address: null });
+      const english = await smtp.take('irma@example.org', /password was changed/);
+      assertWellFormed(english);
     });
   });
 });

@@ -159,7 +159,7 @@ describe('management: the same rules and audit through the CLI, the API and the 
     assert.equal((await api(server, 'POST', `/users/${erin.id}/disable`, { token })).status, 200);
     await server.stepgate.users.update(erin.id, { disabled: false });
     const { browser } = await consoleLogin(server, await addUser(server, 'boss2', { roles: ['admin'] }));
-    const page = await browser.go(`${server.issuer}/admin/users/${erin.id}`);
+    const page = await browser.go(`${server.issuer}/admin/users/${erin.id}/disable`);
     assert.equal((await post(browser, page, /\/disable$/, {})).status, 303);
     const events = (await server.stepgate.audit.list({ kind: 'admin.user.disabled' })).filter((e) => e.subject === erin.id).reverse();
     assert.equal(events.length, 3);

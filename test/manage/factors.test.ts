@@ -102,7 +102,10 @@ describe('manage: second factors of a user at every door', function () {
     const hal = await userWithFactors('hal');
     await server.stepgate.credentials.removeSecondFactor(hal.id, (await server.stepgate.credentials.list(hal.id)).find((c) => c.type === 'totp')!.id);
     const page = await console.browser.go(`${server.issuer}/admin/users/${hal.id}`);
-    const done = await console.browser.submit(page, {}, /\/factors\/[^/]+\/remove$/);
+    // "Remove…" asks first (what follows, Confirm and Cancel); the confirmation removes it.
+    const confirm = await console.browser.go(`${server.issuer}${page.$('a[href$="/remove"]').attr('href')}`);
+    assert.match(confirm.$('h1').text(), /Remove the passkey "hal's key" of hal\?/);
+    const done = await console.browser.submit(confirm, {}, /\/factors\/[^/]+\/remove$/);
     assert.equal(done.status, 200, done.html.slice(0, 500));
     assert.match(done.$('.message').text(), /passkey "hal's key" of hal was removed.*10 recovery codes left were removed too/);
     assert.deepEqual(await server.stepgate.credentials.list(hal.id), []);
@@ -171,7 +174,7 @@ describe('manage: second factors of a user at every door', function () {
   it('the console shows a reset TOTP secret as a QR image drawn on the server, besides the text; it meets a pending enrolment requirement', async () => {
     const max = await addUser(server, 'max', { totp: false });
     await api(server, 'POST', `/users/${max.id}/require-enrolment`, { token, body: {} });
-    const page = await console.browser.go(`${server.issuer}/admin/users/${max.id}`);
+    const page = await console.browser.go(`${server.issuer}/admin/users/${max.id}/totp`);
     const shown = await console.browser.submit(page, {}, /\/totp$/);
     assert.equal(shown.status, 200);
     const secret = shown.$('pre.secret').first().text();

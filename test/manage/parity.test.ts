@@ -11,6 +11,7 @@ import { ManageIdps } from '../../server/manage/idps.ts';
 import { ManageSamlIdps } from '../../server/manage/saml-idps.ts';
 import { ManageAudit } from '../../server/manage/audit.ts';
 import { ManageKeys } from '../../server/manage/keys.ts';
+import { ManageOverview } from '../../server/manage/overview.ts';
 import type { AdminContext } from '../../server/admin/context.ts';
 
 /** "METHOD /path" of every route a router serves. */
@@ -20,7 +21,7 @@ function routes(router: { stack: { methods: string[]; path: string }[] }, prefix
 
 /** Public methods of each noun of the service ("clients.create", ...). */
 function serviceMethods(): string[] {
-  const nouns: Record<string, { prototype: object }> = { clients: ManageClients, users: ManageUsers, idps: ManageIdps, samlIdps: ManageSamlIdps, audit: ManageAudit, keys: ManageKeys };
+  const nouns: Record<string, { prototype: object }> = { clients: ManageClients, users: ManageUsers, idps: ManageIdps, samlIdps: ManageSamlIdps, audit: ManageAudit, keys: ManageKeys, overview: ManageOverview };
   return Object.entries(nouns).flatMap(([noun, cls]) => Object.getOwnPropertyNames(cls.prototype)
     .filter((m) => !['constructor', 'view', 'overlapSeconds'].includes(m)).map((m) => `${noun}.${m}`));
 }

@@ -260,6 +260,30 @@ describe('pages in a real browser (chromium + axe-core)', function () {
     await context.close();
   });
 
+  it('"Not you?" on the consent page leads to a sign-in as someone else, with scripts on (the CSP lets the provider\'s account switch run)', async () => {
+    const first = await newUser();
+    const second = await newUser();
+    const context = await newContext();
+    const page = await context.newPage();
+    await page.goto(authorize('payroll'));
+    await signIn(page, first.username);
+    await page.fill('#code', await totpCode(first.totpSecret));
+    await page.click('button.primary');
+    await page.waitForSelector('button[value=allow]');
+    await page.click('a:has-text("Not you? Sign in as someone else")');
+    await page.waitForSelector('#username');
+    await signIn(page, second.username);
+    await page.fill('#code', await totpCode(second.totpSecret));
+    await page.click('button.primary');
+    // oidc-provider ends the first user's session with a self-submitting form on the way.
+    await page.waitForSelector('button[value=allow]');
+    assert.match(await page.textContent('main') ?? '', new RegExp(`Signed in as ${second.username}\\.`));
+    await page.click('button[value=allow]');
+    await page.waitForURL(/\/demo\/callback\?code=/);
+    assert.deepEqual(cspViolations, [], 'no page breaks the content security policy');
+    await context.close();
+  });
+
   it('no dead ends: a step URL opened directly, an unknown method and an expired login all render our page with a way forward', async () => {
     const context = await newContext();
     const page = await context.newPage();

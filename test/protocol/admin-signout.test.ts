@@ -138,7 +138,8 @@ describe('protocol: sessions ended from the admin side and by resets send back-c
       ['API', async (u) => assert.equal((await api(server, 'POST', `/users/${u.id}/sign-out`, { token })).status, 200)],
       ['CLI', async (u) => assert.equal((await cli(['user', 'sign-out', u.username])).stdout, `user ${u.username} signed out everywhere\n`)],
       ['console', async (u) => {
-        const page = await admin.go(`${server.issuer}/admin/users/${u.id}`);
+        const page = await admin.go(`${server.issuer}/admin/users/${u.id}/sign-out`);
+        assert.match(page.$('h1').text(), /^Sign out /, 'the console asks first');
         const done = await admin.submit(page, {}, /\/sign-out$/);
         assert.ok(done.status < 400, `console sign-out: ${done.status}`);
       }],
