@@ -77,6 +77,19 @@ describe('factors: the account page (remembered devices, password, last factor)'
     assert.equal(all?.details.count, 1);
   });
 
+  it('an account page refusal speaks the browser\'s language (German): wrong or short password', async () => {
+    await addUser(server, 'greta');
+    const browser = await signIn('greta', 0);
+    const csrf = (await account(browser)).$('form[action="/account/password"] input[name=_csrf]').attr('value')!;
+    const inGerman = (fields: Record<string, string>) => browser.request(`${server.issuer}/account/password`, { form: { _csrf: csrf, ...fields }, headers: { 'accept-language': 'de-DE,de;q=0.9' } });
+    const wrong = await inGerman({ old_password: 'not the password', new_password: 'a brand new password' });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.$('main').text(), /Ihr aktuelles Passwort stimmt nicht/);
+    const short = await inGerman({ old_password: PASSWORD, new_password: 'short' });
+    assert.equal(short.status, 400);
+    assert.match(short.$('main').text(), /mindestens 10 Zeichen/);
+  });
+
   it('a password change ends the other sessions and forgets remembered browsers; this browser stays signed in', async () => {
     const paul = await addUser(server, 'paul');
     const here = await signIn('paul', 0);
