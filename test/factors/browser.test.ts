@@ -114,6 +114,7 @@ describe('factors: passkeys in a real browser (chromium)', function () {
     await login('web', () => through({ username: 'pia', totpSecret: pia.totpSecret }));
     await addPasskeyOnAccount('Pia laptop');
     assert.match(await page.textContent('table.factors') ?? '', /Pia laptop/);
+    await page.screenshot({ path: new URL('../artifacts/account-factors.png', import.meta.url).pathname, fullPage: true });
     const [stored] = await server.stepgate.credentials.passkeys(pia.id);
     assert.equal(stored!.label, 'Pia laptop');
     assert.equal(stored!.userVerified, true);
