@@ -1,9 +1,18 @@
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON, RegistrationResponseJSON, VerifiedAuthenticationResponse, VerifiedRegistrationResponse,
 } from '@simplewebauthn/server';
-import { isoBase64URL } from '@simplewebauthn/server/helpers';
 import type { Credentials, Passkey } from '../../server/storage/credentials.ts';
+
+/**
+ * @simplewebauthn/server, loaded at the first ceremony: the CLI (which builds every
+ * authenticator) and a server whose users never use a passkey do not pay its start-up.
+ */
+let library: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = () => (library ??= import('@simplewebauthn/server'));
+
+/** base64url without padding, as WebAuthn and the credentials table write it */
+const toBase64Url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
+const fromBase64Url = (text: string) => new Uint8Array(Buffer.from(text, 'base64url'));
 
 /** Why a passkey was not accepted, in words for the person at the browser. */
 export class PasskeyError extends Error {}
@@ -43,7 +52,7 @@ export class PasskeyCeremonies {
   /** Options for navigator.credentials.create: a discoverable credential, none of the user's existing ones again. */
   async registrationOptions(user: { id: string; username: string }) {
     const existing = await this.#credentials.passkeys(user.id);
-    return generateRegistrationOptions({
+    return (await webauthn()).generateRegistrationOptions({
       rpName: 'stepgate', rpID: this.#rpId, userName: user.username, userID: new TextEncoder().encode(user.id),
       attestationType: 'none',
       excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports })),
@@ -54,7 +63,8 @@ export class PasskeyCeremonies {
   /** Verifies a registration and stores the passkey for `userId`. */
   async register(userId: string, json: string, expectedChallenge: string, label: string): Promise<{ userVerified: boolean }> {
     const response = parse<RegistrationResponseJSON>(json);
-    let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+    const { verifyRegistrationResponse } = await webauthn();
+    let result: VerifiedRegistrationResponse;
     try {
       result = await verifyRegistrationResponse({
         response, expectedChallenge, expectedOrigin: this.#origin, expectedRPID: this.#rpId, requireUserVerification: this.#uvRequired,
@@ -65,7 +75,7 @@ export class PasskeyCeremonies {
     if (!result.verified) throw new PasskeyError('The passkey could not be registered. Try again.');
     const { credential, credentialBackedUp, userVerified } = result.registrationInfo;
     const added = await this.#credentials.addPasskey(userId, {
-      credentialId: credential.id, publicKey: isoBase64URL.fromBuffer(credential.publicKey), counter: credential.counter,
+      credentialId: credential.id, publicKey: toBase64Url(credential.publicKey), counter: credential.counter,
       transports: credential.transports ?? [], backedUp: credentialBackedUp, userVerified, label: label.trim().slice(0, 100) || 'Passkey',
     });
     if (!added) throw new PasskeyError('This passkey is already registered.');
@@ -75,7 +85,7 @@ export class PasskeyCeremonies {
   /** Options for navigator.credentials.get: any discoverable passkey (no user yet), or only this user's. */
   async authenticationOptions(userId: string | undefined) {
     const allow = userId ? await this.#credentials.passkeys(userId) : [];
-    return generateAuthenticationOptions({
+    return (await webauthn()).generateAuthenticationOptions({
       rpID: this.#rpId, userVerification: this.#uvRequired ? 'required' : 'preferred',
       allowCredentials: allow.map((p) => ({ id: p.credentialId, transports: p.transports })),
     });
@@ -92,12 +102,13 @@ export class PasskeyCeremonies {
     if (userId !== undefined && passkey.userId !== userId) throw new PasskeyError('This passkey belongs to another account.');
     // A discoverable credential names its user: it must be the passkey's owner.
     const handle = response.response?.userHandle;
-    if (handle && handle !== isoBase64URL.fromBuffer(new TextEncoder().encode(passkey.userId))) throw new PasskeyError('This passkey belongs to another account.');
-    let result: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
+    if (handle && handle !== toBase64Url(new TextEncoder().encode(passkey.userId))) throw new PasskeyError('This passkey belongs to another account.');
+    const { verifyAuthenticationResponse } = await webauthn();
+    let result: VerifiedAuthenticationResponse;
     try {
       result = await verifyAuthenticationResponse({
         response, expectedChallenge, expectedOrigin: this.#origin, expectedRPID: this.#rpId, requireUserVerification: this.#uvRequired,
-        credential: { id: passkey.credentialId, publicKey: isoBase64URL.toBuffer(passkey.publicKey), counter: passkey.counter, transports: passkey.transports },
+        credential: { id: passkey.credentialId, publicKey: fromBase64Url(passkey.publicKey), counter: passkey.counter, transports: passkey.transports },
       });
     } catch (err) {
       throw new PasskeyError(`The passkey was not accepted: ${(err as Error).message}`);

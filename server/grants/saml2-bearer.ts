@@ -7,7 +7,9 @@ import issueUserTokens from './issue-user-tokens.ts';
 import { invalidGrant, refusal } from './errors.ts';
 import { metadataOf } from '../provider/client-metadata.ts';
 
-export const SAML2_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
+import { SAML2_BEARER_GRANT } from './grant-types.ts';
+
+export { SAML2_BEARER_GRANT };
 
 /** Clock skew tolerated between the IdP and this server. */
 const SKEW_SECONDS = 60;

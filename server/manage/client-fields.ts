@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseChain, formatChain, ChainError, type AuthenticatorCatalog } from '../flow/chain.ts';
 import { TOKEN_ENDPOINT_AUTH_METHODS, type ClientRecord, type ClientSettings } from '../storage/clients.ts';
-import { SAML2_BEARER_GRANT } from '../grants/saml2-bearer.ts';
+import { SAML2_BEARER_GRANT } from '../grants/grant-types.ts';
 import { brandColourProblem, logoProblem } from '../branding.ts';
 
 /**

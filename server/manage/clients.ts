@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.ts';
 import type { ClientRecord } from '../storage/clients.ts';
 import { parseChain, describeChain } from '../flow/chain.ts';
-import { SAML2_BEARER_GRANT } from '../grants/saml2-bearer.ts';
+import { SAML2_BEARER_GRANT } from '../grants/grant-types.ts';
 import type { ClientFields, ClientCreate, ClientUpdate, ClientFieldName } from './client-fields.ts';
 import { ManageError, duplicate, invalid, notFound, type Actor } from './errors.ts';
 import type { Changes } from './changes.ts';
