@@ -36,6 +36,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 2);
 const LOGIN_SECONDS = Number(process.env.BENCH_LOGIN_SECONDS ?? 4);
 const LOGIN_CONCURRENCY = 4;
+/** BENCH_ONLY=client_credentials,login runs only those scenarios (names as in the results; `login` for whole logins) */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+const wanted = (name: string) => !ONLY || ONLY.has(name);
+/** BENCH_DB=sqlite (or postgres) runs stepgate on that database only */
+const DB_ONLY = process.env.BENCH_DB;
 /** The Node flags and allocator setting `npm start` uses; every server gets them, so the comparison is like for like. */
 const NODE_FLAGS = ['--max-semi-space-size=4'];
 process.env.MALLOC_ARENA_MAX = '1';
@@ -114,7 +119,7 @@ async function main() {
   log(`servers on ${SERVER_CPU ? `CPU ${SERVER_CPU} (taskset)` : 'any CPU (no taskset)'}, load from this process; ${ROUNDS} rounds of ${ROUND_SECONDS}s per scenario and server`);
   const rows: Row[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'stepgate-bench-'));
-  const postgres = await postgresDatabase();
+  const postgres = DB_ONLY === 'sqlite' ? undefined : await postgresDatabase();
   if (!postgres) log(`PostgreSQL not reachable at ${PG_URL}: stepgate on SQLite only`);
   const stepgateEnv = (url: string) => ({
     DATABASE_URL: url, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DATA_DIR: dir,
@@ -129,7 +134,7 @@ async function main() {
     servers.push(hello);
     const baseline: Target = { db: 'memory', server: await startServer('baseline.ts', {}, NODE_FLAGS) };
     servers.push(baseline.server);
-    const stepgates: Target[] = [{ db: 'sqlite', server: await startServer('stepgate.ts', stepgateEnv(`sqlite:${join(dir, 'bench.sqlite')}`), [...NODE_FLAGS, ...profile]) }];
+    const stepgates: Target[] = DB_ONLY === 'postgres' ? [] : [{ db: 'sqlite', server: await startServer('stepgate.ts', stepgateEnv(`sqlite:${join(dir, 'bench.sqlite')}`), [...NODE_FLAGS, ...profile]) }];
     if (postgres) stepgates.push({ db: 'postgres', server: await startServer('stepgate.ts', stepgateEnv(postgres.url), [...NODE_FLAGS, ...profile]) });
     servers.push(...stepgates.map((t) => t.server));
     const targets = [baseline, ...stepgates];
@@ -146,7 +151,7 @@ async function main() {
     log(`koa hello-world: ${round(helloRps)} req/s (rounds: ${helloRounds.map((m) => round(m.rps, 0)).join(', ')})`);
     rows.push({ scenario: 'koa_hello_world', db: 'none', rps: helloRps, p50_ms: median(helloRounds.map((m) => m.p50_ms)), p99_ms: median(helloRounds.map((m) => m.p99_ms)), baseline_rps: null, ratio: null, cpu_ms: median(helloRounds.map((m) => m.cpuMsPerRequest)), baseline_cpu_ms: null, cpu_ratio: null, statements: null, load_1m: loadavg()[0]! });
 
-    for (const scenario of scenarios) {
+    for (const scenario of scenarios.filter((s) => wanted(s.name))) {
       const measured = new Map<Target, Measure[]>(targets.map((t) => [t, []]));
       const estimate = new Map<Target, number>();
       // a small first batch of single-use artifacts tells how many a round needs
@@ -181,6 +186,7 @@ async function main() {
     }
 
     // Whole logins against the argon2id hash rate, alternating too.
+    if (wanted('login')) {
     const password = 'correct horse battery staple';
     const totpSecret = generateSecret();
     const users = new Map<Target, string[]>();
@@ -223,6 +229,7 @@ async function main() {
       });
       log(`password_totp_login on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, ${round(cpu - hashCpu)} besides the hash, ${round(statements)} statements; peak RSS ${peak} MB`);
     }
+    }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     await postgres?.drop();
@@ -236,7 +243,9 @@ async function main() {
     ...(r.cpu_ms_besides_hash === undefined ? {} : { cpu_ms_besides_hash: round(r.cpu_ms_besides_hash, 2) }),
   }));
   const results = fileURLToPath(new URL('./results/', import.meta.url));
-  writeFileSync(join(results, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+  // a partial run (BENCH_ONLY, BENCH_DB) does not replace the full results
+  const base = ONLY || DB_ONLY ? 'partial' : 'latest';
+  writeFileSync(join(results, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   const md = [
     `Measured ${new Date().toISOString()}, Node ${process.version}, each server on ${SERVER_CPU ? 'one pinned CPU' : 'an unpinned CPU'}, ${ROUNDS} alternating rounds, medians.`,
     'ratio = req/s ÷ baseline req/s of the same run (baseline: bare oidc-provider in memory; for logins: the argon2id hash rate).',
@@ -252,7 +261,7 @@ async function main() {
     ...json.filter((r) => r.cpu_ms_besides_hash !== undefined).map((r) => `CPU per login on ${r.db} besides the argon2id verify: ${r.cpu_ms_besides_hash} ms, ${r.statements} statements.`),
     ...json.filter((r) => r.peak_rss_mb !== undefined).map((r) => `Peak RSS of stepgate on ${r.db} during the login benchmark: ${r.peak_rss_mb} MB.`),
   ].join('\n');
-  writeFileSync(join(results, 'latest.md'), `${md}\n`);
+  writeFileSync(join(results, `${base}.md`), `${md}\n`);
   console.log(md);
   log('done');
 }

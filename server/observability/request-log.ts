@@ -21,23 +21,25 @@ export function requestLogger(ctx: Context | undefined, fallback: Logger): Logge
 
 /**
  * Gives every request an id (the caller's X-Request-Id when usable, else a new UUID),
- * returns it in X-Request-Id, puts a child logger carrying it on `ctx.state.log`, and
- * writes one line per request. The line has the path without its query string: queries
- * carry codes, states and PKCE values.
+ * returns it in X-Request-Id, offers a child logger carrying it on `ctx.state.log`, and
+ * writes one line per request. The child logger is made only when something logs
+ * through it (most requests log nothing but their line, which names the id itself).
+ * The line has the path without its query string: queries carry codes, states and PKCE
+ * values.
  */
 export function requestLog(logger: Logger) {
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('X-Request-Id');
     const reqId = USABLE_ID.test(incoming) ? incoming : randomUUID();
-    const log = logger.child({ reqId });
+    let log: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', { get: () => (log ??= logger.child({ reqId })), configurable: true, enumerable: true });
     ctx.state.requestId = reqId;
-    ctx.state.log = log;
     ctx.set('X-Request-Id', reqId);
     const started = performance.now();
     try {
       await next();
     } finally {
-      log.info({ method: ctx.method, route: routeName(ctx), path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+      (log ?? logger).info({ ...(log ? {} : { reqId }), method: ctx.method, route: routeName(ctx), path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
     }
   };
 }

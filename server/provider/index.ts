@@ -2,6 +2,7 @@ import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-prov
 import type { JWK } from 'jose';
 import type { Config } from '../../config/index.ts';
 import type { Keyring } from '../security/keyring.ts';
+import { CookieSigner } from '../security/cookie-signer.ts';
 import type { Users } from '../storage/users.ts';
 import type { ChainRunner } from '../flow/runner.ts';
 import { ACR_MULTI, ACR_SINGLE } from '../flow/plan.ts';
@@ -78,7 +79,7 @@ export function createProvider(deps: Deps): Provider {
   const provider = new Provider(config.issuer, {
     adapter,
     jwks,
-    cookies: { keys: keyring.derive('stepgate cookies'), long: cookies, short: cookies },
+    cookies: { keys: new CookieSigner(keyring.derive('stepgate cookies')) as never, long: cookies, short: cookies },
     routes: {
       authorization: '/authorize',
       token: '/token',

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config/index.ts';
@@ -7,15 +7,17 @@ import type { Config } from '../../config/index.ts';
  * The broker's secret keys. The first key encrypts and derives cookie keys; every key
  * decrypts, so a new key can be put first while data sealed under the old one still opens.
  * Ciphertext format: `v1.<keyId>.<iv>.<tag>.<data>` (base64url), AES-256-GCM.
+ * Keys are held as KeyObjects: on Node 24 a cipher under a Buffer key costs about 12 µs
+ * more per call, and sessions and interactions are sealed and opened on every page.
  */
 export class Keyring {
-  readonly #keys: { id: string; key: Buffer }[];
+  readonly #keys: { id: string; key: KeyObject }[];
 
   constructor(base64Keys: string[]) {
     if (base64Keys.length === 0) throw new Error('keyring needs at least one key');
     this.#keys = base64Keys.map((k) => {
       const key = Buffer.from(k, 'base64');
-      return { id: createHash('sha256').update(key).digest('hex').slice(0, 8), key };
+      return { id: createHash('sha256').update(key).digest('hex').slice(0, 8), key: createSecretKey(key) };
     });
   }
 
