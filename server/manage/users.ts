@@ -51,9 +51,10 @@ export class ManageUsers {
       this.#s.lockout.lockedUntil(Lockout.keys('password', u.username, '').account, t),
       this.#s.lockout.lockedUntil(Lockout.keys('otp', u.id, '').account, t),
     ]);
+    const totpEnrolled = await this.#s.credentials.has(u.id, 'totp', t);
     const until = Math.max(0, ...locks.map((l) => Number(l ?? 0)));
     return {
-      id: u.id, username: u.username, email: u.email, email_verified: u.emailVerified, roles: u.roles, disabled: u.disabled, totp_enrolled: u.hasTotp,
+      id: u.id, username: u.username, email: u.email, email_verified: u.emailVerified, roles: u.roles, disabled: u.disabled, totp_enrolled: totpEnrolled,
       has_password: u.passwordHash !== null, locked_until: until > Date.now() / 1000 ? until : null, enrolment_required: u.enrolmentRequired,
     };
   }

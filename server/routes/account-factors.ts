@@ -128,7 +128,7 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
   router.post('/totp/start', guarded(async (ctx, who) => {
     const user = (await users.byId(who.accountId))!;
     const secret = generateSecret();
-    h.page(ctx, 200, 'views/account-totp', { ...(await totpSetup(user.username, secret)), secret, pending: credentials.sealPending(who.accountId, secret), csrf: h.csrfFor(who.uid), replacing: user.hasTotp, title: 'Authenticator app' });
+    h.page(ctx, 200, 'views/account-totp', { ...(await totpSetup(user.username, secret)), secret, pending: credentials.sealPending(who.accountId, secret), csrf: h.csrfFor(who.uid), replacing: await credentials.has(user.id, 'totp'), title: 'Authenticator app' });
   }));
 
   router.post('/totp/confirm', guarded(async (ctx, who) => {
@@ -137,7 +137,7 @@ export function accountFactorRoutes(router: Router, services: Services, h: Accou
     if (!(await confirmsSecret(secret, field(ctx, 'code')))) {
       const user = (await users.byId(who.accountId))!;
       return h.page(ctx, 400, 'views/account-totp', {
-        ...(await totpSetup(user.username, secret)), secret, pending: field(ctx, 'pending'), csrf: h.csrfFor(who.uid), replacing: user.hasTotp, title: 'Authenticator app',
+        ...(await totpSetup(user.username, secret)), secret, pending: field(ctx, 'pending'), csrf: h.csrfFor(who.uid), replacing: await credentials.has(user.id, 'totp'), title: 'Authenticator app',
         error: { code: 'invalid_code', message: 'That code is not right. Enter the 6-digit code the app shows now.' },
       });
     }

@@ -82,10 +82,10 @@ export class Credentials {
     return rows.length > 0;
   }
 
-  async has(userId: string, type: CredentialType): Promise<boolean> {
+  async has(userId: string, type: CredentialType, t?: Transaction): Promise<boolean> {
+    const read = () => this.#db.select<{ id: string }>('SELECT id FROM credentials WHERE user_id = :userId AND type = :type LIMIT 1', { userId, type }, t);
     // Asked by each plan of a request: read once per request (server/storage/request-reads.ts).
-    const rows = await readOnce(['credentials'], `credentials has ${userId} ${type}`,
-      () => this.#db.select<{ id: string }>('SELECT id FROM credentials WHERE user_id = :userId AND type = :type LIMIT 1', { userId, type }));
+    const rows = t ? await read() : await readOnce(['credentials'], `credentials has ${userId} ${type}`, read);
     return rows.length > 0;
   }
 

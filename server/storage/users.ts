@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
-import { readOnce } from './request-reads.ts';
+import type { TableCache } from './table-caches.ts';
 
 export type User = {
   id: string;
@@ -10,7 +10,6 @@ export type User = {
   /** the user proved they read mail at `email` */
   emailVerified: boolean;
   passwordHash: string | null;
-  hasTotp: boolean;
   roles: string[];
   disabled: boolean;
   /** an admin asked that the user set up a second factor at the next login */
@@ -21,13 +20,10 @@ export type User = {
 
 type Row = {
   id: string; username: string; email: string | null; email_verified: boolean | number | null; password_hash: string | null;
-  has_totp: boolean | number; roles: string; disabled: boolean | number; enrolment_required: boolean | number; locale: string | null;
+  roles: string; disabled: boolean | number; enrolment_required: boolean | number; locale: string | null;
 };
 
-/** Users with whether they have TOTP (a row in credentials). */
-const SELECT = "SELECT users.*, EXISTS (SELECT 1 FROM credentials c WHERE c.user_id = users.id AND c.type = 'totp') AS has_totp FROM users";
-/** What byId reads (users, and credentials for has_totp): a write to either forgets it. */
-const USER_TABLES = ['users', 'credentials'];
+const SELECT = 'SELECT * FROM users';
 
 /** Usernames compare after Unicode NFKC and case folding, so "Alice" and "ａｌｉｃｅ" are one account. */
 export function normaliseUsername(username: string): string {
@@ -37,15 +33,23 @@ export function normaliseUsername(username: string): string {
 /** Users and their passwords; their second factors are in Credentials. */
 export class Users {
   readonly #db: Database;
+  /**
+   * Users by id: every page of a login and every token for a user asks for the account
+   * (the plan, findAccount, the consent page). Emptied by any write to users, here or in
+   * another process (server/storage/table-caches.ts), so a disabled account is refused
+   * at once; users are written rarely (admin changes, passwords, a new language).
+   */
+  readonly #byId: TableCache<Row | undefined>;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#byId = db.cache('users');
   }
 
   static #toUser(row: Row): User {
     return {
       id: row.id, username: row.username, email: row.email, emailVerified: Boolean(row.email_verified) && row.email !== null, passwordHash: row.password_hash,
-      hasTotp: Boolean(row.has_totp), roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
+      roles: JSON.parse(row.roles) as string[], disabled: Boolean(row.disabled),
       enrolmentRequired: Boolean(row.enrolment_required), locale: row.locale ?? null,
     };
   }
@@ -64,9 +68,9 @@ export class Users {
   }
 
   async byId(id: string, transaction?: Transaction): Promise<User | undefined> {
-    // Read once per request (the plan, findAccount and the consent page each ask); never inside a transaction.
-    const read = () => this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id }, transaction);
-    const [row] = transaction ? await read() : await readOnce(USER_TABLES, `users id ${id}`, read);
+    // Inside a transaction, read from it, never the cache.
+    const read = async () => (await this.#db.select<Row>(`${SELECT} WHERE id = :id`, { id }, transaction))[0];
+    const row = transaction ? await read() : await this.#byId.get(id, read);
     return row && Users.#toUser(row);
   }
 
@@ -83,6 +87,8 @@ export class Users {
 
   /** Remembers the language the user signs in with; writes only when it changed. */
   async setLocale(id: string, locale: string): Promise<void> {
+    // (a write, even of no row, would empty the cache of users for every process)
+    if ((await this.byId(id))?.locale === locale) return;
     await this.#db.change('UPDATE users SET locale = :locale WHERE id = :id AND (locale IS NULL OR locale <> :locale)', { id, locale });
   }
 

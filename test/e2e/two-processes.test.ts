@@ -34,12 +34,14 @@ describe(`two stepgate processes on one ${onPostgres ? 'PostgreSQL' : 'SQLite'} 
   let issuer: string;
   let client: { clientId: string; secret: string };
   let alice: Awaited<ReturnType<typeof seedUser>>;
+  let carol: Awaited<ReturnType<typeof seedUser>>;
 
   before(async () => {
     shared = await sharedDatabase();
     client = await seedClient(shared.services, 'webapp', 'password,totp');
     alice = await seedUser(shared.services, 'alice');
     await seedUser(shared.services, 'bob');
+    carol = await seedUser(shared.services, 'carol');
     const [p1, p2] = [await freePort(), await freePort()];
     issuer = `http://localhost:${p1}`;
     // Started together: they race to create the signing keys, and must end up with one set.
@@ -133,6 +135,26 @@ describe(`two stepgate processes on one ${onPostgres ? 'PostgreSQL' : 'SQLite'} 
     assert.deepEqual(await statuses(), [200, 200]);
     await shared.services.clients.remove('machine');
     assert.deepEqual(await statuses(), [401, 401], 'a removed client is gone at once');
+  });
+
+  it('a user disabled in another process is refused at the very next request of each (cached users are invalidated)', async () => {
+    const rp = await rpAt(first);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: RP_CALLBACK, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const browser = new SwitchingBrowser(first.port);
+    let page = await browser.go(url.href);
+    page = await browser.submit(page, { username: 'carol', password: PASSWORD });
+    page = await browser.submit(page, { code: await totpCode(carol.totpSecret) });
+    if (page.$('button[value=allow]').length) page = await browser.submit(page, {}, /consent/, { name: 'decision', value: 'allow' });
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.location!), { pkceCodeVerifier: verifier });
+    // /userinfo looks the account up on every call: a disabled account is no account (401)
+    const userinfo = async () => Promise.all([first, second].map(async (p) => (await fetch(`http://localhost:${p.port}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status));
+    assert.deepEqual(await userinfo(), [200, 200], 'both know carol (and now hold her in memory)');
+    // written straight to the database by another connection: no token is revoked, only the account changes
+    await shared.services.users.update(carol.id, { disabled: true });
+    assert.deepEqual(await userinfo(), [401, 401], 'neither serves a disabled account from memory');
+    await shared.services.users.update(carol.id, { disabled: false });
+    assert.deepEqual(await userinfo(), [200, 200]);
   });
 
   it('a lockout imposed on one process holds on the other', async () => {

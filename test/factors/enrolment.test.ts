@@ -77,7 +77,7 @@ describe('factors: enrolment at login and recovery codes', function () {
     const tokens = await finish(rp, browser, await browser.submit(reloaded, {}, /recovery-codes/), login);
     assert.deepEqual([...(tokens.claims()!.amr as string[])].sort(), ['mfa', 'otp', 'pwd']);
     const newbie = (await server.stepgate.users.byUsername('newbie'))!;
-    assert.equal(newbie.hasTotp, true);
+    assert.equal(await server.stepgate.credentials.has(newbie.id, 'totp'), true);
     const events = await server.stepgate.audit.list({ kind: 'auth.factor.enrolled' });
     assert.ok(events.some((e) => e.subject === newbie.id && e.details.authenticator === 'totp'));
   });
