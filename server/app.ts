@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { rememberReadsPerRequest } from './storage/request-reads.ts';
+import { scopeRequest } from './storage/request-reads.ts';
 import { followSigningKeys } from './provider/signing-keys.ts';
 import { providerFor, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
@@ -107,7 +107,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
   // keys rotated or retired by another process sign (or stop being published) here too
   provider.use(followSigningKeys(provider, signingKeys, keysVersion));
-  provider.use(rememberReadsPerRequest);
+  provider.use(scopeRequest);
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);

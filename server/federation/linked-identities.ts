@@ -66,7 +66,7 @@ export class LinkedIdentities {
    */
   async provision(users: Users, identity: ExternalIdentity, profile: { username: string; email: string | null }): Promise<string> {
     try {
-      return await this.#db.sequelize.transaction(async (transaction) => {
+      return await this.#db.transaction(async (transaction) => {
         const user: User = await users.create({ username: profile.username, passwordHash: null, email: profile.email }, transaction);
         await this.#db.change(
           'INSERT INTO linked_identities (issuer, subject, idp_name, account_id, created_at) VALUES (:issuer, :subject, :idpName, :accountId, :now)',

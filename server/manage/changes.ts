@@ -17,7 +17,7 @@ export class Changes {
   }
 
   run<T>(work: (t: Transaction) => Promise<T>): Promise<T> {
-    return this.#db.sequelize.transaction(work);
+    return this.#db.transaction(work);
   }
 
   record(t: Transaction, by: Actor, event: Omit<AuditEvent, 'actor' | 'address'>): Promise<void> {

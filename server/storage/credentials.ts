@@ -103,7 +103,7 @@ export class Credentials {
       const recoveryCodesRemoved = (await this.hasSecondFactor(userId, tx)) ? 0 : await this.#db.change("DELETE FROM credentials WHERE user_id = :userId AND type = 'recovery'", { userId }, tx);
       return { removed: view(row), recoveryCodesRemoved };
     };
-    return t ? work(t) : this.#db.sequelize.transaction(work);
+    return t ? work(t) : this.#db.transaction(work);
   }
 
   /** Every credential of a user, when the user is deleted (nothing of theirs may outlive them). */
@@ -127,7 +127,7 @@ export class Credentials {
         { id: randomUUID(), userId, sealed: this.#keyring.encrypt(secret, `totp:${userId}`), now: epoch() }, tx);
     };
     if (t) await write(t);
-    else await this.#db.sequelize.transaction(write);
+    else await this.#db.transaction(write);
   }
 
   /**
@@ -189,7 +189,7 @@ export class Credentials {
       }
     };
     if (t) await write(t);
-    else await this.#db.sequelize.transaction(write);
+    else await this.#db.transaction(write);
     return codes;
   }
 

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
-import { QueryTypes, Sequelize, type Transaction } from 'sequelize';
+import { QueryTypes, Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations.ts';
-import { forgetReads } from './request-reads.ts';
+import { forgetReads, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
 
@@ -24,6 +24,13 @@ export type Database = {
    * the table through `change`/`select` (server/storage/table-caches.ts).
    */
   cache<V>(table: string): TableCache<V>;
+  /**
+   * Runs `work` in a transaction (on Sequelize's own connection), committed when it
+   * resolves. Within a request, the request's earlier writes are committed first, so the
+   * transaction sees them (server/storage/statements.ts tells a request of a write
+   * before its COMMIT).
+   */
+  transaction<T>(work: (transaction: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 };
 
@@ -194,6 +201,10 @@ export async function openDatabase(url: string): Promise<Database> {
       });
     },
     cache: <V>(table: string) => caches.create<V>(table),
+    async transaction<T>(work: (transaction: Transaction) => Promise<T>, options: TransactionOptions = {}) {
+      await ownWritesCommitted();
+      return sequelize.transaction(options, work);
+    },
     async close() {
       await listener?.end();
       await statements?.close();

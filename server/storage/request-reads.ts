@@ -9,16 +9,41 @@ import type { Next } from 'koa';
  * always sees its own writes. Outside a request (CLI, sweeps) nothing is remembered.
  */
 type Read = { tables: readonly string[]; value: Promise<unknown> };
-const store = new AsyncLocalStorage<Map<string, Read>>();
+type Scope = { reads: Map<string, Read>; commits: Promise<void>[] };
+const store = new AsyncLocalStorage<Scope>();
 
-/** Koa middleware: the scope of one request's remembered reads. */
-export function rememberReadsPerRequest(_ctx: unknown, next: Next): Promise<void> {
-  return store.run(new Map(), next);
+/**
+ * Koa middleware: the scope of one request's remembered reads, and of its writes that are
+ * not yet committed (see `answerAfterCommit`): the answer waits for their COMMIT, and
+ * fails (500, its headers and body discarded) if that COMMIT fails.
+ */
+export async function scopeRequest(_ctx: unknown, next: Next): Promise<void> {
+  const scope: Scope = { reads: new Map(), commits: [] };
+  await store.run(scope, next);
+  while (scope.commits.length) await scope.commits.shift();
+}
+
+/**
+ * Within a request, a write may be reported done before its transaction commits, as long as
+ * the request's answer waits for that COMMIT: returns where to hand the COMMIT's promise,
+ * or undefined outside a request (CLI, sweeps), where a write is done only once committed.
+ */
+export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefined {
+  const scope = store.getStore();
+  return scope && ((commit) => {
+    if (!scope.commits.includes(commit)) scope.commits.push(commit);
+  });
+}
+
+/** A Sequelize transaction begun within a request: first, the request's own writes are committed (so that it sees them). */
+export async function ownWritesCommitted(): Promise<void> {
+  const scope = store.getStore();
+  if (scope) for (const commit of scope.commits) await commit;
 }
 
 /** `read()` once per request under `key`; `tables` are those it reads (a write to one forgets it). */
 export function readOnce<T>(tables: readonly string[], key: string, read: () => Promise<T>): Promise<T> {
-  const reads = store.getStore();
+  const reads = store.getStore()?.reads;
   if (!reads) return read();
   const known = reads.get(key);
   if (known) return known.value as Promise<T>;
@@ -30,12 +55,12 @@ export function readOnce<T>(tables: readonly string[], key: string, read: () => 
 
 /** Remembers `value` under `key` as if just read (what a request has just written). */
 export function remember(tables: readonly string[], key: string, value: unknown): void {
-  store.getStore()?.set(key, { tables, value: Promise.resolve(value) });
+  store.getStore()?.reads.set(key, { tables, value: Promise.resolve(value) });
 }
 
 /** A write to `table` in this request: forget what was read from it. */
 export function forgetReads(table: string): void {
-  const reads = store.getStore();
+  const reads = store.getStore()?.reads;
   if (!reads) return;
   for (const [key, read] of reads) if (read.tables.includes(table)) reads.delete(key);
 }

@@ -72,10 +72,10 @@ export class SigningKeys {
    */
   async ensure(): Promise<void> {
     const postgres = this.#db.dialect === 'postgres';
-    await this.#db.sequelize.transaction(postgres ? {} : { type: Transaction.TYPES.IMMEDIATE }, async (transaction) => {
+    await this.#db.transaction(async (transaction) => {
       if (postgres) await this.#db.sequelize.query('SELECT pg_advisory_xact_lock(7726002)', { transaction });
       const have = new Set((await this.list(transaction)).map((k) => k.alg));
       for (const alg of Object.keys(ALGORITHMS) as SigningAlg[]) if (!have.has(alg)) await this.add(alg, transaction);
-    });
+    }, postgres ? {} : { type: Transaction.TYPES.IMMEDIATE });
   }
 }

@@ -1,5 +1,6 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import pg from 'pg';
+import { answerAfterCommit } from './request-reads.ts';
 
 /**
  * The hot path of `Database.change` / `Database.select`: prepared statements straight on
@@ -58,7 +59,11 @@ const plain = (rows: unknown[]) => rows.map((row) => ({ ...(row as object) }));
 const BUSY_DEADLINE_MS = 5000;
 const isBusy = (err: unknown) => (err as { errcode?: number }).errcode !== undefined && ((err as { errcode: number }).errcode & 0xff) === SQLITE_BUSY;
 
-type Waiter = { sql: string; values: Record<string, unknown>; rows: boolean; resolve(result: unknown): void; reject(e: unknown): void; since: number };
+type Waiter = {
+  sql: string; values: Record<string, unknown>; rows: boolean; resolve(result: unknown): void; reject(e: unknown): void; since: number;
+  /** within a request: told the result at once, and handed the COMMIT for the answer to wait on */
+  early?: (commit: Promise<void>) => void;
+};
 
 /** INSERT ... RETURNING and the like come through `select` but write: they join the write queue. */
 const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
@@ -68,8 +73,13 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
  * microseconds instead of a thread-pool hand-off (~0.1 ms of CPU each).
  *
  * Group commit: every write of one event-loop turn runs in one transaction, committed at
- * the end of the turn (setImmediate); each caller is resolved only after that COMMIT, so
- * durability is that of one commit per write, at one fsync-free WAL append per turn.
+ * the end of the turn (setImmediate). Outside a request each caller is resolved only after
+ * that COMMIT. Within a request (server/storage/request-reads.ts) a caller is told the
+ * result as soon as the statement has run, and the request's answer waits for the COMMIT
+ * (and fails if it fails): a request's several writes then share one commit instead of
+ * one each, and nothing leaves the process before its writes are durable. Either way a
+ * statement's own outcome (a row changed or not, a constraint) is known when it runs, as
+ * this connection runs writes one at a time.
  *
  * The hazard of a synchronous driver: a statement that waits for the write lock blocks
  * the event loop, and if the lock is held by a transaction of this same process on
@@ -100,23 +110,28 @@ function sqliteStatements(file: string): Statements {
 
   /** Writes run in the open transaction, waiting for COMMIT to be told their result. */
   let committing: { resolve(): void; reject(e: unknown): void }[] | undefined;
+  /** the open transaction's COMMIT, for requests told early */
+  let committed: { promise: Promise<void>; resolve(): void; reject(e: unknown): void } | undefined;
   const queue: Waiter[] = [];
   let retry: NodeJS.Timeout | undefined;
   let backoff = 1;
 
   const commit = () => {
     const done = committing!;
+    const told = committed!;
+    committing = undefined;
+    committed = undefined;
     try {
       db.exec('COMMIT');
     } catch (err) {
       if (db.isTransaction) db.exec('ROLLBACK');
-      committing = undefined;
       for (const d of done) d.reject(err);
+      told.reject(err);
       drain();
       return;
     }
-    committing = undefined;
     for (const d of done) d.resolve();
+    told.resolve();
     drain();
   };
 
@@ -139,6 +154,9 @@ function sqliteStatements(file: string): Statements {
       }
       backoff = 1;
       committing = [];
+      committed = Promise.withResolvers<void>();
+      // awaited by the requests told early, if any
+      committed.promise.catch(() => {});
       setImmediate(commit);
     }
     for (const w of queue.splice(0)) {
@@ -151,7 +169,12 @@ function sqliteStatements(file: string): Statements {
         w.reject(err);
         continue;
       }
-      committing!.push({ resolve: () => w.resolve(result), reject: w.reject });
+      if (w.early) {
+        w.early(committed!.promise);
+        w.resolve(result);
+      } else {
+        committing!.push({ resolve: () => w.resolve(result), reject: w.reject });
+      }
     }
   };
 
@@ -166,7 +189,7 @@ function sqliteStatements(file: string): Statements {
   };
 
   const write = <R>(sql: string, values: Record<string, unknown>, rows: boolean) => new Promise<R>((resolve, reject) => {
-    queue.push({ sql, values, rows, resolve: resolve as (r: unknown) => void, reject, since: Date.now() });
+    queue.push({ sql, values, rows, resolve: resolve as (r: unknown) => void, reject, since: Date.now(), early: answerAfterCommit() });
     drain();
   });
 
