@@ -107,7 +107,11 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
   // keys rotated or retired by another process sign (or stop being published) here too
   provider.use(followSigningKeys(provider, signingKeys, keysVersion));
-  provider.use(scopeRequest);
+  // (a request whose writes could not be committed answers 500, its body and headers discarded by Koa)
+  provider.use((ctx, next) => scopeRequest(ctx, next).catch((err: unknown) => {
+    requestLogger(ctx, logger).error({ err, path: ctx.path }, 'the request\'s writes were not committed');
+    throw err;
+  }));
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);
