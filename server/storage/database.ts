@@ -5,7 +5,7 @@ import pg from 'pg';
 import { QueryTypes, Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import { migrations } from './migrations.ts';
-import { forgetReads, ownWritesCommitted } from './request-reads.ts';
+import { firstInRequest, forgetReads, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
 
@@ -125,7 +125,11 @@ export async function openDatabase(url: string): Promise<Database> {
 
   const statements = openStatements(url);
   let lastVersion = statements?.dataVersion?.();
+  // Another process's commit that a request follows (made before the request was sent)
+  // is seen by the request's first look: one look per request is enough.
+  const versionCheck = {};
   const caches = new TableCaches(statements?.dataVersion && (() => {
+    if (!firstInRequest(versionCheck)) return false;
     const version = statements.dataVersion!();
     if (version === lastVersion) return false;
     lastVersion = version;

@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
-import { forgetReads, readOnce, remember } from './request-reads.ts';
+import { forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
@@ -15,6 +15,59 @@ const epoch = () => Math.floor(Date.now() / 1000);
  * the lookups of one id share one statement.
  */
 const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
+
+const COLUMNS = ['model', 'id', 'payload', 'grantId', 'userCode', 'uid', 'accountId', 'expiresAt'];
+const upsertOf = (rows: number) => `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+  VALUES ${Array.from({ length: rows }, (_, n) => (rows === 1 ? `(${COLUMNS.map((c) => `:${c}`).join(', ')})` : `(${COLUMNS.map((c) => `:${c}${n}`).join(', ')})`)).join(', ')}
+  ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
+    user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`;
+/** Rows per statement at most (each distinct row count is one prepared statement). */
+const BATCH = 32;
+
+/**
+ * The rows upserted in one event-loop turn (concurrent requests) are written by one
+ * multi-row statement at its end, each caller told once it is done: on PostgreSQL a round
+ * trip per row cost more CPU than the row, and on SQLite one statement for the turn's
+ * tokens costs less than one each (client_credentials: 0.46 to 0.41 ms of CPU per
+ * request). A row upserted twice in one turn is written once, with its last payload, as
+ * two statements in turn would have left it (and one statement cannot touch a row twice).
+ */
+function batchedUpserts(db: Database) {
+  type Pending = { values: Record<string, unknown>; done: PromiseWithResolvers<void> };
+  let turn: Map<string, Pending> | undefined;
+  const write = async (rows: Pending[]) => {
+    const values: Record<string, unknown> = {};
+    if (rows.length === 1) Object.assign(values, rows[0]!.values);
+    else rows.forEach((row, n) => { for (const c of COLUMNS) values[`${c}${n}`] = row.values[c]; });
+    try {
+      await db.change(upsertOf(rows.length), values);
+      for (const row of rows) row.done.resolve();
+    } catch (err) {
+      for (const row of rows) row.done.reject(err);
+    }
+  };
+  return (values: Record<string, unknown>): Promise<void> => {
+    if (!turn) {
+      const rows = turn = new Map();
+      // Written on behalf of several requests: outside all of them, so that (SQLite) each
+      // caller is told only once the rows are committed (server/storage/statements.ts).
+      setImmediate(() => outsideRequests(() => {
+        turn = undefined;
+        const all = [...rows.values()];
+        for (let i = 0; i < all.length; i += BATCH) void write(all.slice(i, i + BATCH));
+      }));
+    }
+    const key = `${values.model} ${values.id}`;
+    const known = turn.get(key);
+    if (known) {
+      known.values = values;
+      return known.done.promise;
+    }
+    const done = Promise.withResolvers<void>();
+    turn.set(key, { values, done });
+    return done.promise;
+  };
+}
 
 type PayloadRow = { model?: string; payload: string; consumed_at: number | null; expires_at: number | null };
 
@@ -102,6 +155,8 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     async revokeByGrantId() {}
   }
 
+  const writeRow = batchedUpserts(db);
+
   class SqlAdapter implements Adapter {
     readonly #model: string;
 
@@ -125,23 +180,18 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       if (this.#model === 'Session') stored.sealedJti = keyring.encrypt(id, 'session');
       const row: PayloadRow = { payload: JSON.stringify(stored), consumed_at: null, expires_at: expiresIn ? epoch() + expiresIn : null };
       this.#forget();
-      await db.change(
-        `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-         VALUES (:model, :id, :payload, :grantId, :userCode, :uid, :accountId, :expiresAt)
-         ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
-           user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`,
-        {
-          model: this.#model,
-          id: digest(id),
-          payload: row.payload,
-          // a Grant is its own grant, so revoking by grant id removes it with its tokens
-          grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
-          userCode: payload.userCode ? digest(payload.userCode) : null,
-          uid: payload.uid ?? null,
-          // so that disabling an account ends its sessions and tokens (server/storage/revoke-account.ts)
-          accountId: payload.accountId ?? null,
-          expiresAt: row.expires_at,
-        });
+      await writeRow({
+        model: this.#model,
+        id: digest(id),
+        payload: row.payload,
+        // a Grant is its own grant, so revoking by grant id removes it with its tokens
+        grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
+        userCode: payload.userCode ? digest(payload.userCode) : null,
+        uid: payload.uid ?? null,
+        // so that disabling an account ends its sessions and tokens (server/storage/revoke-account.ts)
+        accountId: payload.accountId ?? null,
+        expiresAt: row.expires_at,
+      });
       this.#forget({ id: digest(id), uid: payload.uid ?? null, row });
     }
 

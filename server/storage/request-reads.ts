@@ -9,7 +9,7 @@ import type { Next } from 'koa';
  * always sees its own writes. Outside a request (CLI, sweeps) nothing is remembered.
  */
 type Read = { tables: readonly string[]; value: Promise<unknown> };
-type Scope = { reads: Map<string, Read>; commits: Promise<void>[] };
+type Scope = { reads: Map<string, Read>; commits: Promise<void>[]; asked?: Set<object> };
 const store = new AsyncLocalStorage<Scope>();
 
 /**
@@ -39,6 +39,25 @@ export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefin
 export async function ownWritesCommitted(): Promise<void> {
   const scope = store.getStore();
   if (scope) for (const commit of scope.commits) await commit;
+}
+
+/** Runs `work` outside any request: work done on behalf of several requests at once. */
+export function outsideRequests<T>(work: () => T): T {
+  return store.exit(work);
+}
+
+/**
+ * True the first time `what` is asked about in this request (and always outside one): for
+ * checks that hold for the rest of a request once made, such as whether another process
+ * wrote to the database since this one last looked.
+ */
+export function firstInRequest(what: object): boolean {
+  const scope = store.getStore();
+  if (!scope) return true;
+  scope.asked ??= new Set();
+  if (scope.asked.has(what)) return false;
+  scope.asked.add(what);
+  return true;
 }
 
 /** `read()` once per request under `key`; `tables` are those it reads (a write to one forgets it). */
