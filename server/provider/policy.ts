@@ -19,11 +19,13 @@ export function createPolicy(runner: ChainRunner) {
     const { oidc } = ctx;
     const session = oidc.session;
     if (!session?.accountId || !oidc.client) return Check.NO_NEED_TO_PROMPT;
-    const result = oidc.result as Partial<LoginResult> | undefined;
+    const result = oidc.result as (Partial<LoginResult> & { consent?: unknown }) | undefined;
     if (result?.stepgate && result.login) {
       // Resuming right after our chain finished: this is the moment the browser session
-      // exists, so its steps are recorded against it for single sign-on.
-      await runner.rememberForSession(session.uid, result as LoginResult);
+      // exists, so its steps are recorded against it for single sign-on. A result that
+      // carries consent too is the resume after the consent page, whose steps the resume
+      // before it recorded (writing them again would change nothing).
+      if (!result.consent) await runner.rememberForSession(session.uid, result as LoginResult);
       return Check.NO_NEED_TO_PROMPT;
     }
     const answer = await runner.sessionSatisfies(oidc.client.clientId, { uid: session.uid, accountId: session.accountId, acr: oidc.acr },
