@@ -1,13 +1,17 @@
 import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
 import type { StepContext, StepResult } from '../../server/flow/contract.ts';
 import type { Credentials } from '../../server/storage/credentials.ts';
 import type { Users } from '../../server/storage/users.ts';
 
 const VIEW = 'authenticators/totp/views/enrol';
 
-/** A QR code of an otpauth:// URI as an SVG drawn on the server (no script, no external image): the account page and the console show it. */
-export function qrSvg(uri: string): Promise<string> {
+/**
+ * A QR code of an otpauth:// URI as an SVG drawn on the server (no script, no external
+ * image): the account page and the console show it. qrcode (and pngjs, which it loads)
+ * is loaded at the first set-up, not by every process at start.
+ */
+export async function qrSvg(uri: string): Promise<string> {
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
 }
 

@@ -1,7 +1,6 @@
 import type { TokenGrantDeps } from './index.ts';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import verifyAssertion, { AssertionError } from '../saml/verify-assertion.ts';
 import grantableScopes from './scopes.ts';
 import issueUserTokens from './issue-user-tokens.ts';
 import { invalidGrant, refusal } from './errors.ts';
@@ -35,6 +34,8 @@ export function registerSaml2BearerGrant(provider: Provider, deps: TokenGrantDep
       report('failure', reason, accountId);
       return invalidGrant(description);
     };
+    // The XML signature stack (xml-crypto, @xmldom) is loaded at the first assertion: most deployments never see one.
+    const { default: verifyAssertion, AssertionError } = await import('../saml/verify-assertion.ts');
     let verified;
     try {
       verified = await verifyAssertion(params.assertion, {

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Config } from '../../config/index.ts';
 
 /** One finished mail: both parts are always there. */
@@ -21,11 +21,21 @@ export function mailDirectory(config: Config): string {
   return join(config.dataDir, 'mail');
 }
 
+/** nodemailer's transport for `options`, loaded (with nodemailer) at the first mail: most processes never send one. */
+function lazily(options: Record<string, unknown>) {
+  let transporter: Promise<Transporter> | undefined;
+  const get = () => (transporter ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(options)));
+  return {
+    sendMail: async (mail: Mail & { from: string }) => (await get()).sendMail(mail),
+    close: () => void transporter?.then((t) => t.close()),
+  };
+}
+
 export function createTransport(config: Config): Transport {
   if (config.mail.smtpUrl) {
     // nodemailer waits 2 minutes for a connection by default: a mail server that drops
     // packets would keep a send (and shutdown, which waits for sends) hanging that long.
-    const smtp = nodemailer.createTransport({ url: config.mail.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
+    const smtp = lazily({ url: config.mail.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
     return {
       kind: 'smtp',
       async send(mail) {
@@ -36,7 +46,7 @@ export function createTransport(config: Config): Transport {
     };
   }
   if (config.production) return { kind: 'off' };
-  const render = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  const render = lazily({ streamTransport: true, buffer: true, newline: 'unix' });
   const dir = mailDirectory(config);
   return {
     kind: 'files',

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import ipaddr from 'ipaddr.js';
-import { Agent, fetch as undiciFetch } from 'undici';
+import type { Agent } from 'undici';
 
 /**
  * The one way stepgate talks to other servers (OpenID discovery, JWKS, token, userinfo;
@@ -54,14 +54,18 @@ export type OutboundFetch = (url: string, init: { method: string; headers: Recor
 /** The policy's fetch functions; one pool of connections per kind of target. */
 export class Outbound {
   readonly #timeoutMs: number;
-  readonly #publicOnly: Agent;
-  readonly #anyTarget: Agent;
+  /** undici and its two agents, loaded at the first call out (most processes never make one) */
+  #undici: Promise<{ fetch: typeof import('undici').fetch; publicOnly: Agent; anyTarget: Agent }> | undefined;
 
   constructor(options: { timeoutSeconds: number }) {
     this.#timeoutMs = options.timeoutSeconds * 1000;
-    const timeouts = { headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs, connectTimeout: this.#timeoutMs };
-    this.#publicOnly = new Agent({ ...timeouts, connect: { lookup: publicOnlyLookup as never } });
-    this.#anyTarget = new Agent(timeouts);
+  }
+
+  #loaded() {
+    return this.#undici ??= import('undici').then(({ Agent, fetch }) => {
+      const timeouts = { headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs, connectTimeout: this.#timeoutMs };
+      return { fetch, publicOnly: new Agent({ ...timeouts, connect: { lookup: publicOnlyLookup as never } }), anyTarget: new Agent(timeouts) };
+    });
   }
 
   /** A fetch function (openid-client's customFetch shape) under this policy. */
@@ -70,7 +74,8 @@ export class Outbound {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#publicOnly.close(), this.#anyTarget.close()]);
+    const undici = await this.#undici;
+    if (undici) await Promise.all([undici.publicOnly.close(), undici.anyTarget.close()]);
   }
 
   async #request(text: string, init: Parameters<OutboundFetch>[1], allowPrivateNetwork: boolean): Promise<Response> {
@@ -91,10 +96,11 @@ export class Outbound {
     const cutOff = new AbortController();
     const deadline = AbortSignal.timeout(this.#timeoutMs);
     const signal = AbortSignal.any([cutOff.signal, deadline, ...(init.signal ? [init.signal] : [])]);
+    const undici = await this.#loaded();
     try {
-      const res = await undiciFetch(url, {
+      const res = await undici.fetch(url, {
         method: init.method, headers: init.headers, body: init.body as never, redirect: 'manual', signal,
-        dispatcher: allowPrivateNetwork ? this.#anyTarget : this.#publicOnly,
+        dispatcher: allowPrivateNetwork ? undici.anyTarget : undici.publicOnly,
       });
       if (res.status >= 300 && res.status < 400) {
         cutOff.abort();

@@ -3,8 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
 import { QueryTypes, Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
-import { SequelizeStorage, Umzug } from 'umzug';
-import { migrations } from './migrations.ts';
+import { migrate } from './migrate.ts';
 import { firstInRequest, forgetReads, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
@@ -108,19 +107,14 @@ export async function openDatabase(url: string): Promise<Database> {
     await sequelize.authenticate();
   }
 
-  const umzug = new Umzug({
-    migrations: migrations.map((m) => ({ name: m.name, up: () => m.up(sequelize.getQueryInterface()) })),
-    storage: new SequelizeStorage({ sequelize, tableName: 'stepgate_migrations' }),
-    logger: undefined,
-  });
   if (dialect === 'postgres') {
     // Several processes may start together: one migrates, the others wait for it.
     await sequelize.transaction(async (transaction) => {
       await sequelize.query('SELECT pg_advisory_xact_lock(7726001)', { transaction });
-      await umzug.up();
+      await migrate(sequelize);
     });
   } else {
-    await umzug.up();
+    await migrate(sequelize);
   }
 
   const statements = openStatements(url);

@@ -5,7 +5,7 @@ import { DataTypes, QueryTypes, type QueryInterface } from 'sequelize';
  * The schema, as ordered migrations shared by SQLite and PostgreSQL. Add new ones at the
  * end; never edit one that has shipped.
  */
-type Migration = { name: string; up: (q: QueryInterface) => Promise<void> };
+export type Migration = { name: string; up: (q: QueryInterface) => Promise<void> };
 
 const now = { type: DataTypes.DATE, allowNull: false };
 

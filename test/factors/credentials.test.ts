@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Sequelize } from 'sequelize';
-import { SequelizeStorage, Umzug } from 'umzug';
+import { migrate } from '../../server/storage/migrate.ts';
 import { generateSecret } from 'otplib';
 import { migrations } from '../../server/storage/migrations.ts';
 import { openDatabase, type Database } from '../../server/storage/database.ts';
@@ -33,10 +33,7 @@ describe('credentials storage', function () {
       ? new Sequelize({ dialect: 'sqlite', storage: url.slice('sqlite:'.length), logging: false })
       : new Sequelize(url, { dialect: 'postgres', logging: false });
     const before = migrations.slice(0, migrations.findIndex((m) => m.name === '0012-factors'));
-    await new Umzug({
-      migrations: before.map((m) => ({ name: m.name, up: () => m.up(sequelize.getQueryInterface()) })),
-      storage: new SequelizeStorage({ sequelize, tableName: 'stepgate_migrations' }), logger: undefined,
-    }).up();
+    await migrate(sequelize, before);
     await sequelize.getQueryInterface().bulkInsert('users', [{
       id: userId, username: 'old', email: null, password_hash: null, totp_secret: keyring.encrypt(oldSecret, `totp:${userId}`),
       totp_last_step: 7, roles: '[]', disabled: false, created_at: new Date(), updated_at: new Date(),
