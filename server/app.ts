@@ -115,7 +115,10 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   provider.use(requestLog(logger));
   provider.use(metrics.middleware);
   provider.use(securityHeaders);
-  provider.use(languageMiddleware(config.defaultLanguage));
+  // oidc-provider's API endpoints answer JSON for programs (error descriptions in English,
+  // as OAuth's are): no language to choose there.
+  const chooseLanguage = languageMiddleware(config.defaultLanguage);
+  provider.use((ctx, next) => (PROTOCOL_ONLY.has(ctx.path) ? next() : chooseLanguage(ctx, next)));
   provider.use(errorBoundary(views, logger));
   provider.use(wso2Compat);
   // Each router tries to match every path; oidc-provider's API endpoints are none of ours.

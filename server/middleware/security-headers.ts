@@ -41,8 +41,11 @@ export default async function securityHeaders(ctx: Context, next: Next) {
   ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
   await next();
-  // Pages may carry CSRF tokens, codes or personal data: never cache them.
-  if (ctx.response.is('html')) {
+  // Pages may carry CSRF tokens, codes or personal data: never cache them. (The type is
+  // read as set, not through `ctx.response.is`, whose MIME parsing was a measurable part
+  // of every token request.)
+  const type = ctx.response.get('Content-Type');
+  if (typeof type === 'string' && /^text\/html\b/i.test(type)) {
     ctx.set('Cache-Control', 'no-store');
     // oidc-provider's own pages: the form_post answer and the logout confirmation post to
     // (or end at) the client.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.ts';
+import { requestLineLogger, type Logger } from '../logger.ts';
 
 /** An incoming X-Request-Id is kept only when it is short and plain (it ends up in every log line). */
 const USABLE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -28,6 +28,7 @@ export function requestLogger(ctx: Context | undefined, fallback: Logger): Logge
  * values.
  */
 export function requestLog(logger: Logger) {
+  const lines = requestLineLogger(logger);
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('X-Request-Id');
     const reqId = USABLE_ID.test(incoming) ? incoming : randomUUID();
@@ -39,7 +40,7 @@ export function requestLog(logger: Logger) {
     try {
       await next();
     } finally {
-      (log ?? logger).info({ ...(log ? {} : { reqId }), method: ctx.method, route: routeName(ctx), path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+      lines.info({ reqId, method: ctx.method, route: routeName(ctx), path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
     }
   };
 }
