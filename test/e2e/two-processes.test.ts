@@ -65,6 +65,19 @@ describe(`two stepgate processes on one ${onPostgres ? 'PostgreSQL' : 'SQLite'} 
     return rp;
   }
 
+  /** A whole login (password, TOTP, consent when asked) at one process; the callback URL and the PKCE verifier. */
+  async function signInAt(at: ChildStepgate, rp: oidc.Configuration, username: string, totpSecret: string, totpStep = 0) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: RP_CALLBACK, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const browser = new SwitchingBrowser(at.port);
+    let page = await browser.go(url.href);
+    page = await browser.submit(page, { username, password: PASSWORD });
+    page = await browser.submit(page, { code: await totpCode(totpSecret, totpStep) });
+    if (page.$('button[value=allow]').length) page = await browser.submit(page, {}, /consent/, { name: 'decision', value: 'allow' });
+    assert.ok(page.location?.startsWith(RP_CALLBACK), `redirected to the client, got ${page.status}`);
+    return { callback: new URL(page.location!), verifier };
+  }
+
   it('both publish the same signing keys', async () => {
     const [a, b] = await Promise.all([first, second].map(async (p) => (await fetch(`http://localhost:${p.port}/jwks`)).json()));
     assert.deepEqual(a, b);
@@ -106,15 +119,7 @@ describe(`two stepgate processes on one ${onPostgres ? 'PostgreSQL' : 'SQLite'} 
   it('a code redeemed at one process cannot be redeemed again at the other', async () => {
     const rp1 = await rpAt(first);
     const rp2 = await rpAt(second);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp2, { redirect_uri: RP_CALLBACK, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
-    const browser = new SwitchingBrowser(second.port);
-    let page = await browser.go(url.href);
-    page = await browser.submit(page, { username: 'alice', password: PASSWORD });
-    page = await browser.submit(page, { code: await totpCode(alice.totpSecret, 1) });
-    if (page.$('button[value=allow]').length) page = await browser.submit(page, {}, /consent/, { name: 'decision', value: 'allow' });
-    assert.ok(page.location?.startsWith(RP_CALLBACK), `redirected to the client, got ${page.status}`);
-    const callback = new URL(page.location!);
+    const { callback, verifier } = await signInAt(second, rp2, 'alice', alice.totpSecret, 1);
     const tokens = await oidc.authorizationCodeGrant(rp2, callback, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck });
     await assert.rejects(oidc.authorizationCodeGrant(rp1, callback, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck }), invalidGrant);
     assert.equal((await oidc.tokenIntrospection(rp1, tokens.access_token)).active, false, 'the replay revoked what the code had issued');
@@ -139,14 +144,8 @@ describe(`two stepgate processes on one ${onPostgres ? 'PostgreSQL' : 'SQLite'} 
 
   it('a user disabled in another process is refused at the very next request of each (cached users are invalidated)', async () => {
     const rp = await rpAt(first);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: RP_CALLBACK, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
-    const browser = new SwitchingBrowser(first.port);
-    let page = await browser.go(url.href);
-    page = await browser.submit(page, { username: 'carol', password: PASSWORD });
-    page = await browser.submit(page, { code: await totpCode(carol.totpSecret) });
-    if (page.$('button[value=allow]').length) page = await browser.submit(page, {}, /consent/, { name: 'decision', value: 'allow' });
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.location!), { pkceCodeVerifier: verifier });
+    const { callback, verifier } = await signInAt(first, rp, 'carol', carol.totpSecret);
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier });
     // /userinfo looks the account up on every call: a disabled account is no account (401)
     const userinfo = async () => Promise.all([first, second].map(async (p) => (await fetch(`http://localhost:${p.port}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status));
     assert.deepEqual(await userinfo(), [200, 200], 'both know carol (and now hold her in memory)');
