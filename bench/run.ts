@@ -42,7 +42,7 @@ const wanted = (name: string) => !ONLY || ONLY.has(name);
 /** BENCH_DB=sqlite (or postgres) runs stepgate on that database only */
 const DB_ONLY = process.env.BENCH_DB;
 /** The Node flags and allocator setting `npm start` uses; every server gets them, so the comparison is like for like. */
-const NODE_FLAGS = ['--max-semi-space-size=4'];
+const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
 process.env.MALLOC_ARENA_MAX = '1';
 const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const BASIC = `Basic ${Buffer.from(`${BENCH_CLIENT.clientId}:${BENCH_CLIENT.secret}`).toString('base64')}`;

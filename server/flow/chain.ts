@@ -189,3 +189,12 @@ export function parseCidr(text: string): { address: string; prefix: number; type
   if (prefix > max) return undefined;
   return { address, prefix, type: family === 4 ? 'ipv4' : 'ipv6' };
 }
+
+/** Freezes a parsed chain and everything in it: one parsed chain is shared by every request that plans with it. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

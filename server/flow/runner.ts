@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Authenticator, StepContext, StepResult } from './contract.ts';
-import { parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
+import { deepFreeze, parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { RememberedDevices } from '../storage/remembered-devices.ts';
 import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
@@ -77,6 +77,10 @@ export class ChainRunner {
   readonly #federated: () => Promise<Authenticator[]>;
   /** built-ins plus the stored identity providers, as of the last refresh */
   #authenticators: Map<string, Authenticator>;
+  /** the stored identity providers' authenticators at the last refresh */
+  #federatedNow: Authenticator[] = [];
+  /** chains parsed against the authenticators as they are now (frozen: shared by requests) */
+  readonly #parsed = new Map<string, Chain>();
   readonly #states: FlowStates;
   readonly #sso: SessionSteps;
   readonly #chainOf: (clientId: string) => Promise<string | undefined>;
@@ -140,7 +144,22 @@ export class ChainRunner {
    */
   async refresh(): Promise<void> {
     const federated = await this.#federated();
+    if (federated.length === this.#federatedNow.length && federated.every((a, i) => a === this.#federatedNow[i])) return;
+    this.#federatedNow = federated;
     this.#authenticators = new Map([...federated, ...this.#builtIn].map((a) => [a.id, a]));
+    // whether a chain is valid depends on which authenticators exist
+    this.#parsed.clear();
+  }
+
+  /** parseChain, once per chain text while the authenticators stay the same (a login plans on every request). */
+  #parseChain(text: string): Chain {
+    let chain = this.#parsed.get(text);
+    if (!chain) {
+      chain = deepFreeze(parseChain(text, this.catalog));
+      if (this.#parsed.size >= 1000) this.#parsed.clear();
+      this.#parsed.set(text, chain);
+    }
+    return chain;
   }
 
   /**
@@ -150,7 +169,7 @@ export class ChainRunner {
    * A step that a condition, a remembered device or a level can leave out does not count.
    */
   guaranteesMultiFactor(chainText: string): boolean {
-    const chain = parseChain(chainText, this.catalog);
+    const chain = this.#parseChain(chainText);
     const always = chain.steps.filter((s) => (s.level ?? 1) <= (chain.defaultLevel ?? 1) && !s.when && !s.unless && s.remember === undefined);
     let paths: Set<string>[] = [new Set()];
     for (const step of always) {
@@ -359,7 +378,7 @@ export class ChainRunner {
     if (chainText === undefined) return 'the client is unknown';
     let chain: Chain;
     try {
-      chain = parseChain(chainText, this.catalog);
+      chain = this.#parseChain(chainText);
     } catch {
       return 'the client\'s chain names an authenticator that no longer exists';
     }
@@ -401,7 +420,7 @@ export class ChainRunner {
     if (chainText === undefined) return { kind: 'refused', code: 'unknown_client', message: 'unknown client' };
     let chain: Chain;
     try {
-      chain = parseChain(chainText, this.catalog);
+      chain = this.#parseChain(chainText);
     } catch {
       return { kind: 'refused', code: 'step_unavailable', message: 'this client\'s chain names an authenticator that no longer exists; an admin must fix the chain' };
     }
@@ -467,7 +486,7 @@ export class ChainRunner {
    */
   #parse(text: string): Chain {
     try {
-      return parseChain(text, this.catalog);
+      return this.#parseChain(text);
     } catch (err) {
       if (!(err instanceof ChainError)) throw err;
       throw Object.assign(new Error('The sign-in methods of this application changed while you were signing in. Go back to the application and start again.'), { status: 409, expose: true });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../storage/database.ts';
+import { readOnce } from '../storage/request-reads.ts';
 import type { UpstreamLogin } from './contract.ts';
 
 /** One satisfied step of a login in progress. */
@@ -31,6 +32,12 @@ export type FlowState = {
   busyUntil?: number;
 };
 
+/** A stored flow state, as read. */
+export type FlowStateRow = { data: string; version: number; expires_at: number };
+
+/** Where a request remembers its read of a login's state (server/storage/request-reads.ts). */
+export const flowStateReadKey = (uid: string) => `flow_states ${uid}`;
+
 export const newCsrf = () => randomBytes(24).toString('base64url');
 
 /**
@@ -45,8 +52,9 @@ export class FlowStates {
   }
 
   async load(uid: string): Promise<{ state: FlowState; version: number } | undefined> {
-    const [row] = await this.#db.select<{ data: string; version: number; expires_at: number }>(
-      'SELECT data, version, expires_at FROM flow_states WHERE uid = :uid', { uid });
+    const read = () => this.#db.select<FlowStateRow>('SELECT data, version, expires_at FROM flow_states WHERE uid = :uid', { uid });
+    // Usually read already, with the interaction (server/storage/oidc-adapter.ts); else read now.
+    const [row] = (await readOnce<FlowStateRow[] | undefined>(['flow_states'], flowStateReadKey(uid), read)) ?? (await read());
     if (!row || row.expires_at <= Date.now() / 1000) return undefined;
     return { state: JSON.parse(row.data) as FlowState, version: row.version };
   }

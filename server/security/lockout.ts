@@ -61,10 +61,14 @@ export class Lockout {
    * attempt on the account — counted first, so parallel guesses cannot pass its limit.
    */
   async attempt(keys: LockoutKeys): Promise<AttemptDecision> {
-    const now = epoch();
-    const addressUntil = keys.address === undefined ? null : await this.lockedUntil(keys.address);
-    if (addressUntil !== null && addressUntil > now) return { allowed: false, retryAfterSeconds: addressUntil - now };
-    const wait = await this.#count(keys.account, this.#options.maxFailures);
+    const wait = await this.#count(keys.account, this.#options.maxFailures, keys.address);
+    if (wait === 'address locked') {
+      // Nothing was counted. Read how long the address stays locked (at least a second,
+      // even if its lock ended in between: the attempt was not counted, so it is refused).
+      const now = epoch();
+      const until = (await this.lockedUntil(keys.address!)) ?? now;
+      return { allowed: false, retryAfterSeconds: Math.max(1, until - now) };
+    }
     return wait > 0 ? { allowed: false, retryAfterSeconds: wait } : { allowed: true };
   }
 
@@ -99,13 +103,20 @@ export class Lockout {
     return row?.locked_until ?? null;
   }
 
-  /** Returns 0 when the attempt may proceed, else the seconds to wait. */
-  async #count(key: string, maxFailures: number): Promise<number> {
+  /**
+   * Counts one attempt on `key`: 0 when it may proceed, else the seconds to wait. With
+   * `unlessLocked` (an address), nothing is counted while that address is locked: an
+   * attacker refused for their address must not lock the account for its owner. Checked and
+   * counted in one statement.
+   */
+  async #count(key: string, maxFailures: number, unlessLocked?: string): Promise<number | 'address locked'> {
     const now = epoch();
     const { baseSeconds, maxSeconds, windowSeconds } = this.#options;
+    // (The casts tell PostgreSQL the types of parameters that appear in a SELECT list.)
     const [row] = await this.#db.select<{ failures: number; lockouts: number; locked_until: number | null }>(
       `INSERT INTO login_failures (key, failures, lockouts, first_failure_at, locked_until)
-       VALUES (:key, 1, 0, :now, NULL)
+       SELECT CAST(:key AS VARCHAR(255)), 1, 0, CAST(:now AS BIGINT), NULL
+       WHERE NOT EXISTS (SELECT 1 FROM login_failures WHERE key = :unlessLocked AND locked_until > :now)
        ON CONFLICT (key) DO UPDATE SET
          failures = CASE WHEN login_failures.locked_until > :now THEN login_failures.failures
                          WHEN login_failures.first_failure_at < :windowStart AND login_failures.lockouts = 0 THEN 1
@@ -113,8 +124,8 @@ export class Lockout {
          first_failure_at = CASE WHEN login_failures.first_failure_at < :windowStart AND login_failures.lockouts = 0
                          THEN :now ELSE login_failures.first_failure_at END
        RETURNING failures, lockouts, locked_until`,
-      { key, now, windowStart: now - windowSeconds });
-    if (!row) return 0;
+      { key, now, windowStart: now - windowSeconds, unlessLocked: unlessLocked ?? null });
+    if (!row) return 'address locked';
     if (row.locked_until !== null && Number(row.locked_until) > now) return Number(row.locked_until) - now;
     if (row.failures <= maxFailures) return 0;
     // Over the limit: lock, doubling with each lockout. Leave one attempt for after the

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
-import { readOnce } from './request-reads.ts';
+import { readOnce, remember } from './request-reads.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
 
@@ -47,6 +47,8 @@ export function normaliseRecoveryCode(code: string): string {
   return code.toUpperCase().replace(/[^A-Z0-9]/g, '');
 }
 
+const totpKey = (userId: string) => `credentials totp ${userId}`;
+
 const recoveryHash = (userId: string, code: string) => digest(`recovery:${userId}:${normaliseRecoveryCode(code)}`);
 
 function view(row: Row): CredentialView {
@@ -83,10 +85,20 @@ export class Credentials {
   }
 
   async has(userId: string, type: CredentialType, t?: Transaction): Promise<boolean> {
+    if (type === 'totp') return (await this.#totpRows(userId, t)).length > 0;
     const read = () => this.#db.select<{ id: string }>('SELECT id FROM credentials WHERE user_id = :userId AND type = :type LIMIT 1', { userId, type }, t);
     // Asked by each plan of a request: read once per request (server/storage/request-reads.ts).
     const rows = t ? await read() : await readOnce(['credentials'], `credentials has ${userId} ${type}`, read);
     return rows.length > 0;
+  }
+
+  /**
+   * The user's TOTP row (one at most), read once per request: the plan asks whether it
+   * exists, the step then checks a code against it, and the plan after the step asks again.
+   */
+  #totpRows(userId: string, t?: Transaction): Promise<Row[]> {
+    const read = () => this.#db.select<Row>("SELECT * FROM credentials WHERE user_id = :userId AND type = 'totp'", { userId }, t);
+    return t ? read() : readOnce(['credentials'], totpKey(userId), read);
   }
 
   /**
@@ -157,7 +169,7 @@ export class Credentials {
   }
 
   async totp(userId: string): Promise<{ secret: string; lastStep: number | null } | undefined> {
-    const [row] = await this.#db.select<Row>("SELECT * FROM credentials WHERE user_id = :userId AND type = 'totp'", { userId });
+    const [row] = await this.#totpRows(userId);
     if (!row) return undefined;
     return { secret: this.#keyring.decrypt(row.data, `totp:${userId}`), lastStep: row.counter === null ? null : Number(row.counter) };
   }
@@ -167,10 +179,12 @@ export class Credentials {
    * requests race: the conditional update is the lock.
    */
   async useTotpStep(userId: string, step: number): Promise<boolean> {
-    const changed = await this.#db.change(
-      "UPDATE credentials SET counter = :step, last_used_at = :now WHERE user_id = :userId AND type = 'totp' AND (counter IS NULL OR counter < :step)",
+    const rows = await this.#db.select<Row>(
+      "UPDATE credentials SET counter = :step, last_used_at = :now WHERE user_id = :userId AND type = 'totp' AND (counter IS NULL OR counter < :step) RETURNING *",
       { userId, step, now: epoch() });
-    return changed === 1;
+    // The write forgot this request's read of the row; the row as written is what it holds now.
+    if (rows.length) remember(['credentials'], totpKey(userId), rows);
+    return rows.length === 1;
   }
 
   // ---- recovery codes --------------------------------------------------------------------

@@ -4,6 +4,7 @@ import { forgetReads, outsideRequests, readOnce, remember } from './request-read
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
+import { flowStateReadKey, type FlowStateRow } from '../flow/state.ts';
 
 /** Single-use artifacts: a second consume of one of these is a replay and fails the request. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -17,12 +18,13 @@ const epoch = () => Math.floor(Date.now() / 1000);
 const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
 
 const COLUMNS = ['model', 'id', 'payload', 'grantId', 'userCode', 'uid', 'accountId', 'expiresAt'];
-const upsertOf = (rows: number) => `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-  VALUES ${Array.from({ length: rows }, (_, n) => (rows === 1 ? `(${COLUMNS.map((c) => `:${c}`).join(', ')})` : `(${COLUMNS.map((c) => `:${c}${n}`).join(', ')})`)).join(', ')}
-  ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
-    user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`;
 /** Rows per statement at most (each distinct row count is one prepared statement). */
 const BATCH = 32;
+/** The upsert of n rows is UPSERTS[n - 1] (made once: its text is also the prepared statement's key). */
+const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
+  VALUES ${Array.from({ length: rows }, (_, n) => (rows === 1 ? `(${COLUMNS.map((c) => `:${c}`).join(', ')})` : `(${COLUMNS.map((c) => `:${c}${n}`).join(', ')})`)).join(', ')}
+  ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
+    user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`);
 
 /**
  * The rows upserted in one event-loop turn (concurrent requests) are written by one
@@ -40,7 +42,7 @@ function batchedUpserts(db: Database) {
     if (rows.length === 1) Object.assign(values, rows[0]!.values);
     else rows.forEach((row, n) => { for (const c of COLUMNS) values[`${c}${n}`] = row.values[c]; });
     try {
-      await db.change(upsertOf(rows.length), values);
+      await db.change(UPSERTS[rows.length - 1]!, values);
       for (const row of rows) row.done.resolve();
     } catch (err) {
       for (const row of rows) row.done.reject(err);
@@ -142,6 +144,24 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     return rows;
   };
 
+  /**
+   * An interaction is read with its login's state (server/flow/state.ts), as every request
+   * that reads the one goes on to read the other. The state is remembered for the request as
+   * if read on its own (from the start of the read, so a write to flow_states meanwhile
+   * forgets it); when the interaction is not found it is not known (undefined) either way.
+   */
+  const interactionWithFlow = (id: string, uid: string) => {
+    const rows = db.select<PayloadRow & { flow_data: string | null; flow_version: number | null; flow_expires_at: number | null }>(
+      `SELECT p.payload, p.consumed_at, p.expires_at, f.data AS flow_data, f.version AS flow_version, f.expires_at AS flow_expires_at
+       FROM oidc_payloads p LEFT JOIN flow_states f ON f.uid = :uid
+       WHERE p.model = 'Interaction' AND p.id = :id`, { id, uid });
+    remember(['flow_states'], flowStateReadKey(uid), rows.then(([row]): FlowStateRow[] | undefined => {
+      if (!row) return undefined;
+      return row.flow_data === null ? [] : [{ data: row.flow_data, version: Number(row.flow_version), expires_at: Number(row.flow_expires_at) }];
+    }, () => undefined));
+    return rows;
+  };
+
   class ClientAdapter implements Adapter {
     async find(id: string) {
       const client = await clients.get(id);
@@ -195,9 +215,11 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       this.#forget({ id: digest(id), uid: payload.uid ?? null, row });
     }
 
-    async #findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    /** `interactionUid`: the interaction's own id, when finding one by id (its login's state is read with it) */
+    async #findWhere(column: 'id' | 'uid' | 'user_code', value: string, interactionUid?: string): Promise<AdapterPayload | undefined> {
       const read = () => (column === 'id' && TOKEN_MODELS.has(this.#model)
         ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
+        : interactionUid !== undefined ? interactionWithFlow(value, interactionUid)
         : db.select<PayloadRow>(
           `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
           { model: this.#model, value })).then(([first]) => first);
@@ -209,7 +231,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     }
 
     async find(id: string) {
-      const payload = await this.#findWhere('id', digest(id));
+      const payload = await this.#findWhere('id', digest(id), this.#model === 'Interaction' ? id : undefined);
       if (payload) {
         payload.jti = id;
         delete (payload as { sealedJti?: string }).sealedJti;

@@ -15,6 +15,8 @@
 export type TableCache<V> = {
   /** The cached value for `key`, or what `load` returns (kept unless undefined). */
   get(key: string, load: () => Promise<V>): Promise<V>;
+  /** What `load` returns, read by another key (a user by name): kept under `keyOf(value)` as `get` would keep it. */
+  through(load: () => Promise<V>, keyOf: (value: V) => string | undefined): Promise<V>;
 };
 
 /** Enough for every client and identity provider of a deployment; beyond it, start over. */
@@ -33,9 +35,15 @@ class Cache<V> implements TableCache<V> {
     if (!this.#owner.fresh()) return load();
     const hit = this.#entries.get(key);
     if (hit !== undefined) return hit;
+    return this.through(load, () => key);
+  }
+
+  async through(load: () => Promise<V>, keyOf: (value: V) => string | undefined): Promise<V> {
+    if (!this.#owner.fresh()) return load();
     const generation = this.#generation;
     const value = await load();
-    if (value !== undefined && generation === this.#generation && this.#owner.fresh()) {
+    const key = value === undefined ? undefined : keyOf(value);
+    if (key !== undefined && generation === this.#generation && this.#owner.fresh()) {
       if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
       this.#entries.set(key, value);
     }

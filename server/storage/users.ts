@@ -75,7 +75,9 @@ export class Users {
   }
 
   async byUsername(username: string, transaction?: Transaction): Promise<User | undefined> {
-    const [row] = await this.#db.select<Row>(`${SELECT} WHERE username = :u`, { u: normaliseUsername(username) }, transaction);
+    const read = async () => (await this.#db.select<Row>(`${SELECT} WHERE username = :u`, { u: normaliseUsername(username) }, transaction))[0];
+    // Not cached by name (a rename would need a second key), but kept by id: the sign-in goes on to ask for it by id.
+    const row = transaction ? await read() : await this.#byId.through(read, (found) => found?.id);
     return row && Users.#toUser(row);
   }
 

@@ -105,4 +105,12 @@ describe('attacks: password spraying from one address', function () {
     const locked = await guess('victim4', 'Winter2026!');
     assert.match(locked.$('.error').text(), /Too many attempts/, 'the address is locked after three failures, successes in between or not');
   });
+
+  it('guesses from a locked address are refused without counting against the account they name', async () => {
+    await addUser(server, 'victim5', { totp: false });
+    // the address is locked by the test before; more guesses than the account's own limit (5)
+    for (let i = 0; i < 7; i++) assert.match((await guess('victim5', `guess-${i}`)).$('.error').text(), /Too many attempts/);
+    const counted = await server.stepgate.db.select<{ key: string }>('SELECT key FROM login_failures WHERE key = :key', { key: 'password:account:victim5' });
+    assert.deepEqual(counted, [], 'no attempt counted on the account');
+  });
 });
