@@ -148,7 +148,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
    * An interaction is read with its login's state (server/flow/state.ts), as every request
    * that reads the one goes on to read the other. The state is remembered for the request as
    * if read on its own (from the start of the read, so a write to flow_states meanwhile
-   * forgets it); when the interaction is not found it is not known (undefined) either way.
+   * forgets it); when the interaction is not found, the state is left to be read on its own.
    */
   const interactionWithFlow = (id: string, uid: string) => {
     const rows = db.select<PayloadRow & { flow_data: string | null; flow_version: number | null; flow_expires_at: number | null }>(
