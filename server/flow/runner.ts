@@ -214,12 +214,7 @@ export class ChainRunner {
     const authenticators: Record<string, AuthenticatorFacts> = {};
     for (const id of ids) {
       const a = this.#authenticators.get(id);
-      if (!a) continue;
-      authenticators[id] = {
-        amr: a.amr,
-        ...(input.accountId !== undefined && a.configuredFor ? { configured: await a.configuredFor(input.accountId) } : {}),
-        enrollable: 'enrol' in a && a.enrol !== undefined,
-      };
+      if (a) authenticators[id] = { amr: a.amr, enrollable: 'enrol' in a && a.enrol !== undefined };
     }
     const context: PlanContext = {
       now: epoch(),
@@ -233,7 +228,24 @@ export class ChainRunner {
     };
     if (input.sessionSteps && input.accountId !== undefined) context.session = { accountId: input.accountId, steps: input.sessionSteps };
     else if (input.session) context.session = { accountId: input.session.accountId, steps: await this.#sso.steps(input.session.uid, input.session.accountId) };
-    return plan(chain, context);
+    const first = plan(chain, context);
+    // Whether the user has set an authenticator up decides only which options a step still
+    // to be asked offers (or that none can be: "unavailable", which a first plan that does
+    // not know shows as "ask"). So it is read for those options alone, and the plan made
+    // again with it: a plan that asks nothing (a refresh whose grant covers the chain) reads
+    // nothing. Same plan as reading every option's first.
+    const accountId = input.accountId;
+    if (accountId === undefined) return first;
+    const asked = new Set(first.steps.filter((s) => s.outcome === 'ask').flatMap((s) => s.usable ?? []));
+    let learnt = false;
+    for (const id of asked) {
+      const a = this.#authenticators.get(id);
+      if (a?.configuredFor && authenticators[id]) {
+        authenticators[id] = { ...authenticators[id], configured: await a.configuredFor(accountId) };
+        learnt = true;
+      }
+    }
+    return learnt ? plan(chain, context) : first;
   }
 
   /** The current step's page (or the next redirect) for a GET. */
