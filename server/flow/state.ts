@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../storage/database.ts';
 import { readOnce } from '../storage/request-reads.ts';
+import { flowStateReadKey, type FlowStateRow } from '../storage/oidc-adapter.ts';
 import type { UpstreamLogin } from './contract.ts';
 
 /** One satisfied step of a login in progress. */
@@ -31,12 +32,6 @@ export type FlowState = {
   /** while an answer is being checked: no other answer is taken until then (epoch seconds) */
   busyUntil?: number;
 };
-
-/** A stored flow state, as read. */
-export type FlowStateRow = { data: string; version: number; expires_at: number };
-
-/** Where a request remembers its read of a login's state (server/storage/request-reads.ts). */
-export const flowStateReadKey = (uid: string) => `flow_states ${uid}`;
 
 export const newCsrf = () => randomBytes(24).toString('base64url');
 

@@ -4,7 +4,12 @@ import { forgetReads, outsideRequests, readOnce, remember } from './request-read
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
-import { flowStateReadKey, type FlowStateRow } from '../flow/state.ts';
+
+/** A login's stored flow state (server/flow/state.ts), as read. */
+export type FlowStateRow = { data: string; version: number; expires_at: number };
+
+/** Where a request remembers its read of a login's flow state (read with its interaction, below). */
+export const flowStateReadKey = (uid: string) => `flow_states ${uid}`;
 
 /** Single-use artifacts: a second consume of one of these is a replay and fails the request. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
