@@ -19,17 +19,25 @@ export type AuditFilter = { kind?: string; actor?: string; subject?: string; cli
 
 /** Rows per INSERT of noted events (each row count is its own prepared statement). */
 const NOTE_BATCH = 32;
+const NOTE_COLUMNS = ['at', 'kind', 'actor', 'clientId', 'address', 'subject', 'details'] as const;
+/** The n-th row's value names, and the INSERT of n rows at NOTE_INSERTS[n - 1] (made once, not per write). */
+const NOTE_NAMES = Array.from({ length: NOTE_BATCH }, (_, n) => NOTE_COLUMNS.map((c) => `${c}${n}`));
+const NOTE_INSERTS = Array.from({ length: NOTE_BATCH }, (_, i) => `INSERT INTO audit_events (at, kind, actor, client_id, address, subject, details) VALUES ${
+  NOTE_NAMES.slice(0, i + 1).map((names) => `(${names.map((name) => `:${name}`).join(', ')})`).join(', ')}`);
 
 /** Keys whose values are secrets wherever they appear in an event's details. */
 const SECRET_KEYS = /secret|password|hash|^(access_|refresh_|id_)?token$|^code$/i;
 
+const hideSecret = (key: string, v: unknown) => (SECRET_KEYS.test(key) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : v);
+
+/** `value` as JSON, every secret-looking key's value at any depth replaced by "[redacted]" (no copy made first). */
+export function redactedJson(value: unknown): string {
+  return JSON.stringify(value, hideSecret);
+}
+
 /** A deep copy of `value` with every secret-looking key replaced by "[redacted]". */
 export function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEYS.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v)]));
-  }
-  return value;
+  return value === undefined ? undefined : JSON.parse(redactedJson(value));
 }
 
 type Row = { id: number; at: number | string; kind: string; actor: string | null; client_id: string | null; address: string | null; subject: string | null; details: string };
@@ -53,7 +61,7 @@ export class Audit {
        VALUES (:at, :kind, :actor, :clientId, :address, :subject, :details)`,
       {
         at: Date.now(), kind: event.kind, actor: event.actor ?? null, clientId: event.clientId ?? null,
-        address: event.address ?? null, subject: event.subject ?? null, details: JSON.stringify(redact(event.details ?? {})),
+        address: event.address ?? null, subject: event.subject ?? null, details: redactedJson(event.details ?? {}),
       }, transaction);
   }
 
@@ -86,16 +94,17 @@ export class Audit {
     for (let i = 0; i < events.length; i += NOTE_BATCH) {
       const batch = events.slice(i, i + NOTE_BATCH);
       const values: Record<string, unknown> = {};
-      const rows = batch.map((event, n) => {
-        Object.assign(values, {
-          [`at${n}`]: event.at, [`kind${n}`]: event.kind, [`actor${n}`]: event.actor ?? null,
-          [`clientId${n}`]: event.clientId ?? null, [`address${n}`]: event.address ?? null, [`subject${n}`]: event.subject ?? null,
-          [`details${n}`]: JSON.stringify(redact(event.details ?? {})),
-        });
-        return `(:at${n}, :kind${n}, :actor${n}, :clientId${n}, :address${n}, :subject${n}, :details${n})`;
+      batch.forEach((event, n) => {
+        const [at, kind, actor, clientId, address, subject, details] = NOTE_NAMES[n]!;
+        values[at!] = event.at;
+        values[kind!] = event.kind;
+        values[actor!] = event.actor ?? null;
+        values[clientId!] = event.clientId ?? null;
+        values[address!] = event.address ?? null;
+        values[subject!] = event.subject ?? null;
+        values[details!] = redactedJson(event.details ?? {});
       });
-      await this.#db.change(`INSERT INTO audit_events (at, kind, actor, client_id, address, subject, details) VALUES ${rows.join(', ')}`, values)
-        .catch(this.#onError);
+      await this.#db.change(NOTE_INSERTS[batch.length - 1]!, values).catch(this.#onError);
     }
   }
 

@@ -17,6 +17,7 @@ import { TOKEN_ENDPOINT_AUTH_METHODS, type Clients } from '../storage/clients.ts
 import type { Outbound } from '../security/outbound.ts';
 import type { Services } from '../services.ts';
 import { createAdapter } from '../storage/oidc-adapter.ts';
+import { findClientsByRecord } from './client-lookup.ts';
 
 /** Whether a client that registered `url` (its jwks_uri or back-channel logout URI) may be reached on a private network. */
 async function privateNetworkAllowed(clients: Clients, url: string): Promise<boolean> {
@@ -202,6 +203,7 @@ export function createProvider(deps: Deps): Provider {
     },
   });
   provider.use(nameRefreshTokenType);
+  findClientsByRecord(provider, clients);
   // Behind trusted proxies X-Forwarded-Proto and -Host are believed (secure cookies, issuer
   // checks); the client address is read by middleware/client-address.ts, not by Koa.
   provider.proxy = config.trustedProxies !== '' && config.trustedProxies !== '0';

@@ -26,8 +26,10 @@ const COLUMNS = ['model', 'id', 'payload', 'grantId', 'userCode', 'uid', 'accoun
 /** Rows per statement at most (each distinct row count is one prepared statement). */
 const BATCH = 32;
 /** The upsert of n rows is UPSERTS[n - 1] (made once: its text is also the prepared statement's key). */
+/** The n-th row's value names in a statement of several rows (made once, not per write). */
+const ROW_NAMES = Array.from({ length: BATCH }, (_, n) => COLUMNS.map((c) => `${c}${n}`));
 const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
-  VALUES ${Array.from({ length: rows }, (_, n) => (rows === 1 ? `(${COLUMNS.map((c) => `:${c}`).join(', ')})` : `(${COLUMNS.map((c) => `:${c}${n}`).join(', ')})`)).join(', ')}
+  VALUES ${Array.from({ length: rows }, (_, n) => `(${(rows === 1 ? COLUMNS : ROW_NAMES[n]!).map((c) => `:${c}`).join(', ')})`).join(', ')}
   ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
     user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`);
 
@@ -45,7 +47,7 @@ function batchedUpserts(db: Database) {
   const write = async (rows: Pending[]) => {
     const values: Record<string, unknown> = {};
     if (rows.length === 1) Object.assign(values, rows[0]!.values);
-    else rows.forEach((row, n) => { for (const c of COLUMNS) values[`${c}${n}`] = row.values[c]; });
+    else rows.forEach((row, n) => { ROW_NAMES[n]!.forEach((name, i) => { values[name] = row.values[COLUMNS[i]!]; }); });
     try {
       await db.change(UPSERTS[rows.length - 1]!, values);
       for (const row of rows) row.done.resolve();
@@ -204,10 +206,11 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       delete stored.jti;
       if (this.#model === 'Session') stored.sealedJti = keyring.encrypt(id, 'session');
       const row: PayloadRow = { payload: JSON.stringify(stored), consumed_at: null, expires_at: expiresIn ? epoch() + expiresIn : null };
+      const storedId = digest(id);
       this.#forget();
       await writeRow({
         model: this.#model,
-        id: digest(id),
+        id: storedId,
         payload: row.payload,
         // a Grant is its own grant, so revoking by grant id removes it with its tokens
         grantId: payload.grantId ?? (this.#model === 'Grant' ? id : null),
@@ -217,7 +220,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
         accountId: payload.accountId ?? null,
         expiresAt: row.expires_at,
       });
-      this.#forget({ id: digest(id), uid: payload.uid ?? null, row });
+      this.#forget({ id: storedId, uid: payload.uid ?? null, row });
     }
 
     /** `interactionUid`: the interaction's own id, when finding one by id (its login's state is read with it) */

@@ -95,6 +95,12 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
 function sqliteStatements(file: string): Statements {
   const db = new DatabaseSync(file, { timeout: 0 });
   db.exec('PRAGMA synchronous=NORMAL');
+  // This connection makes nearly every commit, so it runs nearly every automatic checkpoint:
+  // every 10,000 pages (a WAL of up to 40 MB) instead of 1000, so that a page written by
+  // many commits (an index's last leaf, the audit table's end) is copied into the database
+  // once per checkpoint, not ten times. One commit of four tokens with their audit rows:
+  // 200 to 170 µs of CPU (measured with node:sqlite alone, the tables as migrated).
+  db.exec('PRAGMA wal_autocheckpoint=10000');
   const cache = new Map<string, { statement: StatementSync; names: string[] }>();
   const prepare = (sql: string, values: Record<string, unknown>) => {
     let entry = cache.get(sql);
