@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 import { QueryTypes, Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
 import { migrate } from './migrate.ts';
-import { firstInRequest, forgetReads, ownWritesCommitted } from './request-reads.ts';
+import { forgetReads, lookedSinceRequestBegan, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
 
@@ -120,10 +120,13 @@ export async function openDatabase(url: string): Promise<Database> {
   const statements = openStatements(url);
   let lastVersion = statements?.dataVersion?.();
   // Another process's commit that a request follows (made before the request was sent)
-  // is seen by the request's first look: one look per request is enough.
-  const versionCheck = {};
+  // is seen by any look made after the request began, by this request or another: the
+  // requests read in one go from the network share one look (each look is a read
+  // transaction, with its file locks).
+  let lookedAt = -Infinity;
   const caches = new TableCaches(statements?.dataVersion && (() => {
-    if (!firstInRequest(versionCheck)) return false;
+    if (lookedSinceRequestBegan(lookedAt)) return false;
+    lookedAt = performance.now();
     const version = statements.dataVersion!();
     if (version === lastVersion) return false;
     lastVersion = version;

@@ -9,7 +9,7 @@ import type { Next } from 'koa';
  * always sees its own writes. Outside a request (CLI, sweeps) nothing is remembered.
  */
 type Read = { tables: readonly string[]; value: Promise<unknown> };
-type Scope = { reads: Map<string, Read>; commits: Promise<void>[]; asked?: Set<object> };
+type Scope = { reads: Map<string, Read>; commits: Promise<void>[]; began: number };
 const store = new AsyncLocalStorage<Scope>();
 
 /**
@@ -18,7 +18,7 @@ const store = new AsyncLocalStorage<Scope>();
  * fails (500, its headers and body discarded) if that COMMIT fails.
  */
 export async function scopeRequest(_ctx: unknown, next: Next): Promise<void> {
-  const scope: Scope = { reads: new Map(), commits: [] };
+  const scope: Scope = { reads: new Map(), commits: [], began: performance.now() };
   await store.run(scope, next);
   while (scope.commits.length) await scope.commits.shift();
 }
@@ -47,17 +47,14 @@ export function outsideRequests<T>(work: () => T): T {
 }
 
 /**
- * True the first time `what` is asked about in this request (and always outside one): for
- * checks that hold for the rest of a request once made, such as whether another process
- * wrote to the database since this one last looked.
+ * True when `lookedAt` (a `performance.now()` taken just before a look, such as whether
+ * another process wrote to the database) is later than this request's start: that look
+ * already saw everything done before the request was sent, whichever request made it.
+ * Always false outside a request.
  */
-export function firstInRequest(what: object): boolean {
+export function lookedSinceRequestBegan(lookedAt: number): boolean {
   const scope = store.getStore();
-  if (!scope) return true;
-  scope.asked ??= new Set();
-  if (scope.asked.has(what)) return false;
-  scope.asked.add(what);
-  return true;
+  return scope !== undefined && lookedAt >= scope.began;
 }
 
 /** `read()` once per request under `key`; `tables` are those it reads (a write to one forgets it). */

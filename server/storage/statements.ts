@@ -1,6 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import pg from 'pg';
 import { answerAfterCommit } from './request-reads.ts';
+import { backgroundCheckpoints } from './sqlite-checkpoints.ts';
 
 /**
  * The hot path of `Database.change` / `Database.select`: prepared statements straight on
@@ -95,12 +96,10 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
 function sqliteStatements(file: string): Statements {
   const db = new DatabaseSync(file, { timeout: 0 });
   db.exec('PRAGMA synchronous=NORMAL');
-  // This connection makes nearly every commit, so it runs nearly every automatic checkpoint:
-  // every 10,000 pages (a WAL of up to 40 MB) instead of 1000, so that a page written by
-  // many commits (an index's last leaf, the audit table's end) is copied into the database
-  // once per checkpoint, not ten times. One commit of four tokens with their audit rows:
-  // 200 to 170 µs of CPU (measured with node:sqlite alone, the tables as migrated).
-  db.exec('PRAGMA wal_autocheckpoint=10000');
+  // Checkpoints run off the event loop, once a second (sqlite-checkpoints.ts); the
+  // automatic one here is only a backstop for a WAL that outgrows them (20,000 pages, 80 MB).
+  db.exec('PRAGMA wal_autocheckpoint=20000');
+  const checkpoints = backgroundCheckpoints(file);
   const cache = new Map<string, { statement: StatementSync; names: string[] }>();
   const prepare = (sql: string, values: Record<string, unknown>) => {
     let entry = cache.get(sql);
@@ -136,6 +135,7 @@ function sqliteStatements(file: string): Statements {
       drain();
       return;
     }
+    checkpoints.committed();
     for (const d of done) d.resolve();
     told.resolve();
     drain();
@@ -209,6 +209,7 @@ function sqliteStatements(file: string): Statements {
     },
     async close() {
       while (committing || queue.length) await new Promise((resolve) => setTimeout(resolve, 5));
+      await checkpoints.close();
       db.close();
     },
   };
