@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import pg from 'pg';
 import { QueryTypes, Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
 import { migrate } from './migrate.ts';
-import { forgetReads, lookedSinceRequestBegan, ownWritesCommitted } from './request-reads.ts';
+import { deferredWrites, forgetReads, lookedSinceRequestBegan, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
 
@@ -161,6 +161,12 @@ export async function openDatabase(url: string): Promise<Database> {
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
   const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
+    // The request's writes it was told were done (batched upserts) are made first, so that
+    // this statement sees them (a transaction waited for them when it began).
+    if (!transaction) {
+      const deferred = deferredWrites();
+      if (deferred) await deferred;
+    }
     statementsRun++;
     const table = writtenTable(sql);
     if (table !== null) {

@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
-import { forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
+import { deferWrite, forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
@@ -35,11 +35,17 @@ const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `IN
 
 /**
  * The rows upserted in one event-loop turn (concurrent requests) are written by one
- * multi-row statement at its end, each caller told once it is done: on PostgreSQL a round
- * trip per row cost more CPU than the row, and on SQLite one statement for the turn's
- * tokens costs less than one each (client_credentials: 0.46 to 0.41 ms of CPU per
- * request). A row upserted twice in one turn is written once, with its last payload, as
- * two statements in turn would have left it (and one statement cannot touch a row twice).
+ * multi-row statement at its end: on PostgreSQL a round trip per row cost more CPU than
+ * the row, and on SQLite one statement for the turn's tokens costs less than one each
+ * (client_credentials: 0.46 to 0.41 ms of CPU per request). A row upserted twice in one
+ * turn is written once, with its last payload, as two statements in turn would have left
+ * it (and one statement cannot touch a row twice).
+ *
+ * Outside a request a caller is told once its row is written (and, SQLite, committed).
+ * Within one it is told at once, so that rows saved one after another (an access token,
+ * then its refresh token) share the statement too; the request's next statement waits for
+ * the write, and so does its answer, which fails if the write does
+ * (server/storage/request-reads.ts, `deferWrite`).
  */
 function batchedUpserts(db: Database) {
   type Pending = { values: Record<string, unknown>; done: PromiseWithResolvers<void> };
@@ -55,26 +61,35 @@ function batchedUpserts(db: Database) {
       for (const row of rows) row.done.reject(err);
     }
   };
+  // Written on behalf of several requests: outside all of them, so that (SQLite) the rows
+  // are done only once committed (server/storage/statements.ts).
+  const flush = () => outsideRequests(() => {
+    const rows = turn;
+    if (!rows) return;
+    turn = undefined;
+    const all = [...rows.values()];
+    for (let i = 0; i < all.length; i += BATCH) void write(all.slice(i, i + BATCH));
+  });
   return (values: Record<string, unknown>): Promise<void> => {
     if (!turn) {
-      const rows = turn = new Map();
-      // Written on behalf of several requests: outside all of them, so that (SQLite) each
-      // caller is told only once the rows are committed (server/storage/statements.ts).
-      setImmediate(() => outsideRequests(() => {
-        turn = undefined;
-        const all = [...rows.values()];
-        for (let i = 0; i < all.length; i += BATCH) void write(all.slice(i, i + BATCH));
-      }));
+      turn = new Map();
+      setImmediate(flush);
     }
     const key = `${values.model} ${values.id}`;
-    const known = turn.get(key);
-    if (known) {
-      known.values = values;
-      return known.done.promise;
+    let row = turn.get(key);
+    if (row) row.values = values;
+    else {
+      row = { values, done: Promise.withResolvers<void>() };
+      turn.set(key, row);
     }
-    const done = Promise.withResolvers<void>();
-    turn.set(key, { values, done });
-    return done.promise;
+    const written = row.done.promise;
+    // SQLite runs its statements in order on one connection (server/storage/statements.ts):
+    // written now, the row is seen by the request's next statement; PostgreSQL's pool may
+    // run that one on another connection first, so it waits until the row is written.
+    return deferWrite(written, () => {
+      flush();
+      return db.dialect === 'postgres' ? written : undefined;
+    }) ? Promise.resolve() : written;
   };
 }
 

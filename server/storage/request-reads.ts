@@ -9,7 +9,11 @@ import type { Next } from 'koa';
  * always sees its own writes. Outside a request (CLI, sweeps) nothing is remembered.
  */
 type Read = { tables: readonly string[]; value: Promise<unknown> };
-type Scope = { reads: Map<string, Read>; commits: Promise<void>[]; began: number };
+type Scope = {
+  reads: Map<string, Read>; commits: Promise<void>[]; began: number;
+  /** writes this request was told were done before they were made (`deferWrite`), and how to make them now */
+  deferred?: { written: Promise<void>; now(): Promise<void> | undefined }[];
+};
 const store = new AsyncLocalStorage<Scope>();
 
 /**
@@ -35,9 +39,35 @@ export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefin
   });
 }
 
+/**
+ * Within a request: `written` is a write the caller is told is done before it is made
+ * (it is made with others at the end of the event-loop turn, or by `now()`, which returns
+ * what a later statement must wait for, if anything). The request's next statement
+ * (`deferredWrites`) and its answer wait for it, and the answer fails if it does. False
+ * outside a request, where the caller must wait for it itself.
+ */
+export function deferWrite(written: Promise<void>, now: () => Promise<void> | undefined): boolean {
+  const scope = store.getStore();
+  if (!scope) return false;
+  (scope.deferred ??= []).push({ written, now });
+  if (!scope.commits.includes(written)) scope.commits.push(written);
+  // a failure is the answer's to report (scopeRequest), not an unhandled rejection meanwhile
+  written.catch(() => {});
+  return true;
+}
+
+/** The writes this request deferred and has not waited for yet, made now: its next statement waits for them first. */
+export function deferredWrites(): Promise<unknown> | undefined {
+  const deferred = store.getStore()?.deferred;
+  if (!deferred?.length) return undefined;
+  const waits = deferred.splice(0).map((w) => w.now()).filter((w) => w !== undefined);
+  return waits.length ? Promise.all(waits) : undefined;
+}
+
 /** A Sequelize transaction begun within a request: first, the request's own writes are committed (so that it sees them). */
 export async function ownWritesCommitted(): Promise<void> {
   const scope = store.getStore();
+  await deferredWrites();
   if (scope) for (const commit of scope.commits) await commit;
 }
 

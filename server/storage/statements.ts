@@ -205,7 +205,9 @@ function sqliteStatements(file: string): Statements {
     dataVersion: () => Number((dataVersion.get() as { data_version: number }).data_version),
     select<T extends object>(sql: string, values: Record<string, unknown>) {
       if (hasNul(values)) return Promise.resolve([]);
-      return READ_ONLY.test(sql) ? read<T>(sql, values) : write<T[]>(sql, values, true);
+      // A read waits behind writes still queued (the write lock was busy), so that it
+      // sees every write made before it.
+      return READ_ONLY.test(sql) && !queue.length ? read<T>(sql, values) : write<T[]>(sql, values, true);
     },
     async close() {
       while (committing || queue.length) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import type { Adapter } from 'oidc-provider';
+import { createAdapter } from '../../server/storage/oidc-adapter.ts';
+import { statementCount } from '../../server/storage/database.ts';
+import { scopeRequest } from '../../server/storage/request-reads.ts';
+import type { Services } from '../../server/services.ts';
+import { sharedDatabase } from '../support/seed.ts';
+import { onPostgres } from '../support/server.ts';
+
+/**
+ * oidc-provider saves a request's rows one after another (an access token, then its
+ * refresh token). Within a request each save is told done at once and the rows are
+ * written together (server/storage/oidc-adapter.ts, batchedUpserts): the request's next
+ * statement sees them, its answer waits for them, and fails if they could not be written.
+ */
+describe('oidc-provider rows saved within a request', () => {
+  let services: Services;
+  let model: (name: string) => Adapter;
+  const payload = (kind: string, extra: Record<string, unknown> = {}) => ({ kind, clientId: 'c', accountId: 'u1', grantId: 'g1', ...extra });
+
+  before(async () => {
+    ({ services } = await sharedDatabase());
+    const StepgateAdapter = createAdapter(services.db, services.keyring, services.clients);
+    model = (name) => new StepgateAdapter(name);
+    // a row the database refuses (as a full disk or a broken connection would), for the failure case
+    if (onPostgres) {
+      await services.db.sequelize.query(`CREATE FUNCTION refuse_marked() RETURNS trigger AS $$ BEGIN
+        IF NEW.payload LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      await services.db.sequelize.query('CREATE TRIGGER refuse_marked BEFORE INSERT ON oidc_payloads FOR EACH ROW EXECUTE FUNCTION refuse_marked()');
+    } else {
+      await services.db.sequelize.query(`CREATE TRIGGER refuse_marked BEFORE INSERT ON oidc_payloads
+        WHEN NEW.payload LIKE '%refuse-me%' BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END`);
+    }
+  });
+  after(() => services.db.close());
+
+  it('are written by one statement, seen by the request\'s next statement, and stored when it answers', async () => {
+    const before = statementCount();
+    await scopeRequest({}, async () => {
+      await model('AccessToken').upsert('at-1', payload('AccessToken'), 600);
+      await model('RefreshToken').upsert('rt-1', payload('RefreshToken'), 600);
+      const found = await model('RefreshToken').find('rt-1');
+      assert.equal(found?.kind, 'RefreshToken', 'the request reads the row it was told was saved');
+    });
+    assert.equal(statementCount() - before, 2, 'one INSERT for both rows, then the read');
+    assert.equal((await model('AccessToken').find('at-1'))?.kind, 'AccessToken');
+    assert.equal((await model('RefreshToken').find('rt-1'))?.kind, 'RefreshToken');
+  });
+
+  it('are written before the request\'s next write, in order (a save, then its removal)', async () => {
+    await scopeRequest({}, async () => {
+      await model('AccessToken').upsert('at-2', payload('AccessToken'), 600);
+      await model('AccessToken').destroy('at-2');
+    });
+    assert.equal(await model('AccessToken').find('at-2'), undefined, 'removed, not written after its removal');
+  });
+
+  it('fail the request\'s answer when they cannot be written, and none of that statement\'s rows is kept', async () => {
+    await assert.rejects(scopeRequest({}, async () => {
+      await model('AccessToken').upsert('at-3', payload('AccessToken'), 600);
+      await model('RefreshToken').upsert('rt-3', payload('RefreshToken', { marker: 'refuse-me' }), 600);
+    }), /refused by test trigger/);
+    assert.equal(await model('AccessToken').find('at-3'), undefined);
+    assert.equal(await model('RefreshToken').find('rt-3'), undefined);
+  });
+
+  it('outside a request, a save is done only once written', async () => {
+    await model('AccessToken').upsert('at-4', payload('AccessToken'), 600);
+    const [row] = await services.db.select<{ n: number }>("SELECT count(*) AS n FROM oidc_payloads WHERE model = 'AccessToken' AND account_id = :a", { a: 'u1' });
+    assert.equal(Number(row!.n), 2, 'at-1 and at-4');
+  });
+});
