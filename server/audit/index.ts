@@ -71,17 +71,16 @@ export class Audit {
 
   /**
    * For event hooks on the login path: a failed audit write is logged, never fails the
-   * login. Events noted together are written as one multi-row INSERT — on PostgreSQL those
-   * of one event-loop turn (concurrent requests), at its end: at most one turn's events
-   * are lost if the process dies, and `flush` (on shutdown) writes them.
+   * login. The events of one event-loop turn (concurrent requests) are written as one
+   * multi-row INSERT at its end: at most one turn's events are lost if the process dies,
+   * and `flush` (on shutdown) writes them.
    */
   note(event: AuditEvent): void {
     this.#pending.push({ ...event, at: Date.now() });
     if (this.#pending.length !== 1) return;
-    // SQLite: at once (after this task), into the write transaction of the turn, so the row is as
-    // visible as the change that caused it; PostgreSQL: at the end of the turn, one round trip for all.
-    const later = this.#db.dialect === 'postgres' ? setImmediate : queueMicrotask;
-    this.#flushing = new Promise((resolve) => later(() => this.#write().then(resolve)));
+    // At the end of the turn, one statement for all (SQLite: in the turn's write transaction
+    // when oidc-provider's rows of the turn, written then too, opened it).
+    this.#flushing = new Promise((resolve) => setImmediate(() => this.#write().then(resolve)));
   }
 
   /** Writes what `note` still holds. */

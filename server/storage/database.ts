@@ -161,10 +161,11 @@ export async function openDatabase(url: string): Promise<Database> {
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
   const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
-    // The request's writes it was told were done (batched upserts) are made first, so that
-    // this statement sees them (a transaction waited for them when it began).
+    // The request's writes to the tables this statement names that it was told were done
+    // (batched upserts) are made first, so that it sees them (a transaction waited for all
+    // of them when it began).
     if (!transaction) {
-      const deferred = deferredWrites();
+      const deferred = deferredWrites(sql);
       if (deferred) await deferred;
     }
     statementsRun++;

@@ -43,8 +43,8 @@ const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `IN
  *
  * Outside a request a caller is told once its row is written (and, SQLite, committed).
  * Within one it is told at once, so that rows saved one after another (an access token,
- * then its refresh token) share the statement too; the request's next statement waits for
- * the write, and so does its answer, which fails if the write does
+ * then its refresh token) share the statement too; the request's next statement on
+ * oidc_payloads waits for the write, and so does its answer, which fails if the write does
  * (server/storage/request-reads.ts, `deferWrite`).
  */
 function batchedUpserts(db: Database) {
@@ -86,7 +86,7 @@ function batchedUpserts(db: Database) {
     // SQLite runs its statements in order on one connection (server/storage/statements.ts):
     // written now, the row is seen by the request's next statement; PostgreSQL's pool may
     // run that one on another connection first, so it waits until the row is written.
-    return deferWrite(written, () => {
+    return deferWrite('oidc_payloads', written, () => {
       flush();
       return db.dialect === 'postgres' ? written : undefined;
     }) ? Promise.resolve() : written;

@@ -12,7 +12,7 @@ type Read = { tables: readonly string[]; value: Promise<unknown> };
 type Scope = {
   reads: Map<string, Read>; commits: Promise<void>[]; began: number;
   /** writes this request was told were done before they were made (`deferWrite`), and how to make them now */
-  deferred?: { written: Promise<void>; now(): Promise<void> | undefined }[];
+  deferred?: { table: string; written: Promise<void>; now(): Promise<void> | undefined }[];
 };
 const store = new AsyncLocalStorage<Scope>();
 
@@ -40,27 +40,38 @@ export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefin
 }
 
 /**
- * Within a request: `written` is a write the caller is told is done before it is made
- * (it is made with others at the end of the event-loop turn, or by `now()`, which returns
- * what a later statement must wait for, if anything). The request's next statement
- * (`deferredWrites`) and its answer wait for it, and the answer fails if it does. False
- * outside a request, where the caller must wait for it itself.
+ * Within a request: `written` is a write to `table` the caller is told is done before it
+ * is made (it is made with others at the end of the event-loop turn, or by `now()`, which
+ * returns what a later statement must wait for, if anything). The request's next statement
+ * naming that table (`deferredWrites`) and its answer wait for it, and the answer fails if
+ * it does. False outside a request, where the caller must wait for it itself.
  */
-export function deferWrite(written: Promise<void>, now: () => Promise<void> | undefined): boolean {
+export function deferWrite(table: string, written: Promise<void>, now: () => Promise<void> | undefined): boolean {
   const scope = store.getStore();
   if (!scope) return false;
-  (scope.deferred ??= []).push({ written, now });
+  (scope.deferred ??= []).push({ table, written, now });
   if (!scope.commits.includes(written)) scope.commits.push(written);
   // a failure is the answer's to report (scopeRequest), not an unhandled rejection meanwhile
   written.catch(() => {});
   return true;
 }
 
-/** The writes this request deferred and has not waited for yet, made now: its next statement waits for them first. */
-export function deferredWrites(): Promise<unknown> | undefined {
+/**
+ * The writes this request deferred to a table that `sql` names (every table when `sql` is
+ * undefined), made now: the statement waits for them first. Writes to other tables stay
+ * deferred, to be written with other requests' at the end of the turn.
+ */
+export function deferredWrites(sql?: string): Promise<unknown> | undefined {
   const deferred = store.getStore()?.deferred;
   if (!deferred?.length) return undefined;
-  const waits = deferred.splice(0).map((w) => w.now()).filter((w) => w !== undefined);
+  const due = deferred.filter((w) => sql === undefined || sql.includes(w.table));
+  if (!due.length) return undefined;
+  const waits: Promise<void>[] = [];
+  for (const w of due) {
+    deferred.splice(deferred.indexOf(w), 1);
+    const wait = w.now();
+    if (wait) waits.push(wait);
+  }
   return waits.length ? Promise.all(waits) : undefined;
 }
 
