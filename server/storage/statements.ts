@@ -223,6 +223,10 @@ function sqliteStatements(file: string): Statements {
 
 function postgresStatements(url: string): Statements {
   const pool = new pg.Pool({ connectionString: url, max: 10, idleTimeoutMillis: 10_000 });
+  // An idle connection the server ends (a restart, a failover, pg_terminate_backend) is
+  // reported here, and an unheard 'error' would end the process: the pool has already
+  // dropped it and the next statement opens another. (A statement under way gets its own error.)
+  pool.on('error', () => {});
   const cache = new Map<string, { name: string; text: string; names: string[] }>();
   const query = (sql: string, values: Record<string, unknown>) => {
     let entry = cache.get(sql);
