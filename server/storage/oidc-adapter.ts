@@ -25,9 +25,9 @@ const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken'
 const COLUMNS = ['model', 'id', 'payload', 'grantId', 'userCode', 'uid', 'accountId', 'expiresAt'];
 /** Rows per statement at most (each distinct row count is one prepared statement). */
 const BATCH = 32;
-/** The upsert of n rows is UPSERTS[n - 1] (made once: its text is also the prepared statement's key). */
 /** The n-th row's value names in a statement of several rows (made once, not per write). */
 const ROW_NAMES = Array.from({ length: BATCH }, (_, n) => COLUMNS.map((c) => `${c}${n}`));
+/** The upsert of n rows is UPSERTS[n - 1] (made once: its text is also the prepared statement's key). */
 const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `INSERT INTO oidc_payloads (model, id, payload, grant_id, user_code, uid, account_id, expires_at)
   VALUES ${Array.from({ length: rows }, (_, n) => `(${(rows === 1 ? COLUMNS : ROW_NAMES[n]!).map((c) => `:${c}`).join(', ')})`).join(', ')}
   ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,

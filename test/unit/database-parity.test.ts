@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { openDatabase, type Database } from '../../server/storage/database.ts';
 import { dropDatabase, onPostgres, testDatabaseUrl } from '../support/server.ts';
 
@@ -68,4 +69,26 @@ describe(`database contract on ${onPostgres ? 'PostgreSQL' : 'SQLite'}`, () => {
     }), /roll back/);
     assert.deepEqual(await db.select('SELECT key FROM login_failures WHERE key = :key', { key: 'tx' }), [], 'rolled back');
   });
+
+  // PostgreSQL ends connections when it restarts, fails over or is told to (an administrator's
+  // pg_terminate_backend, a DROP DATABASE WITH (FORCE)). SQLite has no server to end one.
+  if (onPostgres) {
+    it('PostgreSQL: an idle pooled connection the server ends is dropped without taking the process down, and the next statement works', async () => {
+      // several statements at once, so that the pool holds several idle connections afterwards
+      await Promise.all(Array.from({ length: 4 }, (_, i) => db.select('SELECT :i AS i', { i })));
+      const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query(
+          "SELECT count(pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name <> 'stepgate cache listener'",
+          [new URL(url).pathname.slice(1)]);
+        assert.ok(rows[0].ended >= 1, 'some idle connection was ended');
+      } finally {
+        await admin.end();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const [row] = await db.select<{ v: string }>('SELECT CAST(:v AS TEXT) AS v', { v: 'still here' });
+      assert.equal(row!.v, 'still here');
+    });
+  }
 });
