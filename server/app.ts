@@ -135,7 +135,6 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     notifyLogout: backchannelLogout(provider),
     async close() {
       await services.mail.close();
-      await services.audit.flush();
       await outbound.close();
       await db.close();
     },

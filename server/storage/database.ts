@@ -30,6 +30,13 @@ export type Database = {
    * before its COMMIT).
    */
   transaction<T>(work: (transaction: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * `flush` runs (and is awaited) before each statement of this process whose text names
+   * `table`, and before each transaction: for rows held back to be written together
+   * (audit notes), so that nothing here reads the table without them. It is given the
+   * statement, and returns undefined for the ones that are its own writes.
+   */
+  flushBefore(table: string, flush: (sql: string) => Promise<void> | undefined): void;
   close(): Promise<void>;
 };
 
@@ -132,6 +139,7 @@ export async function openDatabase(url: string): Promise<Database> {
     lastVersion = version;
     return true;
   }));
+  const flushers: { table: string; flush: (sql: string) => Promise<void> | undefined }[] = [];
   const echoes = new Map<string, () => void>();
   const listener = dialect === 'postgres' ? await listen(url, caches, echoes) : undefined;
 
@@ -167,6 +175,10 @@ export async function openDatabase(url: string): Promise<Database> {
     if (!transaction) {
       const deferred = deferredWrites(sql);
       if (deferred) await deferred;
+      for (const { table, flush } of flushers) {
+        const flushed = sql.includes(table) ? flush(sql) : undefined;
+        if (flushed) await flushed;
+      }
     }
     statementsRun++;
     const table = writtenTable(sql);
@@ -209,11 +221,16 @@ export async function openDatabase(url: string): Promise<Database> {
       });
     },
     cache: <V>(table: string) => caches.create<V>(table),
+    flushBefore(table, flush) {
+      flushers.push({ table, flush });
+    },
     async transaction<T>(work: (transaction: Transaction) => Promise<T>, options: TransactionOptions = {}) {
       await ownWritesCommitted();
+      for (const { flush } of flushers) await flush('');
       return sequelize.transaction(options, work);
     },
     async close() {
+      for (const { flush } of flushers) await flush('');
       await listener?.end();
       await statements?.close();
       await sequelize.close();
