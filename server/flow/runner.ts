@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Authenticator, StepContext, StepResult } from './contract.ts';
 import { deepFreeze, parseChain, ChainError, type Chain, type AuthenticatorCatalog } from './chain.ts';
 import { RememberedDevices } from '../storage/remembered-devices.ts';
-import { FlowStates, newCsrf, type FlowState, type SatisfiedStep } from './state.ts';
+import { FlowStates, newCsrf, newInteractionUid, type FlowState, type SatisfiedStep } from './state.ts';
 import type { SessionSteps } from './sso.ts';
 import type { Door, FlowEvents } from '../observability/events.ts';
 import type { KnownDevice } from '../security/known-devices.ts';
@@ -18,11 +18,13 @@ export type Outcome =
   /**
    * a step was satisfied and more remain: the HTTP layer gives the login a new id, then shows the next step.
    * `device`: the browser was remembered: the HTTP layer keeps this device id in its cookie.
+   * `movedTo`: the state is already saved under this new interaction id, which the HTTP layer must give the login.
    */
-  | { kind: 'next-step'; device?: string }
-  | { kind: 'complete'; result: LoginResult; device?: string }
+  | { kind: 'next-step'; device?: string; movedTo?: string }
+  /** `stateRemoved`: the login's state is gone already (else the HTTP layer discards it) */
+  | { kind: 'complete'; result: LoginResult; device?: string; stateRemoved?: boolean }
   /** the login ends with an OAuth error for the relying party (e.g. unmet_authentication_requirements) */
-  | { kind: 'deny'; error: string; description: string }
+  | { kind: 'deny'; error: string; description: string; stateRemoved?: boolean }
   | { kind: 'error'; status: number; code: string; message: string };
 
 /** What oidc-provider receives when every step is satisfied. */
@@ -679,15 +681,17 @@ export class ChainRunner {
           ...state, accountId: result.accountId, satisfied: [...state.satisfied, satisfied],
           chosen: undefined, enrolling: undefined, stepState: {}, awaiting: undefined, awaitingStep: undefined, csrf: newCsrf(), ...(enrolled && { recoveryCodesDue: true }),
         };
-        if (!(await this.#states.save(facts.uid, next, version))) return conflict();
-        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
         // The person asked to remember this browser, on a step that allows it.
         const seconds = chain.steps[index]!.remember;
+        const remembering = rememberDevice && seconds !== undefined && this.#devices !== undefined;
+        if (!enrolled && !remembering) return this.#satisfied(facts, next, version, index, authenticator.id, clientAddress);
+        if (!(await this.#states.save(facts.uid, next, version))) return conflict();
+        this.#events?.authStep({ clientId: state.clientId, authenticator: authenticator.id, step: index, outcome: 'success', accountId: result.accountId, address: clientAddress, door: 'browser' });
         let device: string | undefined;
-        if (rememberDevice && seconds !== undefined && this.#devices) {
-          const known = facts.device !== undefined && (await this.#devices.since(facts.device, result.accountId)) !== undefined;
+        if (remembering) {
+          const known = facts.device !== undefined && (await this.#devices!.since(facts.device, result.accountId)) !== undefined;
           device = facts.device ?? RememberedDevices.newDeviceId();
-          await this.#devices.remember(device, result.accountId, facts.userAgent, seconds);
+          await this.#devices!.remember(device, result.accountId, facts.userAgent, seconds!);
           if (!known) this.#events?.emit('device.remembered', { accountId: result.accountId, userAgent: facts.userAgent, address: clientAddress });
         }
         if (enrolled) {
@@ -703,6 +707,25 @@ export class ChainRunner {
         return { kind: 'next-step', ...(device ? { device } : {}) };
       }
     }
+  }
+
+  /**
+   * A step was satisfied and nothing is to be written before the plan says what is left:
+   * one statement then both wins the race for the state (its version) and records the
+   * outcome. A login that is complete (or denied) no longer needs its state, so that
+   * statement removes it; otherwise it saves it under the id the interaction is about to
+   * be given (rotateInteraction), so the rotation need not move it.
+   */
+  async #satisfied(facts: InteractionFacts, next: FlowState, version: number, index: number, authenticator: string, clientAddress: string): Promise<Outcome> {
+    const { plan: p } = await this.#planFor(facts, next, clientAddress);
+    const complete = !p.unmet && p.complete && (next.requiredEnrolment || !(await this.#enrolmentDue(next.accountId)));
+    const movedTo = p.unmet || complete ? undefined : newInteractionUid();
+    const won = movedTo === undefined ? await this.#states.removeAt(facts.uid, version) : await this.#states.save(facts.uid, next, version, movedTo);
+    if (!won) return conflict();
+    this.#events?.authStep({ clientId: next.clientId, authenticator, step: index, outcome: 'success', accountId: next.accountId, address: clientAddress, door: 'browser' });
+    if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet, stateRemoved: true };
+    if (complete) return { ...(await this.#finish(facts, next, p)), stateRemoved: true } as Outcome;
+    return { kind: 'next-step', movedTo };
   }
 
   /** The login is complete: a remembered browser that spared a step is noted as used. */

@@ -34,6 +34,8 @@ export type FlowState = {
 };
 
 export const newCsrf = () => randomBytes(24).toString('base64url');
+/** An id for an interaction (as oidc-provider draws them): a login's next one after a step (rotateInteraction). */
+export const newInteractionUid = () => randomBytes(32).toString('base64url');
 
 /**
  * Flow states with optimistic concurrency: `save` succeeds only for the version that was
@@ -61,11 +63,20 @@ export class FlowStates {
       { uid, data: JSON.stringify(state), exp: Math.floor(Date.now() / 1000) + ttlSeconds })) === 1;
   }
 
-  /** Saves over `version`; false when someone else saved first (the caller must not go on). */
-  async save(uid: string, state: FlowState, version: number): Promise<boolean> {
-    return (await this.#db.change(
-      'UPDATE flow_states SET data = :data, version = version + 1 WHERE uid = :uid AND version = :version',
-      { uid, data: JSON.stringify(state), version })) === 1;
+  /**
+   * Saves over `version` (under the interaction's next id `moveTo`, when given); false when
+   * someone else saved first (the caller must not go on).
+   */
+  async save(uid: string, state: FlowState, version: number, moveTo?: string): Promise<boolean> {
+    const data = JSON.stringify(state);
+    return (await (moveTo === undefined
+      ? this.#db.change('UPDATE flow_states SET data = :data, version = version + 1 WHERE uid = :uid AND version = :version', { uid, data, version })
+      : this.#db.change('UPDATE flow_states SET data = :data, version = version + 1, uid = :moveTo WHERE uid = :uid AND version = :version', { uid, data, version, moveTo }))) === 1;
+  }
+
+  /** Removes the state if it is still at `version`; false when someone else saved first. */
+  async removeAt(uid: string, version: number): Promise<boolean> {
+    return (await this.#db.change('DELETE FROM flow_states WHERE uid = :uid AND version = :version', { uid, version })) === 1;
   }
 
   async rename(uid: string, next: string): Promise<boolean> {

@@ -10,15 +10,14 @@ const epoch = () => Math.floor(Date.now() / 1000);
  * Gives a login in progress a new interaction id (and new cookies) after a completed step,
  * so an id or cookie captured before the step is worthless after it. oidc-provider has no
  * call for this; it is the same save-under-a-new-id it does when an interaction starts.
- * Returns the new uid, or undefined when the interaction is gone.
+ * Returns the new uid (`next` when given), or undefined when the interaction is gone.
  */
-export async function rotateInteraction(provider: Provider, ctx: Context, uid: string, cookie: CookieOptions): Promise<string | undefined> {
+export async function rotateInteraction(provider: Provider, ctx: Context, uid: string, cookie: CookieOptions, next = randomBytes(32).toString('base64url')): Promise<string | undefined> {
   const [old, copy] = await Promise.all([provider.Interaction.find(uid), provider.Interaction.find(uid)]);
   if (!old || !copy || typeof old.exp !== 'number') return undefined;
   const ttl = old.exp - epoch();
   if (ttl <= 0) return undefined;
 
-  const next = randomBytes(32).toString('base64url');
   const returnTo = new URL(copy.returnTo);
   returnTo.pathname = returnTo.pathname.replace(new RegExp(`/${uid}$`), `/${next}`);
   copy.uid = next;

@@ -115,22 +115,22 @@ export function interactionRoutes(deps: {
       case 'next-step': {
         keepDevice(ctx, outcome.device);
         // A new id for the rest of the login: whatever was captured before this step is stale.
-        const next = await rotateInteraction(provider, ctx, d.uid, cookies);
-        if (!next || !(await runner.rename(d.uid, next))) return fail(ctx, 400, 'expired', 'This sign-in has expired. Go back to the application and start again.');
+        const next = await rotateInteraction(provider, ctx, d.uid, cookies, outcome.movedTo);
+        if (!next || (!outcome.movedTo && !(await runner.rename(d.uid, next)))) return fail(ctx, 400, 'expired', 'This sign-in has expired. Go back to the application and start again.');
         ctx.status = 303;
         return ctx.redirect(`/interaction/${next}`);
       }
       case 'error': return fail(ctx, outcome.status, outcome.code, outcome.message);
       case 'deny': {
         const location = await provider.interactionResult(ctx.req, ctx.res, { error: outcome.error, error_description: outcome.description }, { mergeWithLastSubmission: false });
-        await runner.discard(d.uid);
+        if (!outcome.stateRemoved) await runner.discard(d.uid);
         ctx.status = 303;
         return ctx.redirect(location);
       }
       case 'complete': {
         keepDevice(ctx, outcome.device);
         const location = await provider.interactionResult(ctx.req, ctx.res, outcome.result, { mergeWithLastSubmission: false });
-        await runner.discard(d.uid);
+        if (!outcome.stateRemoved) await runner.discard(d.uid);
         ctx.status = 303;
         return ctx.redirect(location);
       }

@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
-import { deferWrite, forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
+import { currentRequest, deferWrite, forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
@@ -33,6 +33,13 @@ const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `IN
   ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
     user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`);
 
+/** A row of the same model takes a removed row's place: one statement for a removal and a save. */
+const MOVE = `UPDATE oidc_payloads SET id = :id, payload = :payload, grant_id = :grantId, user_code = :userCode, uid = :uid,
+  account_id = :accountId, expires_at = :expiresAt, consumed_at = NULL WHERE model = :model AND id = :from`;
+const REMOVE = 'DELETE FROM oidc_payloads WHERE model = :model AND id = :id';
+/** Removals that may wait for the end of the turn (within a request): a login's interaction and session, each replaced by a new one. */
+const REPLACED = new Set(['Interaction', 'Session']);
+
 /**
  * The rows upserted in one event-loop turn (concurrent requests) are written by one
  * multi-row statement at its end: on PostgreSQL a round trip per row cost more CPU than
@@ -41,55 +48,131 @@ const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `IN
  * turn is written once, with its last payload, as two statements in turn would have left
  * it (and one statement cannot touch a row twice).
  *
+ * Interactions and sessions are replaced rather than changed: a login's interaction gets
+ * a new id after each step (rotateInteraction) and another after the login for consent, and
+ * its session a new id at login (oidc-provider's resume). Within a request their removal
+ * waits for the end of the turn too, and a removal and a save of the same model in one
+ * turn are one UPDATE that turns the old row into the new one (when the old row is gone
+ * already the new one is inserted; when the new id is taken, the two are made one after
+ * the other).
+ *
  * Outside a request a caller is told once its row is written (and, SQLite, committed).
  * Within one it is told at once, so that rows saved one after another (an access token,
  * then its refresh token) share the statement too; the request's next statement on
  * oidc_payloads waits for the write, and so does its answer, which fails if the write does
  * (server/storage/request-reads.ts, `deferWrite`).
  */
-function batchedUpserts(db: Database) {
-  type Pending = { values: Record<string, unknown>; done: PromiseWithResolvers<void> };
-  let turn: Map<string, Pending> | undefined;
-  const write = async (rows: Pending[]) => {
+function batchedWrites(db: Database) {
+  type Done = PromiseWithResolvers<void>;
+  /** `request`: the HTTP request that asked (a removal and a save are made one only within one request) */
+  type Removal = { model: string; id: string; done: Done; request: object; by?: Pending };
+  /** `replaces`: the removal this row takes the place of */
+  type Pending = { values: Record<string, unknown>; done: Done; request: object | undefined; replaces?: Removal };
+  type Turn = { rows: Map<string, Pending>; removals: Removal[] };
+  let turn: Turn | undefined;
+  const settle = (dones: Done[], err?: unknown) => { for (const d of dones) if (err === undefined) d.resolve(); else d.reject(err); };
+
+  const upsertRows = async (rows: Pending[]) => {
     const values: Record<string, unknown> = {};
     if (rows.length === 1) Object.assign(values, rows[0]!.values);
     else rows.forEach((row, n) => { ROW_NAMES[n]!.forEach((name, i) => { values[name] = row.values[COLUMNS[i]!]; }); });
+    await db.change(UPSERTS[rows.length - 1]!, values);
+  };
+  const write = async (dones: Done[], work: () => Promise<unknown>) => {
     try {
-      await db.change(UPSERTS[rows.length - 1]!, values);
-      for (const row of rows) row.done.resolve();
+      await work();
+      settle(dones);
     } catch (err) {
-      for (const row of rows) row.done.reject(err);
+      settle(dones, err);
     }
+  };
+  const move = async (row: Pending, removal: Removal) => {
+    const from = { model: removal.model, id: removal.id };
+    let moved: number;
+    try {
+      moved = await db.change(MOVE, { ...row.values, from: removal.id });
+    } catch {
+      // the new id is taken (or the UPDATE failed otherwise): one after the other
+      await db.change(REMOVE, from);
+      moved = 0;
+    }
+    if (moved === 0) await upsertRows([row]);
   };
   // Written on behalf of several requests: outside all of them, so that (SQLite) the rows
   // are done only once committed (server/storage/statements.ts).
   const flush = () => outsideRequests(() => {
-    const rows = turn;
-    if (!rows) return;
+    const t = turn;
+    if (!t) return;
     turn = undefined;
-    const all = [...rows.values()];
-    for (let i = 0; i < all.length; i += BATCH) void write(all.slice(i, i + BATCH));
+    for (const removal of t.removals) {
+      if (removal.by) void write([removal.done, removal.by.done], () => move(removal.by!, removal));
+      else void write([removal.done], () => db.change(REMOVE, { model: removal.model, id: removal.id }));
+    }
+    const rows = [...t.rows.values()].filter((row) => !row.replaces);
+    for (let i = 0; i < rows.length; i += BATCH) {
+      const batch = rows.slice(i, i + BATCH);
+      void write(batch.map((row) => row.done), () => upsertRows(batch));
+    }
   });
-  return (values: Record<string, unknown>): Promise<void> => {
+  const open = (): Turn => {
     if (!turn) {
-      turn = new Map();
+      turn = { rows: new Map(), removals: [] };
       setImmediate(flush);
     }
-    const key = `${values.model} ${values.id}`;
-    let row = turn.get(key);
-    if (row) row.values = values;
-    else {
-      row = { values, done: Promise.withResolvers<void>() };
-      turn.set(key, row);
-    }
-    const written = row.done.promise;
-    // SQLite runs its statements in order on one connection (server/storage/statements.ts):
-    // written now, the row is seen by the request's next statement; PostgreSQL's pool may
-    // run that one on another connection first, so it waits until the row is written.
-    return deferWrite('oidc_payloads', written, () => {
-      flush();
-      return db.dialect === 'postgres' ? written : undefined;
-    }) ? Promise.resolve() : written;
+    return turn;
+  };
+  // SQLite runs its statements in order on one connection (server/storage/statements.ts):
+  // written now, the row is seen by the request's next statement; PostgreSQL's pool may
+  // run that one on another connection first, so it waits until the row is written.
+  const deferred = (written: Promise<void>) => deferWrite('oidc_payloads', written, () => {
+    flush();
+    return db.dialect === 'postgres' ? written : undefined;
+  });
+
+  return {
+    upsert(values: Record<string, unknown>): Promise<void> {
+      const t = open();
+      const key = `${values.model} ${values.id}`;
+      let row = t.rows.get(key);
+      if (row) row.values = values;
+      else {
+        const request = currentRequest();
+        row = { values, done: Promise.withResolvers<void>(), request };
+        t.rows.set(key, row);
+        const replaceable = (r: Removal) => r.request === request && r.model === values.model && !r.by;
+        const removal = t.removals.find((r) => replaceable(r) && r.id === values.id) ?? t.removals.find(replaceable);
+        if (removal) {
+          removal.by = row;
+          row.replaces = removal;
+        }
+      }
+      const written = row.done.promise;
+      return deferred(written) ? Promise.resolve() : written;
+    },
+    /** A removal of a REPLACED model within a request, told done at once; undefined when it must be made now. */
+    remove(model: string, id: string): Promise<void> | undefined {
+      if (!REPLACED.has(model)) return undefined;
+      const done = Promise.withResolvers<void>();
+      if (!deferred(done.promise)) return undefined;
+      const t = open();
+      const removal: Removal = { model, id, done, request: currentRequest()! };
+      // a save of this very row earlier in the turn is undone: its removal follows it
+      const saved = t.rows.get(`${model} ${id}`);
+      if (saved) {
+        t.rows.delete(`${model} ${id}`);
+        if (saved.replaces) saved.replaces.by = undefined;
+        void done.promise.then(() => saved.done.resolve(), (err) => saved.done.reject(err));
+      } else {
+        // the new row saved just before (rotateInteraction saves the copy, then removes the old one)
+        const waiting = [...t.rows.values()].find((row) => row.request === removal.request && row.values.model === model && !row.replaces);
+        if (waiting) {
+          removal.by = waiting;
+          waiting.replaces = removal;
+        }
+      }
+      t.removals.push(removal);
+      return Promise.resolve();
+    },
   };
 }
 
@@ -197,7 +280,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     async revokeByGrantId() {}
   }
 
-  const writeRow = batchedUpserts(db);
+  const writes = batchedWrites(db);
 
   class SqlAdapter implements Adapter {
     readonly #model: string;
@@ -223,7 +306,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       const row: PayloadRow = { payload: JSON.stringify(stored), consumed_at: null, expires_at: expiresIn ? epoch() + expiresIn : null };
       const storedId = digest(id);
       this.#forget();
-      await writeRow({
+      await writes.upsert({
         model: this.#model,
         id: storedId,
         payload: row.payload,
@@ -292,7 +375,8 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
 
     async destroy(id: string) {
       this.#forget();
-      await db.change('DELETE FROM oidc_payloads WHERE model = :model AND id = :id', { model: this.#model, id: digest(id) });
+      const storedId = digest(id);
+      await (writes.remove(this.#model, storedId) ?? db.change(REMOVE, { model: this.#model, id: storedId }));
     }
 
     async revokeByGrantId(grantId: string) {

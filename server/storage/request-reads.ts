@@ -82,6 +82,11 @@ export async function ownWritesCommitted(): Promise<void> {
   if (scope) for (const commit of scope.commits) await commit;
 }
 
+/** The current request (an opaque key, the same for all of its work), or undefined outside one. */
+export function currentRequest(): object | undefined {
+  return store.getStore();
+}
+
 /** Runs `work` outside any request: work done on behalf of several requests at once. */
 export function outsideRequests<T>(work: () => T): T {
   return store.exit(work);

@@ -69,4 +69,64 @@ describe('oidc-provider rows saved within a request', () => {
     const [row] = await services.db.select<{ n: number }>("SELECT count(*) AS n FROM oidc_payloads WHERE model = 'AccessToken' AND account_id = :a", { a: 'u1' });
     assert.equal(Number(row!.n), 2, 'at-1 and at-4');
   });
+  describe('an interaction or session replaced within a request', () => {
+    const stored = async (name: string, id: string) => (await model(name).find(id))?.kind;
+
+    it('a removal then a save of the same model are one UPDATE: the old row gone, the new one there', async () => {
+      await model('Session').upsert('s-old', payload('Session', { uid: 'u-old' }), 600);
+      const before = statementCount();
+      await scopeRequest({}, async () => {
+        await model('Session').destroy('s-old');
+        await model('Session').upsert('s-new', payload('Session', { uid: 'u-new' }), 600);
+      });
+      assert.equal(statementCount() - before, 1, 'one statement for the removal and the save');
+      assert.equal(await stored('Session', 's-old'), undefined);
+      assert.equal(await stored('Session', 's-new'), 'Session');
+      assert.equal((await model('Session').findByUid('u-new'))?.jti, 's-new', 'found by its new uid');
+      assert.equal(await model('Session').findByUid('u-old'), undefined);
+    });
+
+    it('a save then the removal of the old one (a rotated interaction) are one UPDATE too', async () => {
+      await model('Interaction').upsert('i-old', payload('Interaction', { uid: 'i-old' }), 600);
+      const before = statementCount();
+      await scopeRequest({}, async () => {
+        await model('Interaction').upsert('i-new', payload('Interaction', { uid: 'i-new' }), 600);
+        await model('Interaction').destroy('i-old');
+      });
+      assert.equal(statementCount() - before, 1);
+      assert.equal(await stored('Interaction', 'i-old'), undefined);
+      assert.equal(await stored('Interaction', 'i-new'), 'Interaction');
+    });
+
+    it('is read as removed by the request\'s next read', async () => {
+      await model('Interaction').upsert('i-read', payload('Interaction'), 600);
+      await scopeRequest({}, async () => {
+        await model('Interaction').find('i-read');
+        await model('Interaction').destroy('i-read');
+        assert.equal(await model('Interaction').find('i-read'), undefined);
+      });
+    });
+
+    it('ends right when the old row was already gone, or the new id was taken', async () => {
+      await model('Session').upsert('s-taken', payload('Session', { marker: 'before' }), 600);
+      await model('Session').upsert('s-going', payload('Session'), 600);
+      await scopeRequest({}, async () => {
+        await model('Session').destroy('s-never-saved');
+        await model('Session').upsert('s-fresh', payload('Session'), 600);
+        await model('Session').destroy('s-going');
+        await model('Session').upsert('s-taken', payload('Session', { marker: 'after' }), 600);
+      });
+      assert.equal(await stored('Session', 's-fresh'), 'Session', 'inserted: there was no row to turn into it');
+      assert.equal(await stored('Session', 's-going'), undefined, 'removed');
+      assert.equal((await model('Session').find('s-taken'))?.marker, 'after', 'the taken id holds the new payload');
+    });
+
+    it('a row saved and then removed in one request is not there', async () => {
+      await scopeRequest({}, async () => {
+        await model('Session').upsert('s-brief', payload('Session'), 600);
+        await model('Session').destroy('s-brief');
+      });
+      assert.equal(await stored('Session', 's-brief'), undefined);
+    });
+  });
 });
