@@ -154,18 +154,30 @@ export async function openDatabase(url: string): Promise<Database> {
     caches.invalidate(table);
     if (dialect !== 'postgres') return;
     const nonce = randomUUID();
-    const [row] = await sequelize.query<{ listeners: number }>(
-      'SELECT count(*)::int AS listeners FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name',
-      { replacements: { name: LISTENER_NAME }, type: QueryTypes.SELECT },
-    );
+    // One statement notifies and counts the processes listening; their answers may come
+    // back before it does, so they are counted from the start.
+    let answers = 0;
+    let listeners = Infinity;
+    let acknowledge!: () => void;
     const acknowledged = new Promise<void>((resolve) => {
-      let waiting = row?.listeners ?? 0;
-      echoes.set(nonce, () => { if (--waiting <= 0) resolve(); });
+      acknowledge = resolve;
       setTimeout(resolve, 2000).unref();
     });
-    await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: CACHE_CHANNEL, payload: `${table} ${nonce}` } });
-    await acknowledged;
-    echoes.delete(nonce);
+    echoes.set(nonce, () => { if (++answers >= listeners) acknowledge(); });
+    try {
+      // (counted with the rest, as is each listener's answer)
+      statementsRun++;
+      const [row] = await sequelize.query<{ listeners: number }>(
+        `SELECT pg_notify(:channel, :payload) AS notified,
+          (SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name) AS listeners`,
+        { replacements: { channel: CACHE_CHANNEL, payload: `${table} ${nonce}`, name: LISTENER_NAME }, type: QueryTypes.SELECT },
+      );
+      listeners = row?.listeners ?? 0;
+      if (answers >= listeners) acknowledge();
+      await acknowledged;
+    } finally {
+      echoes.delete(nonce);
+    }
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
   const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
@@ -254,7 +266,9 @@ async function listen(url: string, caches: TableCaches, echoes: Map<string, () =
     caches.invalidate(subject!);
     // Answer the writer once this process's caches are empty (failures end the connection,
     // which stops caching here; the writer stops waiting after its timeout).
-    if (nonce) client.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, `${ACK} ${nonce}`]).catch(() => caches.broken());
+    if (!nonce) return;
+    statementsRun++;
+    client.query('SELECT pg_notify($1, $2)', [CACHE_CHANNEL, `${ACK} ${nonce}`]).catch(() => caches.broken());
   });
   client.on('error', () => caches.broken());
   client.on('end', () => caches.broken());
