@@ -18,7 +18,7 @@ import { generateSecret } from 'otplib';
 import { cannon, form, PROXY_HEADERS, type Measure } from './cannon.ts';
 import { pinSelf, runScript, SERVER_CPU, startServer, type BenchServer } from './child.ts';
 import { runLogins } from './login.ts';
-import { BENCH_CLIENT } from './servers/client.ts';
+import { BENCH_CLIENT, FIRST_PARTY_CLIENT } from './servers/client.ts';
 
 type Row = {
   scenario: string; db: string; rps: number; p50_ms: number | null; p99_ms: number | null; baseline_rps: number | null; ratio: number | null;
@@ -196,49 +196,56 @@ async function main() {
       }
     }
 
-    // Whole logins against the argon2id hash rate, alternating too.
+    // Whole logins against the argon2id hash rate, alternating too: at a client that asks
+    // for consent, and at a first-party one (the operator's own application: no consent).
     if (wanted('login')) {
     const password = 'correct horse battery staple';
     const totpSecret = generateSecret();
-    const users = new Map<Target, string[]>();
-    for (const t of stepgates) users.set(t, await t.server.call<string[]>('users', { n: 500, password, totpSecret }));
-    for (const t of stepgates) await runLogins(`http://127.0.0.1:${t.server.port}`, { usernames: users.get(t)!.splice(0, WARM_UP_LOGINS), password, totpSecret }, LOGIN_CONCURRENCY, 60);
+    const variants = [
+      { scenario: 'password_totp_login', client: BENCH_CLIENT },
+      { scenario: 'password_totp_login_first_party', client: FIRST_PARTY_CLIENT },
+    ];
+    type Round = { rps: number; cpu: number; statements: number; latencies: number[]; peak: number };
+    const runs = variants.flatMap((v) => stepgates.map((t) => ({ ...v, t, users: [] as string[], rounds: [] as Round[] })));
+    for (const run of runs) {
+      run.users = await run.t.server.call<string[]>('users', { n: 500, password, totpSecret, prefix: run.scenario });
+      await runLogins(`http://127.0.0.1:${run.t.server.port}`, { usernames: run.users.splice(0, WARM_UP_LOGINS), password, totpSecret }, LOGIN_CONCURRENCY, 60, run.client);
+    }
     const hashes: { rate: number; cpuMsPerHash: number; inFlight: number }[] = [];
-    const logins = new Map<Target, { rps: number; cpu: number; statements: number; latencies: number[]; peak: number }[]>(stepgates.map((t) => [t, []]));
     for (let r = 0; r < ROUNDS; r++) {
       hashes.push(runScript<{ rate: number; cpuMsPerHash: number; inFlight: number }>('argon2-rate.ts', [String(LOGIN_SECONDS)]));
-      for (const t of stepgates) {
-        let peak = t.server.rssMb();
-        const sampler = setInterval(() => { peak = Math.max(peak, t.server.rssMb()); }, 100);
-        const statementsBefore = await t.server.call<number>('statements');
-        const cpuBefore = t.server.cpuMs();
-        const result = await runLogins(`http://127.0.0.1:${t.server.port}`, { usernames: users.get(t)!, password, totpSecret }, LOGIN_CONCURRENCY, LOGIN_SECONDS);
-        const cpu = (t.server.cpuMs() - cpuBefore) / result.count;
-        const statements = (await t.server.call<number>('statements') - statementsBefore) / result.count;
+      for (const run of runs) {
+        const { server } = run.t;
+        let peak = server.rssMb();
+        const sampler = setInterval(() => { peak = Math.max(peak, server.rssMb()); }, 100);
+        const statementsBefore = await server.call<number>('statements');
+        const cpuBefore = server.cpuMs();
+        const result = await runLogins(`http://127.0.0.1:${server.port}`, { usernames: run.users, password, totpSecret }, LOGIN_CONCURRENCY, LOGIN_SECONDS, run.client);
+        const cpu = (server.cpuMs() - cpuBefore) / result.count;
+        const statements = (await server.call<number>('statements') - statementsBefore) / result.count;
         clearInterval(sampler);
-        users.get(t)!.splice(0, result.count + result.failures);
-        if (result.failures) log(`  WARNING ${result.failures} logins failed on ${t.db}`);
-        logins.get(t)!.push({ rps: result.count / result.elapsed, cpu, statements, latencies: result.latencies, peak });
+        run.users.splice(0, result.count + result.failures);
+        if (result.failures) log(`  WARNING ${result.failures} logins failed on ${run.t.db}`);
+        run.rounds.push({ rps: result.count / result.elapsed, cpu, statements, latencies: result.latencies, peak });
       }
     }
     const hashRate = median(hashes.map((h) => h.rate));
     const hashCpu = median(hashes.map((h) => h.cpuMsPerHash));
     log(`argon2id hash rate (m=19456, t=2, p=1, ${hashes[0]!.inFlight} in flight, as in the server): ${round(hashRate)}/s (rounds: ${hashes.map((h) => round(h.rate)).join(', ')}); CPU ${round(hashCpu)} ms/hash`);
     rows.push({ scenario: 'argon2id_hash', db: 'none', rps: hashRate, p50_ms: null, p99_ms: null, baseline_rps: null, ratio: null, cpu_ms: hashCpu, baseline_cpu_ms: null, cpu_ratio: null, statements: null, load_1m: loadavg()[0]! });
-    for (const t of stepgates) {
-      const ls = logins.get(t)!;
+    for (const { scenario, t, rounds: ls } of runs) {
       const rps = median(ls.map((l) => l.rps));
       const cpu = median(ls.map((l) => l.cpu));
       const statements = median(ls.map((l) => l.statements));
       const all = ls.flatMap((l) => l.latencies).sort((a, b) => a - b);
       const pct = (p: number) => round(all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN);
       const peak = round(Math.max(...ls.map((l) => l.peak)));
-            // one argon2id verify per login; the rest is the broker's own work
+      // one argon2id verify per login; the rest is the broker's own work
       rows.push({
-        scenario: 'password_totp_login', db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: hashRate, ratio: rps / hashRate,
+        scenario, db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: hashRate, ratio: rps / hashRate,
         cpu_ms: cpu, baseline_cpu_ms: hashCpu, cpu_ratio: hashCpu / cpu, cpu_ms_besides_hash: cpu - hashCpu, statements, load_1m: loadavg()[0]!, peak_rss_mb: peak,
       });
-      log(`password_totp_login on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, ${round(cpu - hashCpu)} besides the hash, ${round(statements)} statements; peak RSS ${peak} MB`);
+      log(`${scenario} on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, ${round(cpu - hashCpu)} besides the hash, ${round(statements)} statements; peak RSS ${peak} MB`);
     }
     }
   } finally {
@@ -269,8 +276,8 @@ async function main() {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...json.map((r) => `| ${r.scenario} | ${r.db} | ${r.rps} | ${r.p50_ms ?? '–'} | ${r.p99_ms ?? '–'} | ${r.baseline_rps ?? '–'} | ${r.ratio ?? '–'} | ${r.cpu_ms ?? '–'} | ${r.baseline_cpu_ms ?? '–'} | ${r.cpu_ratio ?? '–'} | ${r.statements ?? '–'} | ${r.load_1m} |`),
     '',
-    ...json.filter((r) => r.cpu_ms_besides_hash !== undefined).map((r) => `CPU per login on ${r.db} besides the argon2id verify: ${r.cpu_ms_besides_hash} ms, ${r.statements} statements.`),
-    ...json.filter((r) => r.peak_rss_mb !== undefined).map((r) => `Peak RSS of stepgate on ${r.db} during the login benchmark: ${r.peak_rss_mb} MB.`),
+    ...json.filter((r) => r.cpu_ms_besides_hash !== undefined).map((r) => `CPU per login (${r.scenario}) on ${r.db} besides the argon2id verify: ${r.cpu_ms_besides_hash} ms, ${r.statements} statements.`),
+    ...json.filter((r) => r.peak_rss_mb !== undefined).map((r) => `Peak RSS of stepgate on ${r.db} during ${r.scenario}: ${r.peak_rss_mb} MB.`),
   ].join('\n');
   writeFileSync(join(results, `${base}.md`), `${md}\n`);
   console.log(md);

@@ -3,7 +3,7 @@ import { serve } from '../../server/index.ts';
 import { statementCount } from '../../server/storage/database.ts';
 import { answerParent } from './ipc.ts';
 import { minting } from './mint.ts';
-import { BENCH_CLIENT } from './client.ts';
+import { BENCH_CLIENT, FIRST_PARTY_CLIENT } from './client.ts';
 
 /**
  * stepgate as `stepgate serve` runs it (production argon2 cost, info-level logs), on the
@@ -15,6 +15,10 @@ await s.clients.create({
   clientId: BENCH_CLIENT.clientId, secret: BENCH_CLIENT.secret, redirectUris: [BENCH_CLIENT.redirectUri], chain: 'password,totp',
   grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], settings: {},
 });
+await s.clients.create({
+  clientId: FIRST_PARTY_CLIENT.clientId, secret: FIRST_PARTY_CLIENT.secret, redirectUris: [FIRST_PARTY_CLIENT.redirectUri], chain: 'password,totp',
+  grantTypes: ['authorization_code', 'refresh_token'], settings: { firstParty: true },
+});
 const account = await s.users.create({ username: 'bench-account', passwordHash: null });
 const mint = minting(s.app, BENCH_CLIENT.clientId, BENCH_CLIENT.redirectUri);
 
@@ -25,12 +29,12 @@ answerParent((running.server.address() as { port: number }).port, {
   statements: async () => statementCount(),
   codes: (args) => mint.codes({ ...args, accountId: account.id }),
   refreshTokens: (args) => mint.refreshTokens({ ...args, accountId: account.id }),
-  /** `n` users for the login scenario: one password (so one hash, at the production cost) and one TOTP secret. */
-  async users({ n, password, totpSecret }) {
+  /** `n` users for a login scenario (names start with `prefix`): one password (so one hash, at the production cost) and one TOTP secret. */
+  async users({ n, password, totpSecret, prefix = 'bench-user' }) {
     const hash = await s.passwords.hash(String(password));
     const usernames: string[] = [];
     for (let i = 0; i < Number(n); i++) {
-      const user = await s.users.create({ username: `bench-user-${i}`, passwordHash: hash });
+      const user = await s.users.create({ username: `${String(prefix)}-${i}`, passwordHash: hash });
       await s.credentials.setTotp(user.id, String(totpSecret));
       usernames.push(user.username);
     }
