@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -34,6 +34,12 @@ export type BenchServer = {
   rssMb(): number;
   /** CPU time the process (all its threads) has used so far, in ms (from /proc) */
   cpuMs(): number;
+  /**
+   * CPU time so far of its threads other than libuv's thread pool (where argon2id hashes
+   * run): the event loop, V8's compiler and GC helpers. Threads that have ended are not
+   * counted (none do in a running server).
+   */
+  cpuMsOutsideThreadPool(): number;
   stop(): Promise<void>;
 };
 
@@ -67,6 +73,19 @@ export async function startServer(script: string, env: Record<string, string> = 
     rssMb() {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       return m ? Number(m[1]) / 1024 : NaN;
+    },
+    cpuMsOutsideThreadPool() {
+      let ticks = 0;
+      for (const task of readdirSync(`/proc/${child.pid}/task`)) {
+        try {
+          if (readFileSync(`/proc/${child.pid}/task/${task}/comm`, 'utf8').trim() === 'libuv-worker') continue;
+          const fields = readFileSync(`/proc/${child.pid}/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          ticks += Number(fields[11]) + Number(fields[12]);
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
+      return (ticks * 1000) / CLOCK_TICKS;
     },
     cpuMs() {
       // fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name: utime, stime in clock ticks
