@@ -40,9 +40,21 @@ function bindable(v: unknown, booleansAsNumbers: boolean): unknown {
   return v;
 }
 
-/** The named values a statement uses, checked: every name given, no arrays. */
-function namesOf(sql: string): string[] {
-  return [...new Set([...sql.matchAll(PLACEHOLDER)].map((m) => m[1]!))];
+/**
+ * The statement's text with each `:name` numbered (`mark(1)` for the first name, the same
+ * number wherever a name repeats), and the names in that order: values are bound by
+ * position. (SQLite finds a named parameter by a linear search, so binding by name is
+ * quadratic in the count: a 32-row audit INSERT (224 values) took 300-430 µs bound by
+ * name, 30-50 µs by position.)
+ */
+function numbered(sql: string, mark: (n: number) => string): { text: string; names: string[] } {
+  const names: string[] = [];
+  const text = sql.replace(PLACEHOLDER, (_m, name: string) => {
+    let i = names.indexOf(name);
+    if (i < 0) i = names.push(name) - 1;
+    return mark(i + 1);
+  });
+  return { text, names };
 }
 
 function checked(names: string[], values: Record<string, unknown>, sql: string): void {
@@ -110,12 +122,12 @@ function sqliteStatements(file: string): Statements {
   const prepare = (sql: string, values: Record<string, unknown>) => {
     let entry = cache.get(sql);
     if (!entry) {
-      entry = { statement: db.prepare(sql), names: namesOf(sql) };
+      const { text, names } = numbered(sql, (n) => `?${n}`);
+      entry = { statement: db.prepare(text), names };
       cache.set(sql, entry);
     }
     checked(entry.names, values, sql);
-    const params: Record<string, SQLInputValue> = {};
-    for (const name of entry.names) params[name] = bindable(values[name], true) as SQLInputValue;
+    const params = entry.names.map((name) => bindable(values[name], true) as SQLInputValue);
     return { statement: entry.statement, params };
   };
 
@@ -175,7 +187,7 @@ function sqliteStatements(file: string): Statements {
       try {
         const { statement, params } = prepare(w.sql, w.values);
         // A failing statement (a constraint, say) is undone alone; the transaction goes on.
-        result = w.rows ? plain(statement.all(params)) : Number(statement.run(params).changes);
+        result = w.rows ? plain(statement.all(...params)) : Number(statement.run(...params).changes);
       } catch (err) {
         w.reject(err);
         continue;
@@ -192,7 +204,7 @@ function sqliteStatements(file: string): Statements {
   const read = <T>(sql: string, values: Record<string, unknown>, since = Date.now()): Promise<T[]> => {
     try {
       const { statement, params } = prepare(sql, values);
-      return Promise.resolve(plain(statement.all(params)) as T[]);
+      return Promise.resolve(plain(statement.all(...params)) as T[]);
     } catch (err) {
       if (!isBusy(err) || Date.now() - since > BUSY_DEADLINE_MS) return Promise.reject(err);
       return new Promise((resolve) => setTimeout(resolve, 2)).then(() => read<T>(sql, values, since));
@@ -231,12 +243,7 @@ function postgresStatements(url: string): Statements {
   const query = (sql: string, values: Record<string, unknown>) => {
     let entry = cache.get(sql);
     if (!entry) {
-      const names: string[] = [];
-      const text = sql.replace(PLACEHOLDER, (_m, name: string) => {
-        let i = names.indexOf(name);
-        if (i < 0) i = names.push(name) - 1;
-        return `$${i + 1}`;
-      });
+      const { text, names } = numbered(sql, (n) => `$${n}`);
       // A named statement is prepared once per connection, then only executed.
       entry = { name: `stepgate_${cache.size}`, text, names };
       cache.set(sql, entry);
