@@ -49,7 +49,7 @@ export function createEmailAuthenticator(deps: { users: Users; lockout: Lockout;
     }
     const { challenge, code } = await mail.tokens.issueCode({ accountId: user.id, email: user.email, ttl: CODE_MINUTES * 60 });
     step.state.challenge = challenge;
-    mail.deliver(codeMail(mail.speakerFor(user), user.email, mail.brokerName, user.username, code, CODE_MINUTES), 'email-code');
+    mail.deliver(codeMail(await mail.speakerFor(user), user.email, mail.brokerName, user.username, code, CODE_MINUTES), 'email-code');
     return { kind: 'challenge', view: VIEW, locals: { ...locals, sent: true } };
   }
 

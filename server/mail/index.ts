@@ -63,9 +63,11 @@ export class Mailer {
    * the request that causes the mail (ui_locales, Accept-Language, the configured default);
    * English outside a request. A mail caused by someone else's request (an admin's reset,
    * another person's wrong guesses) so still reaches its owner in the owner's language.
+   * The stored language is read afresh: a cached user may be behind (Users.setLocale).
+   * `requestLanguage`: the request's, taken before work done after the answer.
    */
-  speakerFor(user: Pick<User, 'locale'>): Speaker {
-    return speaker(user.locale ?? current().language);
+  async speakerFor(user: Pick<User, 'id'>, requestLanguage = current().language): Promise<Speaker> {
+    return speaker((await this.#users.localeOf(user.id)) ?? requestLanguage);
   }
 
   /** An absolute link to this broker carrying `token`. */
@@ -130,7 +132,7 @@ export class Mailer {
       const to = event === 'email_changed' ? details.previousAddress : user.emailVerified ? user.email : undefined;
       if (!to) return;
       const { previousAddress: _, ...shown } = details;
-      this.deliver(noticeMail(this.speakerFor(user), to, this.brokerName, user.username, event, shown), `notice:${event}`);
+      this.deliver(noticeMail(await this.speakerFor(user), to, this.brokerName, user.username, event, shown), `notice:${event}`);
     } catch (err) {
       this.#logger.error({ event, err: describe(err) }, 'security notice could not be prepared');
     }

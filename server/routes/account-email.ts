@@ -52,7 +52,7 @@ export function accountEmailRoutes(router: Router, deps: { services: Services; v
       return page.fail(ctx, 429, 'too_many_mails', `A confirmation link was sent recently. Check your mail, or try again in ${minutes} minutes.`, { count: minutes });
     }
     const token = await mail.tokens.issueLink('verify', { accountId: user.id, email, ttl: VERIFY_HOURS * 3600 });
-    mail.deliver(verificationMail(mail.speakerFor(user), email, mail.brokerName, user.username, mail.link('/account/email/verify', token), VERIFY_HOURS), 'email-verification');
+    mail.deliver(verificationMail(await mail.speakerFor(user), email, mail.brokerName, user.username, mail.link('/account/email/verify', token), VERIFY_HOURS), 'email-verification');
     ctx.status = 303;
     ctx.redirect('/account?done=verification_sent');
   });

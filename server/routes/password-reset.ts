@@ -118,13 +118,13 @@ export function passwordResetRoutes(deps: { provider: Provider; views: Views; se
     if (user && !user.disabled && user.emailVerified && user.email && user.passwordHash) {
       const { id, email, username, passwordHash } = user;
       const address = ctx.ip;
-      const speaker = mail.speakerFor(user);
+      const language = current().language;
       mail.later('password-reset', async () => {
         const allowed = await mail.limits.take([`reset:account:${id}`, `reset:address:${email.toLowerCase()}`], RESET_LIMIT);
         audit.note({ kind: 'auth.password.reset_requested', subject: id, address, details: { mailed: allowed.allowed } });
         if (!allowed.allowed) return;
         const token = await mail.tokens.issueLink('reset', { accountId: id, email, ttl: RESET_MINUTES * 60, bound: digest(passwordHash) });
-        mail.deliver(resetMail(speaker, email, mail.brokerName, username, mail.link('/password/reset', token), RESET_MINUTES), 'password-reset');
+        mail.deliver(resetMail(await mail.speakerFor(user, language), email, mail.brokerName, username, mail.link('/password/reset', token), RESET_MINUTES), 'password-reset');
       });
     }
     page(ctx, 200, { mode: 'sent' });

@@ -14,8 +14,14 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export type Database = {
   sequelize: Sequelize;
   dialect: 'sqlite' | 'postgres';
-  /** Runs `sql` and returns the number of rows it changed (UPDATE / DELETE). */
-  change(sql: string, values: Record<string, unknown>, transaction?: Transaction): Promise<number>;
+  /**
+   * Runs `sql` and returns the number of rows it changed (UPDATE / DELETE). `keepCaches`:
+   * the write changes nothing any cache is relied on for (a user's language, which mails
+   * read afresh), so the table's caches are not emptied, here or in other processes (on
+   * PostgreSQL that spares a notification, and every process's cache of the table); the
+   * caller patches its own cached rows.
+   */
+  change(sql: string, values: Record<string, unknown>, transaction?: Transaction, options?: { keepCaches?: boolean }): Promise<number>;
   /** Runs a SELECT and returns its rows. */
   select<T extends object>(sql: string, values: Record<string, unknown>, transaction?: Transaction): Promise<T[]>;
   /**
@@ -180,7 +186,7 @@ export async function openDatabase(url: string): Promise<Database> {
     }
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
-  const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>): Promise<R> => {
+  const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>, keepCaches = false): Promise<R> => {
     // The request's writes to the tables this statement names that it was told were done
     // (batched upserts) are made first, so that it sees them (a transaction waited for all
     // of them when it began).
@@ -200,7 +206,7 @@ export async function openDatabase(url: string): Promise<Database> {
       forgetReads(table);
       transaction?.afterCommit(() => forgetReads(table));
     }
-    if (table === null || !caches.caches(table)) return statement();
+    if (table === null || keepCaches || !caches.caches(table)) return statement();
     if (transaction) {
       transaction.afterCommit(() => written(table));
       return statement();
@@ -215,13 +221,13 @@ export async function openDatabase(url: string): Promise<Database> {
   return {
     sequelize,
     dialect,
-    change(sql, values, transaction) {
+    change(sql, values, transaction, options) {
       return run(sql, transaction, async () => {
         if (statements && !transaction) return statements.change(sql, values);
         // QueryTypes.UPDATE makes both dialects report the affected row count.
         const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
         return count;
-      });
+      }, options?.keepCaches);
     },
     select<T extends object>(sql: string, values: Record<string, unknown>, transaction?: Transaction) {
       return run(sql, transaction, async (): Promise<T[]> => {

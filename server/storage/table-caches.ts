@@ -17,6 +17,8 @@ export type TableCache<V> = {
   get(key: string, load: () => Promise<V>): Promise<V>;
   /** What `load` returns, read by another key (a user by name): kept under `keyOf(value)` as `get` would keep it. */
   through(load: () => Promise<V>, keyOf: (value: V) => string | undefined): Promise<V>;
+  /** This process changed the cached value of `key` in a way the caches need not follow elsewhere (see Database.change's `keepCaches`): kept as `change` makes it. */
+  patch(key: string, change: (value: V) => V): void;
 };
 
 /** Enough for every client and identity provider of a deployment; beyond it, start over. */
@@ -48,6 +50,11 @@ class Cache<V> implements TableCache<V> {
       this.#entries.set(key, value);
     }
     return value;
+  }
+
+  patch(key: string, change: (value: V) => V): void {
+    const hit = this.#entries.get(key);
+    if (hit !== undefined) this.#entries.set(key, change(hit));
   }
 
   clear(): void {
