@@ -177,15 +177,26 @@ function batchedWrites(db: Database) {
 }
 
 type PayloadRow = { model?: string; payload: string; consumed_at: number | null; expires_at: number | null };
+/** A code's or token's row read with its grant's (null columns when it has none, or it is gone). */
+type WithGrant = PayloadRow & { grant_row_id: string | null; grant_payload: string | null; grant_expires_at: number | null };
+
+/**
+ * The grant of a code or token is read with it: oidc-provider looks the grant up next at
+ * the token endpoint (code redemption, refresh), at introspection and at userinfo. Its
+ * row is found by its grant_id column (a grant's is its own id), which the stored id, a
+ * digest, cannot be computed from in SQL.
+ */
+const GRANT_JOIN = `LEFT JOIN oidc_payloads g ON g.model = 'Grant' AND g.grant_id = p.grant_id`;
+const GRANT_COLUMNS = 'g.id AS grant_row_id, g.payload AS grant_payload, g.expires_at AS grant_expires_at';
 
 /**
  * A login's requests read the same Interaction and Session several times (our routes'
  * interactionDetails, the rotation's two copies, interactionResult, oidc-provider's own
- * resume): within one HTTP request each is read once (server/storage/request-reads.ts);
- * later reads parse the same stored row again (fresh objects), and this request's own
- * writes replace it.
+ * resume), and a grant is read with the code or token that names it (GRANT_JOIN): within
+ * one HTTP request each is read once (server/storage/request-reads.ts); later reads parse
+ * the same stored row again (fresh objects), and this request's own writes replace it.
  */
-const PER_REQUEST = new Set(['Interaction', 'Session']);
+const PER_REQUEST = new Set(['Interaction', 'Session', 'Grant']);
 /** What a remembered read of `model` depends on: a write of that model forgets it. */
 const readsOf = (model: string) => [`oidc_payloads ${model}`];
 
@@ -236,13 +247,13 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
    * Token lookups by stored id made in one synchronous burst (introspection's Promise.all)
    * share the statement; a later lookup, even while that one is in flight, reads afresh.
    */
-  const tokenLookups = new Map<string, Promise<PayloadRow[]>>();
+  const tokenLookups = new Map<string, Promise<WithGrant[]>>();
   const tokenRows = (id: string) => {
     let rows = tokenLookups.get(id);
     if (!rows) {
-      rows = db.select<PayloadRow>(
-        `SELECT model, payload, consumed_at, expires_at FROM oidc_payloads
-         WHERE model IN ('AccessToken', 'ClientCredentials', 'RefreshToken') AND id = :id`, { id });
+      rows = db.select<WithGrant>(
+        `SELECT p.model, p.payload, p.consumed_at, p.expires_at, ${GRANT_COLUMNS} FROM oidc_payloads p ${GRANT_JOIN}
+         WHERE p.model IN ('AccessToken', 'ClientCredentials', 'RefreshToken') AND p.id = :id`, { id });
       tokenLookups.set(id, rows);
       queueMicrotask(() => tokenLookups.delete(id));
     }
@@ -265,6 +276,14 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
       return row.flow_data === null ? [] : [{ data: row.flow_data, version: Number(row.flow_version), expires_at: Number(row.flow_expires_at) }];
     }, () => undefined));
     return rows;
+  };
+
+  /** Within a request, the grant read with a code or token is remembered as if looked up by its id (oidc-provider asks for it next). */
+  const rememberGrant = (row: PayloadRow | undefined) => {
+    const withGrant = row as Partial<WithGrant> | undefined;
+    if (!withGrant?.grant_row_id) return;
+    const grant: PayloadRow = { payload: withGrant.grant_payload!, consumed_at: null, expires_at: withGrant.grant_expires_at ?? null };
+    remember(readsOf('Grant'), `Grant id ${withGrant.grant_row_id}`, grant);
   };
 
   class ClientAdapter implements Adapter {
@@ -325,11 +344,15 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
     async #findWhere(column: 'id' | 'uid' | 'user_code', value: string, interactionUid?: string): Promise<AdapterPayload | undefined> {
       const read = () => (column === 'id' && TOKEN_MODELS.has(this.#model)
         ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
+        : column === 'id' && this.#model === 'AuthorizationCode' ? db.select<WithGrant>(
+          `SELECT p.payload, p.consumed_at, p.expires_at, ${GRANT_COLUMNS} FROM oidc_payloads p ${GRANT_JOIN}
+           WHERE p.model = 'AuthorizationCode' AND p.id = :value`, { value })
         : interactionUid !== undefined ? interactionWithFlow(value, interactionUid)
         : db.select<PayloadRow>(
           `SELECT payload, consumed_at, expires_at FROM oidc_payloads WHERE model = :model AND ${column} = :value`,
           { model: this.#model, value })).then(([first]) => first);
       const row = PER_REQUEST.has(this.#model) ? await readOnce(readsOf(this.#model), `${this.#model} ${column} ${value}`, read) : await read();
+      rememberGrant(row);
       if (!row || (row.expires_at !== null && row.expires_at <= epoch())) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload & { sealedJti?: string };
       if (row.consumed_at !== null) payload.consumed = row.consumed_at;

@@ -129,4 +129,36 @@ describe('oidc-provider rows saved within a request', () => {
       assert.equal(await stored('Session', 's-brief'), undefined);
     });
   });
+
+  describe('a code or token read with its grant', () => {
+    it('finds the grant without another statement in the same request, and afresh in the next', async () => {
+      await model('Grant').upsert('g-joined', { kind: 'Grant', clientId: 'c', accountId: 'u1', marker: 'grant' }, 600);
+      await model('AuthorizationCode').upsert('code-joined', payload('AuthorizationCode', { grantId: 'g-joined' }), 600);
+      await model('RefreshToken').upsert('rt-joined', payload('RefreshToken', { grantId: 'g-joined' }), 600);
+      for (const [name, id] of [['AuthorizationCode', 'code-joined'], ['RefreshToken', 'rt-joined']] as const) {
+        const before = statementCount();
+        await scopeRequest({}, async () => {
+          assert.equal((await model(name).find(id))?.grantId, 'g-joined');
+          assert.equal((await model('Grant').find('g-joined'))?.marker, 'grant', `the grant of the ${name}`);
+        });
+        assert.equal(statementCount() - before, 1, `one statement for the ${name} and its grant`);
+      }
+      // a grant removed since is gone for the next request's lookup
+      await model('Grant').destroy('g-joined');
+      await scopeRequest({}, async () => {
+        assert.equal((await model('RefreshToken').find('rt-joined'))?.grantId, 'g-joined');
+        assert.equal(await model('Grant').find('g-joined'), undefined);
+      });
+    });
+
+    it('leaves a grant saved in the request as saved', async () => {
+      await model('Grant').upsert('g-own', { kind: 'Grant', clientId: 'c', accountId: 'u1', marker: 'old' }, 600);
+      await model('AccessToken').upsert('at-own', payload('AccessToken', { grantId: 'g-own' }), 600);
+      await scopeRequest({}, async () => {
+        await model('Grant').upsert('g-own', { kind: 'Grant', clientId: 'c', accountId: 'u1', marker: 'new' }, 600);
+        await model('AccessToken').find('at-own');
+        assert.equal((await model('Grant').find('g-own'))?.marker, 'new');
+      });
+    });
+  });
 });
