@@ -212,6 +212,14 @@ export class ChainRunner {
     ssoFreshness?: number;
     rememberedSince?: number;
   }): Promise<Plan> {
+    return (await this.#plan(chain, input)).plan;
+  }
+
+  /**
+   * `plan`, and which options of the steps still to be asked the user has set up (what it
+   * read, or took from `known`: what an earlier plan of this login read).
+   */
+  async #plan(chain: Chain, input: Parameters<ChainRunner['plan']>[1], known?: Record<string, boolean>): Promise<{ plan: Plan; configured: Record<string, boolean> }> {
     const ids = new Set(chain.steps.flatMap((s) => s.options));
     const authenticators: Record<string, AuthenticatorFacts> = {};
     for (const id of ids) {
@@ -236,18 +244,18 @@ export class ChainRunner {
     // not know shows as "ask"). So it is read for those options alone, and the plan made
     // again with it: a plan that asks nothing (a refresh whose grant covers the chain) reads
     // nothing. Same plan as reading every option's first.
+    const configured: Record<string, boolean> = {};
     const accountId = input.accountId;
-    if (accountId === undefined) return first;
+    if (accountId === undefined) return { plan: first, configured };
     const asked = new Set(first.steps.filter((s) => s.outcome === 'ask').flatMap((s) => s.usable ?? []));
-    let learnt = false;
     for (const id of asked) {
       const a = this.#authenticators.get(id);
       if (a?.configuredFor && authenticators[id]) {
-        authenticators[id] = { ...authenticators[id], configured: await a.configuredFor(accountId) };
-        learnt = true;
+        configured[id] = known?.[id] ?? await a.configuredFor(accountId);
+        authenticators[id] = { ...authenticators[id], configured: configured[id] };
       }
     }
-    return learnt ? plan(chain, context) : first;
+    return { plan: Object.keys(configured).length ? plan(chain, context) : first, configured };
   }
 
   /** The current step's page (or the next redirect) for a GET. */
@@ -555,11 +563,12 @@ export class ChainRunner {
   }
 
   /** This login's plan: the steps done in it, the browser session's (single sign-on) and the request. */
-  async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string): Promise<{ chain: Chain; plan: Plan }> {
+  /** `known`: which options the user has set up, as an earlier plan of this login read them (for a page only: see #advance). */
+  async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string, known?: Record<string, boolean>): Promise<{ chain: Chain; plan: Plan; configured: Record<string, boolean> }> {
     const chain = this.#chainFor(state);
     const rememberedSince = state.accountId !== undefined && facts.device && this.#devices ? await this.#devices.since(facts.device, state.accountId) : undefined;
-    const p = await this.plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request, rememberedSince });
-    return { chain, plan: p };
+    const { plan: p, configured } = await this.#plan(chain, { accountId: state.accountId, address: clientAddress, done: state.satisfied, session: facts.session, request: facts.request, rememberedSince }, known);
+    return { chain, plan: p, configured };
   }
 
   async #loadForPost(facts: InteractionFacts, step: number, csrf: string, clientAddress: string) {
@@ -568,7 +577,14 @@ export class ChainRunner {
     if (!safeEqual(csrf, loaded.state.csrf)) {
       return { kind: 'error', status: 403, code: 'csrf', message: 'This form is out of date. Reload the page and try again.' } as Outcome;
     }
-    const { plan: p } = await this.#planFor(facts, loaded.state, clientAddress);
+    const { plan: p, configured } = await this.#planFor(facts, loaded.state, clientAddress);
+    // What the pages are drawn from (#advance) was out of date: corrected, so that the
+    // page this answer sends the user back to is drawn right.
+    if (loaded.state.configured && Object.entries(configured).some(([id, yes]) => loaded.state.configured![id] !== yes)) {
+      const corrected: FlowState = { ...loaded.state, configured };
+      if (!(await this.#states.save(facts.uid, corrected, loaded.version))) return conflict();
+      Object.assign(loaded, { state: corrected, version: loaded.version + 1 });
+    }
     const answerable = p.next?.outcome === 'ask' || (p.next?.outcome === 'unavailable' && (p.next.enrol ?? []).length > 0);
     if (!Number.isInteger(step) || !answerable || step !== p.next!.step) {
       return { kind: 'error', status: 409, code: 'wrong_step', message: 'That step is not the one this login is waiting for. Reload the page to continue.' } as Outcome;
@@ -577,7 +593,13 @@ export class ChainRunner {
   }
 
   async #advance(facts: InteractionFacts, state: FlowState, version: number, clientAddress: string): Promise<Outcome> {
-    const { chain, plan: p } = await this.#planFor(facts, state, clientAddress);
+    // The page of a step to ask is drawn from which options the user had set up when the
+    // answer that led here planned it: drawing a form decides nothing, and its answer
+    // plans afresh (#loadForPost). Any other outcome (the end, a denial, a step none of
+    // whose options is set up) is decided on fresh reads.
+    let planned = state.configured && await this.#planFor(facts, state, clientAddress, state.configured);
+    if (!planned || planned.plan.unmet || planned.plan.complete || planned.plan.next?.outcome !== 'ask') planned = await this.#planFor(facts, state, clientAddress);
+    const { chain, plan: p } = planned;
     // Reloaded after the codes were shown: they are not shown again (the account page makes a new set).
     if (state.recoveryCodesDue) return this.#recoveryCodesPage(facts.uid, state, chain, undefined);
     if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet };
@@ -717,10 +739,10 @@ export class ChainRunner {
    * be given (rotateInteraction), so the rotation need not move it.
    */
   async #satisfied(facts: InteractionFacts, next: FlowState, version: number, index: number, authenticator: string, clientAddress: string): Promise<Outcome> {
-    const { plan: p } = await this.#planFor(facts, next, clientAddress);
+    const { plan: p, configured } = await this.#planFor(facts, next, clientAddress);
     const complete = !p.unmet && p.complete && (next.requiredEnrolment || !(await this.#enrolmentDue(next.accountId)));
     const movedTo = p.unmet || complete ? undefined : newInteractionUid();
-    const won = movedTo === undefined ? await this.#states.removeAt(facts.uid, version) : await this.#states.save(facts.uid, next, version, movedTo);
+    const won = movedTo === undefined ? await this.#states.removeAt(facts.uid, version) : await this.#states.save(facts.uid, { ...next, configured }, version, movedTo);
     if (!won) return conflict();
     this.#events?.authStep({ clientId: next.clientId, authenticator, step: index, outcome: 'success', accountId: next.accountId, address: clientAddress, door: 'browser' });
     if (p.unmet) return { kind: 'deny', error: 'unmet_authentication_requirements', description: p.unmet, stateRemoved: true };

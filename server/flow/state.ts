@@ -31,6 +31,12 @@ export type FlowState = {
   recoveryCodesDue?: boolean;
   /** while an answer is being checked: no other answer is taken until then (epoch seconds) */
   busyUntil?: number;
+  /**
+   * which options of the steps still to be asked the user has set up, as the last answer's
+   * plan read them: the next step's page is drawn from it without reading them again; an
+   * answer reads them afresh (and corrects this when it changed)
+   */
+  configured?: Record<string, boolean>;
 };
 
 export const newCsrf = () => randomBytes(24).toString('base64url');

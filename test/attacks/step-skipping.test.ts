@@ -34,6 +34,25 @@ describe('attacks: step skipping and cross-browser posts', function () {
     assert.ok(res.$('input[name=code]').length + res.$('input[name=password]').length + (res.status >= 400 ? 1 : 0) > 0);
   });
 
+  it('a factor removed after the step before it: its page may still be drawn, its answer is refused, and the login then says what is wrong', async () => {
+    // The page of the next step is drawn from what the password answer read (which
+    // factors the user has set up); every answer reads them afresh.
+    const { user, browser, uid } = await afterPassword('removed1');
+    const totp = (await server.stepgate.credentials.list(user.id)).find((c) => c.type === 'totp')!;
+    await server.stepgate.credentials.removeSecondFactor(user.id, totp.id);
+    const shown = await browser.go(`${server.issuer}/interaction/${uid}`);
+    const csrf = shown.$('input[name=_csrf]').attr('value')!;
+    const answer = await browser.request(`${server.issuer}/interaction/${uid}/step/1`, { form: { _csrf: csrf, code: await totpCode(user.totpSecret) } });
+    assert.equal(answer.status, 303, 'sent back to the login');
+    assert.equal(new URL(answer.location!).pathname, `/interaction/${uid}`);
+    // as for a user who never had TOTP: the step's factor is set up right here (or, where
+    // the client's policy does not allow that, the page says the step cannot be done)
+    const again = await browser.go(answer.location!);
+    assert.equal(again.status, 200);
+    assert.match(again.$('h1').text(), /Set up an authenticator app/);
+    assert.equal(await server.stepgate.credentials.has(user.id, 'totp'), false, 'the code of the removed TOTP set nothing up');
+  });
+
   it('posting consent while a step is pending is refused', async () => {
     const { browser, uid, totpPage } = await afterPassword('skip2');
     const csrf = totpPage.$('input[name=_csrf]').attr('value')!;
