@@ -186,12 +186,12 @@ export async function openDatabase(url: string): Promise<Database> {
     }
   };
   /** Runs a statement; when it writes to a cached table, invalidates once the write is committed. */
-  const run = async <R>(sql: string, transaction: Transaction | undefined, statement: () => Promise<R>, keepCaches = false): Promise<R> => {
+  const run = async <R>(sql: string, values: Record<string, unknown>, transaction: Transaction | undefined, statement: () => Promise<R>, keepCaches = false): Promise<R> => {
     // The request's writes to the tables this statement names that it was told were done
     // (batched upserts) are made first, so that it sees them (a transaction waited for all
     // of them when it began).
     if (!transaction) {
-      const deferred = deferredWrites(sql);
+      const deferred = deferredWrites(sql, values);
       if (deferred) await deferred;
       for (const { table, flush } of flushers) {
         const flushed = sql.includes(table) ? flush(sql) : undefined;
@@ -222,7 +222,7 @@ export async function openDatabase(url: string): Promise<Database> {
     sequelize,
     dialect,
     change(sql, values, transaction, options) {
-      return run(sql, transaction, async () => {
+      return run(sql, values, transaction, async () => {
         if (statements && !transaction) return statements.change(sql, values);
         // QueryTypes.UPDATE makes both dialects report the affected row count.
         const [, count] = (await sequelize.query(bound(sql), { bind: bindValues(sql, values), transaction, type: QueryTypes.UPDATE })) as [unknown, number];
@@ -230,7 +230,7 @@ export async function openDatabase(url: string): Promise<Database> {
       }, options?.keepCaches);
     },
     select<T extends object>(sql: string, values: Record<string, unknown>, transaction?: Transaction) {
-      return run(sql, transaction, async (): Promise<T[]> => {
+      return run(sql, values, transaction, async (): Promise<T[]> => {
         if (statements && !transaction) return statements.select<T>(sql, values);
         if (hasNul(values)) return [];
         // The leading comment matters: Sequelize's SQLite driver runs a statement that starts

@@ -33,12 +33,24 @@ const UPSERTS = Array.from({ length: BATCH }, (_, i) => i + 1).map((rows) => `IN
   ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
     user_code = excluded.user_code, uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at`);
 
-/** A row of the same model takes a removed row's place: one statement for a removal and a save. */
-const MOVE = `UPDATE oidc_payloads SET id = :id, payload = :payload, grant_id = :grantId, user_code = :userCode, uid = :uid,
-  account_id = :accountId, expires_at = :expiresAt, consumed_at = NULL WHERE model = :model AND id = :from`;
+/**
+ * A new row takes a removed row's place: one statement for a removal and a save. Every
+ * column is written, so the two need not be of one model (the interaction removed at the
+ * end of a login becomes its authorization code).
+ */
+const MOVE = `UPDATE oidc_payloads SET model = :model, id = :id, payload = :payload, grant_id = :grantId, user_code = :userCode, uid = :uid,
+  account_id = :accountId, expires_at = :expiresAt, consumed_at = NULL WHERE model = :fromModel AND id = :from`;
 const REMOVE = 'DELETE FROM oidc_payloads WHERE model = :model AND id = :id';
 /** Removals that may wait for the end of the turn (within a request): a login's interaction and session, each replaced by a new one. */
 const REPLACED = new Set(['Interaction', 'Session']);
+/**
+ * Whether a statement could see a row of `model`: it names the model (a literal, or the
+ * :model value), or it picks rows of any model (by account, by grant, by expiry). A
+ * request's removal waits for the end of its turn past statements that cannot (a look-up
+ * of the grant between the removal of a login's interaction and the save of its code).
+ */
+const sees = (model: string) => (sql: string, values: Record<string, unknown>) =>
+  sql.includes(`'${model}'`) || values.model === model || !/\bmodel\b/.test(sql);
 
 /**
  * The rows upserted in one event-loop turn (concurrent requests) are written by one
@@ -51,8 +63,9 @@ const REPLACED = new Set(['Interaction', 'Session']);
  * Interactions and sessions are replaced rather than changed: a login's interaction gets
  * a new id after each step (rotateInteraction) and another after the login for consent, and
  * its session a new id at login (oidc-provider's resume). Within a request their removal
- * waits for the end of the turn too, and a removal and a save of the same model in one
- * turn are one UPDATE that turns the old row into the new one (when the old row is gone
+ * waits for the end of the turn too (past the request's statements that cannot see the
+ * row), and a removal and a save in one request (of the same model first, else of any)
+ * are one UPDATE that turns the old row into the new one (when the old row is gone
  * already the new one is inserted; when the new id is taken, the two are made one after
  * the other).
  *
@@ -90,7 +103,7 @@ function batchedWrites(db: Database) {
     const from = { model: removal.model, id: removal.id };
     let moved: number;
     try {
-      moved = await db.change(MOVE, { ...row.values, from: removal.id });
+      moved = await db.change(MOVE, { ...row.values, fromModel: removal.model, from: removal.id });
     } catch {
       // the new id is taken (or the UPDATE failed otherwise): one after the other
       await db.change(REMOVE, from);
@@ -98,16 +111,25 @@ function batchedWrites(db: Database) {
     }
     if (moved === 0) await upsertRows([row]);
   };
+  /**
+   * Removals no save of their request took up by the end of their turn: held (without a
+   * timer) until one does, or a statement that could see the row runs, or the request
+   * ends (`deferredWrites`): on PostgreSQL a request's statements end its turns.
+   */
+  const held: Removal[] = [];
   // Written on behalf of several requests: outside all of them, so that (SQLite) the rows
-  // are done only once committed (server/storage/statements.ts).
-  const flush = () => outsideRequests(() => {
+  // are done only once committed (server/storage/statements.ts). `all`: a request needs
+  // them made now, held removals too.
+  const flush = (all = false) => outsideRequests(() => {
     const t = turn;
-    if (!t) return;
     turn = undefined;
-    for (const removal of t.removals) {
+    const removals = [...(t?.removals ?? []), ...(all ? held.splice(0) : [])];
+    for (const removal of removals) {
       if (removal.by) void write([removal.done, removal.by.done], () => move(removal.by!, removal));
+      else if (!all) held.push(removal);
       else void write([removal.done], () => db.change(REMOVE, { model: removal.model, id: removal.id }));
     }
+    if (!t) return;
     const rows = [...t.rows.values()].filter((row) => !row.replaces);
     for (let i = 0; i < rows.length; i += BATCH) {
       const batch = rows.slice(i, i + BATCH);
@@ -124,10 +146,10 @@ function batchedWrites(db: Database) {
   // SQLite runs its statements in order on one connection (server/storage/statements.ts):
   // written now, the row is seen by the request's next statement; PostgreSQL's pool may
   // run that one on another connection first, so it waits until the row is written.
-  const deferred = (written: Promise<void>) => deferWrite('oidc_payloads', written, () => {
-    flush();
+  const deferred = (written: Promise<void>, model?: string) => deferWrite('oidc_payloads', written, () => {
+    flush(true);
     return db.dialect === 'postgres' ? written : undefined;
-  });
+  }, model === undefined ? undefined : sees(model));
 
   return {
     upsert(values: Record<string, unknown>): Promise<void> {
@@ -139,8 +161,14 @@ function batchedWrites(db: Database) {
         const request = currentRequest();
         row = { values, done: Promise.withResolvers<void>(), request };
         t.rows.set(key, row);
-        const replaceable = (r: Removal) => r.request === request && r.model === values.model && !r.by;
-        const removal = t.removals.find((r) => replaceable(r) && r.id === values.id) ?? t.removals.find(replaceable);
+        const replaceable = (r: Removal) => r.request === request && !r.by;
+        const candidates = [...t.removals, ...held];
+        const removal = candidates.find((r) => replaceable(r) && r.model === values.model && r.id === values.id)
+          ?? candidates.find((r) => replaceable(r) && r.model === values.model) ?? candidates.find(replaceable);
+        if (removal && held.includes(removal)) {
+          held.splice(held.indexOf(removal), 1);
+          t.removals.push(removal);
+        }
         if (removal) {
           removal.by = row;
           row.replaces = removal;
@@ -153,7 +181,7 @@ function batchedWrites(db: Database) {
     remove(model: string, id: string): Promise<void> | undefined {
       if (!REPLACED.has(model)) return undefined;
       const done = Promise.withResolvers<void>();
-      if (!deferred(done.promise)) return undefined;
+      if (!deferred(done.promise, model)) return undefined;
       const t = open();
       const removal: Removal = { model, id, done, request: currentRequest()! };
       // a save of this very row earlier in the turn is undone: its removal follows it
@@ -163,11 +191,12 @@ function batchedWrites(db: Database) {
         if (saved.replaces) saved.replaces.by = undefined;
         void done.promise.then(() => saved.done.resolve(), (err) => saved.done.reject(err));
       } else {
-        // the new row saved just before (rotateInteraction saves the copy, then removes the old one)
-        const waiting = [...t.rows.values()].find((row) => row.request === removal.request && row.values.model === model && !row.replaces);
-        if (waiting) {
-          removal.by = waiting;
-          waiting.replaces = removal;
+        // the new row saved just before (rotateInteraction saves the copy, then removes the old one), else any new row of the request
+        const waiting = [...t.rows.values()].filter((row) => row.request === removal.request && !row.replaces);
+        const by = waiting.find((row) => row.values.model === model) ?? waiting[0];
+        if (by) {
+          removal.by = by;
+          by.replaces = removal;
         }
       }
       t.removals.push(removal);

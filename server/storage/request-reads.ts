@@ -9,10 +9,12 @@ import type { Next } from 'koa';
  * always sees its own writes. Outside a request (CLI, sweeps) nothing is remembered.
  */
 type Read = { tables: readonly string[]; value: Promise<unknown> };
+/** Whether a statement (its text and values) could see the rows a deferred write changes. */
+export type Sees = (sql: string, values: Record<string, unknown>) => boolean;
 type Scope = {
   reads: Map<string, Read>; commits: Promise<void>[]; began: number;
   /** writes this request was told were done before they were made (`deferWrite`), and how to make them now */
-  deferred?: { table: string; written: Promise<void>; now(): Promise<void> | undefined }[];
+  deferred?: { table: string; written: Promise<void>; now(): Promise<void> | undefined; sees?: Sees }[];
 };
 const store = new AsyncLocalStorage<Scope>();
 
@@ -23,7 +25,12 @@ const store = new AsyncLocalStorage<Scope>();
  */
 export async function scopeRequest(_ctx: unknown, next: Next): Promise<void> {
   const scope: Scope = { reads: new Map(), commits: [], began: performance.now() };
-  await store.run(scope, next);
+  try {
+    await store.run(scope, next);
+  } finally {
+    // writes still held back for a later statement of the request are made now
+    await store.run(scope, () => deferredWrites());
+  }
   while (scope.commits.length) await scope.commits.shift();
 }
 
@@ -46,10 +53,10 @@ export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefin
  * naming that table (`deferredWrites`) and its answer wait for it, and the answer fails if
  * it does. False outside a request, where the caller must wait for it itself.
  */
-export function deferWrite(table: string, written: Promise<void>, now: () => Promise<void> | undefined): boolean {
+export function deferWrite(table: string, written: Promise<void>, now: () => Promise<void> | undefined, sees?: Sees): boolean {
   const scope = store.getStore();
   if (!scope) return false;
-  (scope.deferred ??= []).push({ table, written, now });
+  (scope.deferred ??= []).push({ table, written, now, sees });
   if (!scope.commits.includes(written)) scope.commits.push(written);
   // a failure is the answer's to report (scopeRequest), not an unhandled rejection meanwhile
   written.catch(() => {});
@@ -58,13 +65,14 @@ export function deferWrite(table: string, written: Promise<void>, now: () => Pro
 
 /**
  * The writes this request deferred to a table that `sql` names (every table when `sql` is
- * undefined), made now: the statement waits for them first. Writes to other tables stay
- * deferred, to be written with other requests' at the end of the turn.
+ * undefined), made now: the statement waits for them first. Writes to other tables, and
+ * those that say the statement cannot see their rows (`sees`), stay deferred, to be
+ * written with other requests' at the end of the turn.
  */
-export function deferredWrites(sql?: string): Promise<unknown> | undefined {
+export function deferredWrites(sql?: string, values: Record<string, unknown> = {}): Promise<unknown> | undefined {
   const deferred = store.getStore()?.deferred;
   if (!deferred?.length) return undefined;
-  const due = deferred.filter((w) => sql === undefined || sql.includes(w.table));
+  const due = deferred.filter((w) => sql === undefined || (sql.includes(w.table) && (!w.sees || w.sees(sql, values))));
   if (!due.length) return undefined;
   const waits: Promise<void>[] = [];
   for (const w of due) {

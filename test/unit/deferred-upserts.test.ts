@@ -98,6 +98,48 @@ describe('oidc-provider rows saved within a request', () => {
       assert.equal(await stored('Interaction', 'i-new'), 'Interaction');
     });
 
+    it('the removal of a login\'s interaction and the save of its code are one UPDATE, past a look-up of the grant between them', async () => {
+      await model('Interaction').upsert('i-done', payload('Interaction'), 600);
+      await model('Grant').upsert('g-code', { kind: 'Grant', clientId: 'c', accountId: 'u1' }, 600);
+      const before = statementCount();
+      await scopeRequest({}, async () => {
+        await model('Interaction').destroy('i-done');
+        assert.equal((await model('Grant').find('g-code'))?.kind, 'Grant', 'a statement that cannot see the interaction');
+        await model('AuthorizationCode').upsert('code-moved', payload('AuthorizationCode', { grantId: 'g-code' }), 600);
+      });
+      assert.equal(statementCount() - before, 2, 'the grant\'s look-up, then one UPDATE');
+      assert.equal(await stored('Interaction', 'i-done'), undefined);
+      assert.equal(await stored('AuthorizationCode', 'code-moved'), 'AuthorizationCode');
+      assert.equal(await model('AuthorizationCode').find('code-moved').then((c) => c?.consumed), undefined, 'not consumed');
+    });
+
+    it('is made before a statement that could see the removed row (its model, or rows of any model)', async () => {
+      await model('Session').upsert('s-listed', payload('Session', { accountId: 'u-listed' }), 600);
+      await scopeRequest({}, async () => {
+        await model('Session').destroy('s-listed');
+        const rows = await services.db.select("SELECT id FROM oidc_payloads WHERE account_id = 'u-listed'", {});
+        assert.equal(rows.length, 0, 'a look-up by account sees the removal');
+      });
+      await model('Session').upsert('s-listed2', payload('Session', { uid: 'u-listed2' }), 600);
+      await scopeRequest({}, async () => {
+        await model('Session').destroy('s-listed2');
+        const rows = await services.db.select("SELECT id FROM oidc_payloads WHERE model = 'Session' AND uid = 'u-listed2'", {});
+        assert.equal(rows.length, 0, 'a look-up naming the model sees the removal');
+      });
+    });
+
+    it('taken up by no save, is made when the request ends, which waits for it', async () => {
+      await model('Session').upsert('s-ending', payload('Session'), 600);
+      await model('Grant').upsert('g-other', { kind: 'Grant', clientId: 'c', accountId: 'u1' }, 600);
+      await scopeRequest({}, async () => {
+        await model('Session').destroy('s-ending');
+        await model('Grant').find('g-other');
+        // turns pass (on PostgreSQL every statement ends one) without a statement that sees it
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      });
+      assert.equal(await stored('Session', 's-ending'), undefined);
+    });
+
     it('is read as removed by the request\'s next read', async () => {
       await model('Interaction').upsert('i-read', payload('Interaction'), 600);
       await scopeRequest({}, async () => {
