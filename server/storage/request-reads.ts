@@ -48,10 +48,11 @@ export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefin
 
 /**
  * Within a request: `written` is a write to `table` the caller is told is done before it
- * is made (it is made with others at the end of the event-loop turn, or by `now()`, which
- * returns what a later statement must wait for, if anything). The request's next statement
- * naming that table (`deferredWrites`) and its answer wait for it, and the answer fails if
- * it does. False outside a request, where the caller must wait for it itself.
+ * is made (it is made with others later, at the latest by `now()`, which returns what a
+ * later statement must wait for, if anything). The request's next statement naming that
+ * table that `sees` its rows (`deferredWrites`) and its end make it now; its answer waits
+ * for it, and fails if it does. False outside a request, where the caller must wait for it
+ * itself.
  */
 export function deferWrite(table: string, written: Promise<void>, now: () => Promise<void> | undefined, sees?: Sees): boolean {
   const scope = store.getStore();
@@ -65,9 +66,9 @@ export function deferWrite(table: string, written: Promise<void>, now: () => Pro
 
 /**
  * The writes this request deferred to a table that `sql` names (every table when `sql` is
- * undefined), made now: the statement waits for them first. Writes to other tables, and
- * those that say the statement cannot see their rows (`sees`), stay deferred, to be
- * written with other requests' at the end of the turn.
+ * undefined: the request's end), made now: the statement waits for them first. Writes to
+ * other tables, and those that say the statement cannot see their rows (`sees`), stay
+ * deferred, to be written with other requests' later.
  */
 export function deferredWrites(sql?: string, values: Record<string, unknown> = {}): Promise<unknown> | undefined {
   const deferred = store.getStore()?.deferred;
