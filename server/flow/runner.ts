@@ -562,8 +562,11 @@ export class ChainRunner {
     return stored ?? { kind: 'error', status: 400, code: 'expired', message: 'This login has expired. Go back to the application and start again.' };
   }
 
-  /** This login's plan: the steps done in it, the browser session's (single sign-on) and the request. */
-  /** `known`: which options the user has set up, as an earlier plan of this login read them (for a page only: see #advance). */
+  /**
+   * This login's plan: the steps done in it, the browser session's (single sign-on) and the
+   * request. `known`: which options the user has set up, as an earlier plan of this login
+   * read them (for a page only: see #advance).
+   */
   async #planFor(facts: InteractionFacts, state: FlowState, clientAddress: string, known?: Record<string, boolean>): Promise<{ chain: Chain; plan: Plan; configured: Record<string, boolean> }> {
     const chain = this.#chainFor(state);
     const rememberedSince = state.accountId !== undefined && facts.device && this.#devices ? await this.#devices.since(facts.device, state.accountId) : undefined;
@@ -699,8 +702,10 @@ export class ChainRunner {
         }
         const satisfied: SatisfiedStep = { step: index, authenticator: authenticator.id, amr: result.amr, at: epoch(), ...(result.upstream ? { upstream: result.upstream } : {}) };
         const enrolled = state.enrolling === authenticator.id;
+        // (`configured` is what the step's own plan read: #satisfied replaces it; after a set-up
+        // or a remembered browser the next page reads afresh)
         const next: FlowState = {
-          ...state, accountId: result.accountId, satisfied: [...state.satisfied, satisfied],
+          ...state, accountId: result.accountId, satisfied: [...state.satisfied, satisfied], configured: undefined,
           chosen: undefined, enrolling: undefined, stepState: {}, awaiting: undefined, awaitingStep: undefined, csrf: newCsrf(), ...(enrolled && { recoveryCodesDue: true }),
         };
         // The person asked to remember this browser, on a step that allows it.
