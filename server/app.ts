@@ -112,8 +112,7 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
     requestLogger(ctx, logger).error({ err, path: ctx.path }, 'the request\'s writes were not committed');
     throw err;
   }));
-  provider.use(requestLog(logger));
-  provider.use(metrics.middleware);
+  provider.use(requestLog(logger, metrics));
   provider.use(securityHeaders);
   // oidc-provider's API endpoints answer JSON for programs (error descriptions in English,
   // as OAuth's are): no language to choose there.

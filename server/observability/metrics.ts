@@ -1,9 +1,8 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FlowEvents } from './events.ts';
-import { routeName } from './request-log.ts';
 
 const grantOf = (ctx: KoaContextWithOIDC): unknown => (ctx.oidc?.params as { grant_type?: unknown } | undefined)?.grant_type;
 
@@ -50,20 +49,16 @@ export function createMetrics(provider: Provider, events: FlowEvents) {
   });
   provider.on('authorization.success', (ctx: KoaContextWithOIDC) => codes.inc({ client: ctx.oidc.client?.clientId ?? 'unknown' }));
 
-  /** Times every request; answers GET /metrics. */
-  async function middleware(ctx: Context, next: Next) {
-    if (ctx.path === '/metrics' && ctx.method === 'GET') {
-      ctx.type = registry.contentType;
-      ctx.body = await registry.metrics();
-      return;
-    }
-    const end = duration.startTimer();
-    try {
-      await next();
-    } finally {
-      end({ method: ctx.method, route: routeName(ctx), status: String(ctx.status) });
-    }
+  /** GET /metrics: the registry in Prometheus's text format. */
+  async function answer(ctx: Context) {
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
   }
 
-  return { registry, middleware };
+  /** one request's latency (timed by server/observability/request-log.ts, which also answers /metrics with `answer`) */
+  function requestDone(method: string, route: string, status: number, seconds: number) {
+    duration.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  return { registry, answer, requestDone };
 }

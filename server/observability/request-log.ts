@@ -19,15 +19,23 @@ export function requestLogger(ctx: Context | undefined, fallback: Logger): Logge
   return (ctx?.state as { log?: Logger } | undefined)?.log ?? fallback;
 }
 
+/** What the metrics (server/observability/metrics.ts) take from every request. */
+export type RequestMetrics = {
+  /** answers GET /metrics */
+  answer(ctx: Context): Promise<void>;
+  requestDone(method: string, route: string, status: number, seconds: number): void;
+};
+
 /**
  * Gives every request an id (the caller's X-Request-Id when usable, else a new UUID),
- * returns it in X-Request-Id, offers a child logger carrying it on `ctx.state.log`, and
- * writes one line per request. The child logger is made only when something logs
- * through it (most requests log nothing but their line, which names the id itself).
- * The line has the path without its query string: queries carry codes, states and PKCE
- * values.
+ * returns it in X-Request-Id, offers a child logger carrying it on `ctx.state.log`, writes
+ * one line per request and counts its latency in the metrics (one middleware: each layer
+ * of Koa middleware is an async frame and a promise per request). The child logger is
+ * made only when something logs through it (most requests log nothing but their line,
+ * which names the id itself). The line has the path without its query string: queries
+ * carry codes, states and PKCE values. GET /metrics is answered here (logged, not timed).
  */
-export function requestLog(logger: Logger) {
+export function requestLog(logger: Logger, metrics: RequestMetrics) {
   const lines = requestLineLogger(logger);
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('X-Request-Id');
@@ -36,11 +44,17 @@ export function requestLog(logger: Logger) {
     Object.defineProperty(ctx.state, 'log', { get: () => (log ??= logger.child({ reqId })), configurable: true, enumerable: true });
     ctx.state.requestId = reqId;
     ctx.set('X-Request-Id', reqId);
+    const scrape = ctx.path === '/metrics' && ctx.method === 'GET';
     const started = performance.now();
     try {
-      await next();
+      if (scrape) await metrics.answer(ctx);
+      else await next();
     } finally {
-      lines.info({ reqId, method: ctx.method, route: routeName(ctx), path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+      const ms = performance.now() - started;
+      const route = routeName(ctx);
+      const { method, status } = ctx;
+      if (!scrape) metrics.requestDone(method, route, status, ms / 1000);
+      lines.info({ reqId, method, route, path: ctx.path, status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }
