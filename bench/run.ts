@@ -39,15 +39,19 @@ const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 2);
 const LOGIN_SECONDS = Number(process.env.BENCH_LOGIN_SECONDS ?? 4);
 const LOGIN_CONCURRENCY = 4;
 /**
- * Unmeasured rounds of each scenario on each server before its measured rounds. V8
- * optimises a request path only after thousands of requests: measured alternately from
- * cold, the bare baseline's introspection took 0.24, 0.23, then 0.17-0.19 ms of CPU per
- * request in its first, second and later 2-s rounds, so a median of three cold rounds
- * was a warming round, and the ratios it gave flattered stepgate.
+ * Unmeasured rounds of each scenario on each server before its measured rounds: what a
+ * server that runs for days costs is its steady state. V8 optimises a request path only
+ * after thousands of requests, and stepgate's longer path takes longer to settle than the
+ * bare baseline's: measured alternately from cold, the baseline's introspection took 0.24,
+ * 0.23, then 0.17-0.19 ms of CPU per request in its first, second and later 2-s rounds;
+ * after two warm-up rounds, stepgate's client_credentials on SQLite stood at 0.51, 0.66,
+ * 0.63 of the baseline in the next three rounds and at 0.58-0.84 in the nine after
+ * (introspection 0.47-0.49, then 0.53-0.63; one run of 12 rounds each, 2026-12-03),
+ * still rising at the end. So the measured rounds begin after eight warm-up rounds.
  */
-const WARM_UP_ROUNDS = Number(process.env.BENCH_WARM_UP_ROUNDS ?? 2);
+const WARM_UP_ROUNDS = Number(process.env.BENCH_WARM_UP_ROUNDS ?? 8);
 /** whole logins per server before the measured rounds (the same reason) */
-const WARM_UP_LOGINS = 40;
+const WARM_UP_LOGINS = 200;
 /** BENCH_ONLY=client_credentials,login runs only those scenarios (names as in the results; `login` for whole logins) */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const wanted = (name: string) => !ONLY || ONLY.has(name);
@@ -210,7 +214,7 @@ async function main() {
     type Round = { rps: number; cpu: number; outsidePool: number; statements: number; latencies: number[]; peak: number };
     const runs = variants.flatMap((v) => stepgates.map((t) => ({ ...v, t, users: [] as string[], rounds: [] as Round[] })));
     for (const run of runs) {
-      run.users = await run.t.server.call<string[]>('users', { n: 500, password, totpSecret, prefix: run.scenario });
+      run.users = await run.t.server.call<string[]>('users', { n: WARM_UP_LOGINS + 500, password, totpSecret, prefix: run.scenario });
       await runLogins(`http://127.0.0.1:${run.t.server.port}`, { usernames: run.users.splice(0, WARM_UP_LOGINS), password, totpSecret }, LOGIN_CONCURRENCY, 60, run.client);
     }
     const hashes: { rate: number; cpuMsPerHash: number; inFlight: number }[] = [];

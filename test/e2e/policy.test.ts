@@ -231,6 +231,18 @@ describe('policy: levels, conditions, freshness, upstream amr and refresh under 
       (err: oidc.ResponseBodyError) => err.error === 'invalid_grant' && /level 1.*level 2.*sign in again/.test(err.error_description ?? ''));
   });
 
+  it('a refresh is checked against the user\'s roles as they are now: a role that brings a step the login did not take refuses it', async () => {
+    const user = await addUser(server, 'promoted', { roles: ['staff'] });
+    const login = await signIn(new Browser(RP_CALLBACK), 'admins', user);
+    assert.deepEqual(login.asked, ['password']);
+    // twice: the second is decided from what the first found (the same chain, login and roles)
+    const once = await oidc.refreshTokenGrant(rps.get('admins')!, login.tokens.refresh_token!);
+    const twice = await oidc.refreshTokenGrant(rps.get('admins')!, once.refresh_token!);
+    await server.stepgate.users.update(user.id, { roles: ['staff', 'admin'] });
+    await assert.rejects(oidc.refreshTokenGrant(rps.get('admins')!, twice.refresh_token!),
+      (err: oidc.ResponseBodyError) => err.error === 'invalid_grant' && /TOTP.*sign in again/.test(err.error_description ?? ''));
+  });
+
   it('remember this device: the next login in this browser skips TOTP for that user only, until revoked', async () => {
     const user = await addUser(server, 'rememberer');
     const other = await addUser(server, 'other-user');
