@@ -27,6 +27,7 @@ async function privateNetworkAllowed(clients: Clients, url: string): Promise<boo
 }
 import { OIDC_SCOPES } from '../grants/scopes.ts';
 import tokenLifetime, { clientTokenMetadata } from './token-lifetimes.ts';
+import { metadataOf } from './client-metadata.ts';
 
 type Deps = {
   config: Config;
@@ -52,7 +53,7 @@ async function firstPartyGrant(ctx: KoaContextWithOIDC) {
   const result = oidc.result as { consent?: { grantId?: string } } | undefined;
   const grantId = result?.consent?.grantId || session.grantIdFor(client.clientId);
   const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-  if (client.metadata().first_party !== true || !session.accountId) return existing;
+  if (metadataOf(client).first_party !== true || !session.accountId) return existing;
   const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
   grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
   grant.addOIDCClaims([...oidc.requestParamClaims]);
@@ -166,7 +167,7 @@ export function createProvider(deps: Deps): Provider {
     // unless offline_access was asked for, or always when the client is set to end its
     // grants at sign-out (--logout-ends-grants).
     async expiresWithSession(ctx, code) {
-      return ctx.oidc.client?.metadata().logout_ends_grants === true || !code.scopes.has('offline_access');
+      return (ctx.oidc.client !== undefined && metadataOf(ctx.oidc.client).logout_ends_grants === true) || !code.scopes.has('offline_access');
     },
     // Every client allowed the refresh_token grant gets one, rotated on each use.
     async issueRefreshToken(_ctx, client) {
