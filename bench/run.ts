@@ -47,7 +47,9 @@ const LOGIN_CONCURRENCY = 4;
  * after two warm-up rounds, stepgate's client_credentials on SQLite stood at 0.51, 0.66,
  * 0.63 of the baseline in the next three rounds and at 0.58-0.84 in the nine after
  * (introspection 0.47-0.49, then 0.53-0.63; one run of 12 rounds each, 2026-12-03),
- * still rising at the end. So the measured rounds begin after eight warm-up rounds.
+ * still rising at the end. So the measured rounds begin after eight warm-up rounds. (A
+ * whole `npm run bench` of the same code with two warm-up rounds, the same hour, was
+ * within the spread of two runs with eight: the medians of three rounds hide most of it.)
  */
 const WARM_UP_ROUNDS = Number(process.env.BENCH_WARM_UP_ROUNDS ?? 8);
 /** whole logins per server before the measured rounds (the same reason) */
