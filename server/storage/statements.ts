@@ -118,6 +118,13 @@ function sqliteStatements(file: string): Statements {
   // with the last frame, so the WAL never starts over and the 20,000-page backstop it
   // needed ran on the event loop anyway.)
   db.exec('PRAGMA wal_autocheckpoint=10000');
+  // Group commit runs many statements in one transaction, so each upsert keeps a statement
+  // journal (to undo that statement alone if it fails); a multi-row upsert's outgrows 64 KiB
+  // and SQLite spilled it to a temporary file: created, written and deleted once per commit.
+  // In memory instead: under refreshes, the process's CPU samples in the statement journal
+  // (its code and its file's system calls) fell from 3.5 % to 0.3 %, all its samples in
+  // system calls from 10.6 % to 6.6 % (perf, one round of 2,500-3,000 refreshes each).
+  db.exec('PRAGMA temp_store=MEMORY');
   const cache = new Map<string, { statement: StatementSync; names: string[] }>();
   const prepare = (sql: string, values: Record<string, unknown>) => {
     let entry = cache.get(sql);
