@@ -22,12 +22,12 @@ export function followSigningKeys(provider: Provider, keys: SigningKeys, initial
     initializeKeystore.call(provider, await keys.jwks());
     version = now;
   };
-  return async (_ctx: unknown, next: () => Promise<unknown>) => {
+  // Not async: a request goes straight on unless a look is under way.
+  return (_ctx: unknown, next: () => Promise<unknown>) => {
     if (Date.now() - checkedAt >= CHECK_EVERY_MS) {
       checkedAt = Date.now();
       pending ??= check().finally(() => (pending = undefined));
     }
-    if (pending) await pending;
-    await next();
+    return pending ? pending.then(next) : next();
   };
 }
