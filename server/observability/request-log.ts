@@ -14,9 +14,15 @@ export function routeName(ctx: Context): string {
   return oidc?.route ?? (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
 }
 
-/** The request's child logger (every line carries its reqId), or `fallback` outside a request. */
-export function requestLogger(ctx: Context | undefined, fallback: Logger): Logger {
-  return (ctx?.state as { log?: Logger } | undefined)?.log ?? fallback;
+/**
+ * The request's child logger of `logger` (every line carries the request's id), made at the
+ * first call and kept on ctx.state; `logger` itself outside a request. Made on demand: most
+ * requests log nothing but their line, which names the id itself.
+ */
+export function requestLogger(ctx: Context | undefined, logger: Logger): Logger {
+  const state = ctx?.state as { requestId?: string; log?: Logger } | undefined;
+  if (!state?.requestId) return logger;
+  return (state.log ??= logger.child({ reqId: state.requestId }));
 }
 
 /** What the metrics (server/observability/metrics.ts) take from every request. */
@@ -28,20 +34,19 @@ export type RequestMetrics = {
 
 /**
  * Gives every request an id (the caller's X-Request-Id when usable, else a new UUID),
- * returns it in X-Request-Id, offers a child logger carrying it on `ctx.state.log`, writes
- * one line per request and counts its latency in the metrics (one middleware: each layer
- * of Koa middleware is an async frame and a promise per request). The child logger is
- * made only when something logs through it (most requests log nothing but their line,
- * which names the id itself). The line has the path without its query string: queries
- * carry codes, states and PKCE values. GET /metrics is answered here (logged, not timed).
+ * returns it in X-Request-Id, keeps it on `ctx.state.requestId` (for `requestLogger`),
+ * writes one line per request and counts its latency in the metrics (one middleware: each
+ * layer of Koa middleware is an async frame and a promise per request). The line has the
+ * path without its query string: queries carry codes, states and PKCE values. GET /metrics
+ * is answered here (logged, not timed).
  */
 export function requestLog(logger: Logger, metrics: RequestMetrics) {
   const lines = requestLineLogger(logger);
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('X-Request-Id');
     const reqId = USABLE_ID.test(incoming) ? incoming : randomUUID();
-    let log: Logger | undefined;
-    Object.defineProperty(ctx.state, 'log', { get: () => (log ??= logger.child({ reqId })), configurable: true, enumerable: true });
+    // (A lazy getter for the child logger, defined on ctx.state per request, cost V8 a
+    // property-descriptor conversion and a map change on every request.)
     ctx.state.requestId = reqId;
     ctx.set('X-Request-Id', reqId);
     const scrape = ctx.path === '/metrics' && ctx.method === 'GET';
