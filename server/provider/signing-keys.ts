@@ -28,6 +28,6 @@ export function followSigningKeys(provider: Provider, keys: SigningKeys, initial
       checkedAt = Date.now();
       pending ??= check().finally(() => (pending = undefined));
     }
-    return pending ? pending.then(next) : next();
+    return pending ? pending.then(() => next()) : next();
   };
 }
