@@ -31,6 +31,8 @@ type Row = {
   peak_rss_mb?: number; cpu_ms_besides_hash?: number;
   /** logins: the server's CPU per login outside libuv's thread pool, where the argon2id verify runs (measured per thread) */
   cpu_ms_outside_thread_pool?: number;
+  /** logins: the CPU per login of a bare oidc-provider answering the same requests in memory (bench/servers/baseline-login.ts), in the same rounds */
+  bare_login_cpu_ms?: number;
 };
 type Target = { db: string; server: BenchServer };
 
@@ -206,6 +208,8 @@ async function main() {
 
     // Whole logins against the argon2id hash rate, alternating too: at a client that asks
     // for consent, and at a first-party one (the operator's own application: no consent).
+    // The bare oidc-provider answering the same requests in memory (no hash, no storage,
+    // pages of one form) runs in the same rounds: the floor of a login's CPU besides the hash.
     if (wanted('login')) {
     const password = 'correct horse battery staple';
     const totpSecret = generateSecret();
@@ -213,10 +217,14 @@ async function main() {
       { scenario: 'password_totp_login', client: BENCH_CLIENT },
       { scenario: 'password_totp_login_first_party', client: FIRST_PARTY_CLIENT },
     ];
+    const bare: Target = { db: 'memory', server: await startServer('baseline-login.ts', {}, NODE_FLAGS) };
+    servers.push(bare.server);
     type Round = { rps: number; cpu: number; outsidePool: number; statements: number; latencies: number[]; peak: number };
-    const runs = variants.flatMap((v) => stepgates.map((t) => ({ ...v, t, users: [] as string[], rounds: [] as Round[] })));
+    const runs = variants.flatMap((v) => [bare, ...stepgates].map((t) => ({ ...v, t, users: [] as string[], rounds: [] as Round[] })));
     for (const run of runs) {
-      run.users = await run.t.server.call<string[]>('users', { n: WARM_UP_LOGINS + 500, password, totpSecret, prefix: run.scenario });
+      // the bare server signs in any name, at several times stepgate's rate
+      const n = WARM_UP_LOGINS + (run.t === bare ? 300 * ROUNDS * LOGIN_SECONDS : 500);
+      run.users = await run.t.server.call<string[]>('users', { n, password, totpSecret, prefix: run.scenario });
       await runLogins(`http://127.0.0.1:${run.t.server.port}`, { usernames: run.users.splice(0, WARM_UP_LOGINS), password, totpSecret }, LOGIN_CONCURRENCY, 60, run.client);
     }
     const hashes: { rate: number; cpuMsPerHash: number; inFlight: number }[] = [];
@@ -226,13 +234,14 @@ async function main() {
         const { server } = run.t;
         let peak = server.rssMb();
         const sampler = setInterval(() => { peak = Math.max(peak, server.rssMb()); }, 100);
-        const statementsBefore = await server.call<number>('statements');
+        const counted = run.t !== bare;
+        const statementsBefore = counted ? await server.call<number>('statements') : 0;
         const cpuBefore = server.cpuMs();
         const outsideBefore = server.cpuMsOutsideThreadPool();
         const result = await runLogins(`http://127.0.0.1:${server.port}`, { usernames: run.users, password, totpSecret }, LOGIN_CONCURRENCY, LOGIN_SECONDS, run.client);
         const cpu = (server.cpuMs() - cpuBefore) / result.count;
         const outsidePool = (server.cpuMsOutsideThreadPool() - outsideBefore) / result.count;
-        const statements = (await server.call<number>('statements') - statementsBefore) / result.count;
+        const statements = counted ? (await server.call<number>('statements') - statementsBefore) / result.count : 0;
         clearInterval(sampler);
         run.users.splice(0, result.count + result.failures);
         if (result.failures) log(`  WARNING ${result.failures} logins failed on ${run.t.db}`);
@@ -243,20 +252,27 @@ async function main() {
     const hashCpu = median(hashes.map((h) => h.cpuMsPerHash));
     log(`argon2id hash rate (m=19456, t=2, p=1, ${hashes[0]!.inFlight} in flight, as in the server): ${round(hashRate)}/s (rounds: ${hashes.map((h) => round(h.rate)).join(', ')}); CPU ${round(hashCpu)} ms/hash`);
     rows.push({ scenario: 'argon2id_hash', db: 'none', rps: hashRate, p50_ms: null, p99_ms: null, baseline_rps: null, ratio: null, cpu_ms: hashCpu, baseline_cpu_ms: null, cpu_ratio: null, statements: null, load_1m: loadavg()[0]! });
+    const bareCpu = new Map(runs.filter((r) => r.t === bare).map((r) => [r.scenario, median(r.rounds.map((l) => l.cpu))]));
     for (const { scenario, t, rounds: ls } of runs) {
       const rps = median(ls.map((l) => l.rps));
       const cpu = median(ls.map((l) => l.cpu));
-      const outsidePool = median(ls.map((l) => l.outsidePool));
-      const statements = median(ls.map((l) => l.statements));
       const all = ls.flatMap((l) => l.latencies).sort((a, b) => a - b);
       const pct = (p: number) => round(all[Math.min(all.length - 1, Math.floor(p * all.length))] ?? NaN);
+      if (t === bare) {
+        rows.push({ scenario, db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: null, ratio: null, cpu_ms: cpu, baseline_cpu_ms: null, cpu_ratio: null, statements: null, load_1m: loadavg()[0]! });
+        log(`${scenario} on the bare oidc-provider: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}); CPU ${round(cpu)} ms/login`);
+        continue;
+      }
+      const outsidePool = median(ls.map((l) => l.outsidePool));
+      const statements = median(ls.map((l) => l.statements));
       const peak = round(Math.max(...ls.map((l) => l.peak)));
       // one argon2id verify per login; the rest is the broker's own work
       rows.push({
         scenario, db: t.db, rps, p50_ms: pct(0.5), p99_ms: pct(0.99), baseline_rps: hashRate, ratio: rps / hashRate,
-        cpu_ms: cpu, baseline_cpu_ms: hashCpu, cpu_ratio: hashCpu / cpu, cpu_ms_besides_hash: cpu - hashCpu, cpu_ms_outside_thread_pool: outsidePool, statements, load_1m: loadavg()[0]!, peak_rss_mb: peak,
+        cpu_ms: cpu, baseline_cpu_ms: hashCpu, cpu_ratio: hashCpu / cpu, cpu_ms_besides_hash: cpu - hashCpu, cpu_ms_outside_thread_pool: outsidePool,
+        bare_login_cpu_ms: bareCpu.get(scenario)!, statements, load_1m: loadavg()[0]!, peak_rss_mb: peak,
       });
-      log(`${scenario} on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, ${round(cpu - hashCpu)} besides the hash (${round(outsidePool)} outside the thread pool), ${round(statements)} statements; peak RSS ${peak} MB`);
+      log(`${scenario} on ${t.db}: ${round(rps, 2)} logins/s (rounds: ${ls.map((l) => round(l.rps, 1)).join(', ')}), ratio ${round(rps / hashRate, 2)}; CPU ${round(cpu)} ms/login, ${round(cpu - hashCpu)} besides the hash (${round(outsidePool)} outside the thread pool; the bare oidc-provider's ${round(bareCpu.get(scenario)!)}), ${round(statements)} statements; peak RSS ${peak} MB`);
     }
     }
   } finally {
@@ -271,6 +287,7 @@ async function main() {
     cpu_ms: opt(r.cpu_ms, 3), baseline_cpu_ms: opt(r.baseline_cpu_ms, 3), cpu_ratio: opt(r.cpu_ratio, 2), statements: opt(r.statements, 1), load_1m: round(r.load_1m, 1),
     ...(r.cpu_ms_besides_hash === undefined ? {} : { cpu_ms_besides_hash: round(r.cpu_ms_besides_hash, 2) }),
     ...(r.cpu_ms_outside_thread_pool === undefined ? {} : { cpu_ms_outside_thread_pool: round(r.cpu_ms_outside_thread_pool, 2) }),
+    ...(r.bare_login_cpu_ms === undefined ? {} : { bare_login_cpu_ms: round(r.bare_login_cpu_ms, 2) }),
   }));
   const results = fileURLToPath(new URL('./results/', import.meta.url));
   // a partial run (BENCH_ONLY, BENCH_DB) does not replace the full results
@@ -278,7 +295,7 @@ async function main() {
   writeFileSync(join(results, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
   const md = [
     `Measured ${new Date().toISOString()}, Node ${process.version}, each server on ${SERVER_CPU ? 'one pinned CPU' : 'an unpinned CPU'}, ${ROUNDS} alternating rounds, medians.`,
-    'ratio = req/s ÷ baseline req/s of the same run (baseline: bare oidc-provider in memory; for logins: the argon2id hash rate).',
+    'ratio = req/s ÷ baseline req/s of the same run (baseline: bare oidc-provider in memory; for logins: the argon2id hash rate; the logins\' memory rows: a bare oidc-provider answering the same requests without hash or storage).',
     'CPU ms = the server process\'s CPU time (all threads) per request, per login, per hash; cpu ratio = baseline CPU ÷ ours, i.e. throughput per core,',
     'which other load on the machine disturbs far less than req/s. PostgreSQL\'s own CPU is not counted.',
     '',
@@ -288,7 +305,7 @@ async function main() {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...json.map((r) => `| ${r.scenario} | ${r.db} | ${r.rps} | ${r.p50_ms ?? '–'} | ${r.p99_ms ?? '–'} | ${r.baseline_rps ?? '–'} | ${r.ratio ?? '–'} | ${r.cpu_ms ?? '–'} | ${r.baseline_cpu_ms ?? '–'} | ${r.cpu_ratio ?? '–'} | ${r.statements ?? '–'} | ${r.load_1m} |`),
     '',
-    ...json.filter((r) => r.cpu_ms_besides_hash !== undefined).map((r) => `CPU per login (${r.scenario}) on ${r.db} besides the argon2id verify: ${r.cpu_ms_besides_hash} ms (outside the thread pool, where it runs: ${r.cpu_ms_outside_thread_pool} ms), ${r.statements} statements.`),
+    ...json.filter((r) => r.cpu_ms_besides_hash !== undefined).map((r) => `CPU per login (${r.scenario}) on ${r.db} besides the argon2id verify: ${r.cpu_ms_besides_hash} ms (outside the thread pool, where it runs: ${r.cpu_ms_outside_thread_pool} ms), ${r.statements} statements; a bare oidc-provider answering the same requests in memory: ${r.bare_login_cpu_ms} ms.`),
     ...json.filter((r) => r.peak_rss_mb !== undefined).map((r) => `Peak RSS of stepgate on ${r.db} during ${r.scenario}: ${r.peak_rss_mb} MB.`),
   ].join('\n');
   writeFileSync(join(results, `${base}.md`), `${md}\n`);
