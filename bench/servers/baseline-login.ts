@@ -2,6 +2,7 @@ import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
 import type { Context } from 'koa';
 import { answerParent } from './ipc.ts';
+import { routeCpu } from './route-cpu.ts';
 import { BENCH_CLIENT, FIRST_PARTY_CLIENT } from './client.ts';
 
 /**
@@ -75,6 +76,7 @@ provider.use(async (ctx, next) => {
 
 const server = provider.listen(0, '127.0.0.1', () => {
   answerParent((server.address() as { port: number }).port, {
+    ...routeCpu(server),
     /** usernames for the login client (any name signs in) */
     users: async ({ n, prefix = 'bench-user' }) => Array.from({ length: Number(n) }, (_, i) => `${String(prefix)}-${i}`),
   });

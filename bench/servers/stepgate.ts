@@ -2,6 +2,7 @@ import { loadConfig } from '../../config/index.ts';
 import { serve } from '../../server/index.ts';
 import { statementCount } from '../../server/storage/database.ts';
 import { answerParent } from './ipc.ts';
+import { routeCpu } from './route-cpu.ts';
 import { minting } from './mint.ts';
 import { BENCH_CLIENT, FIRST_PARTY_CLIENT } from './client.ts';
 
@@ -23,6 +24,7 @@ const account = await s.users.create({ username: 'bench-account', passwordHash: 
 const mint = minting(s.app, BENCH_CLIENT.clientId, BENCH_CLIENT.redirectUri);
 
 answerParent((running.server.address() as { port: number }).port, {
+  ...routeCpu(running.server),
   /** V8's heap and the process's other memory now (bench/memory.ts) */
   memory: async () => process.memoryUsage(),
   /** SQL statements run so far (the parent takes differences around a round) */
