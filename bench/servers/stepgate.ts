@@ -1,3 +1,4 @@
+import argon2 from 'argon2';
 import { loadConfig } from '../../config/index.ts';
 import { serve } from '../../server/index.ts';
 import { statementCount } from '../../server/storage/database.ts';
@@ -31,9 +32,15 @@ answerParent((running.server.address() as { port: number }).port, {
   statements: async () => statementCount(),
   codes: (args) => mint.codes({ ...args, accountId: account.id }),
   refreshTokens: (args) => mint.refreshTokens({ ...args, accountId: account.id }),
-  /** `n` users for a login scenario (names start with `prefix`): one password (so one hash, at the production cost) and one TOTP secret. */
-  async users({ n, password, totpSecret, prefix = 'bench-user' }) {
-    const hash = await s.passwords.hash(String(password));
+  /**
+   * `n` users for a login scenario (names start with `prefix`): one password (so one hash,
+   * at the production cost, or with `hash: 'minimal'` at argon2id's least: 64 KiB, one
+   * pass) and one TOTP secret.
+   */
+  async users({ n, password, totpSecret, prefix = 'bench-user', hash: cost }) {
+    const hash = cost === 'minimal'
+      ? await argon2.hash(String(password), { type: argon2.argon2id, memoryCost: 64, timeCost: 1, parallelism: 1 })
+      : await s.passwords.hash(String(password));
     const usernames: string[] = [];
     for (let i = 0; i < Number(n); i++) {
       const user = await s.users.create({ username: `${String(prefix)}-${i}`, passwordHash: hash });
