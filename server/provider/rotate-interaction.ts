@@ -19,7 +19,8 @@ export async function rotateInteraction(provider: Provider, ctx: Context, uid: s
   if (ttl <= 0) return undefined;
 
   const returnTo = new URL(copy.returnTo);
-  returnTo.pathname = returnTo.pathname.replace(new RegExp(`/${uid}$`), `/${next}`);
+  // (not a RegExp made of the uid: V8 compiles each new one to machine code, tens of µs per step)
+  if (returnTo.pathname.endsWith(`/${uid}`)) returnTo.pathname = `${returnTo.pathname.slice(0, -uid.length)}${next}`;
   copy.uid = next;
   copy.returnTo = returnTo.href;
   await copy.save(ttl);
