@@ -2,8 +2,9 @@
  * `npm run bench:login-routes`: where a login's CPU goes, request by request. stepgate on
  * SQLite and the bare oidc-provider of the login benchmark (bench/servers/baseline-login.ts:
  * the same requests, no hash, no storage, one-form pages) each serve 200 logins to warm up,
- * then LOGINS (300) logins one at a time, so that the CPU from one request's arrival to the
- * next is that request's (bench/servers/route-cpu.ts). Prints, per route, the CPU of the
+ * then LOGINS (300) logins one at a time, in three rounds alternating between the two (so
+ * that a change in the machine's speed hits both alike), and the CPU from one request's
+ * arrival to the next is that request's (bench/servers/route-cpu.ts). Prints, per route, the CPU of the
  * whole process and of its main thread (the event loop: the process less libuv's thread
  * pool, where the argon2id verify and the RS256 signature run, and V8's helper threads).
  * LOGIN_ROUTES_CLIENT=first-party uses the client that asks no consent.
@@ -36,16 +37,30 @@ try {
   servers.push(['bare oidc-provider', await startServer('baseline-login.ts', {}, FLAGS)]);
   const password = 'correct horse battery staple';
   const totpSecret = generateSecret();
-  const tables: Row[][] = [];
-  for (const [name, server] of servers) {
+  const ROUNDS = 3;
+  const users = new Map<BenchServer, string[]>();
+  for (const [, server] of servers) {
     const usernames = await server.call<string[]>('users', { n: 200 + LOGINS, password, totpSecret, prefix: 'routes' });
-    const issuer = `http://127.0.0.1:${server.port}`;
-    await runLogins(issuer, { usernames: usernames.splice(0, 200), password, totpSecret }, 4, 120, client);
-    await server.call('routeCpu');
-    const result = await runLogins(issuer, { usernames, password, totpSecret }, 1, 600, client);
-    if (result.failures) console.error(`${name}: ${result.failures} logins failed`);
-    tables.push(await server.call<Row[]>('routeCpu'));
+    await runLogins(`http://127.0.0.1:${server.port}`, { usernames: usernames.splice(0, 200), password, totpSecret }, 4, 120, client);
+    users.set(server, usernames);
   }
+  // per server, per route: requests and CPU summed over the rounds
+  const sums = servers.map(() => new Map<string, Row>());
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, [name, server]] of servers.entries()) {
+      await server.call('routeCpu');
+      const result = await runLogins(`http://127.0.0.1:${server.port}`, { usernames: users.get(server)!.splice(0, LOGINS / ROUNDS), password, totpSecret }, 1, 600, client);
+      if (result.failures) console.error(`${name}: ${result.failures} logins failed`);
+      for (const row of await server.call<Row[]>('routeCpu')) {
+        const sum = sums[i]!.get(row.route) ?? { route: row.route, n: 0, processMs: 0, mainMs: 0 };
+        sum.n += row.n;
+        sum.processMs += row.processMs * row.n;
+        sum.mainMs += row.mainMs * row.n;
+        sums[i]!.set(row.route, sum);
+      }
+    }
+  }
+  const tables = sums.map((m) => [...m.values()].map((r) => ({ ...r, processMs: r.processMs / r.n, mainMs: r.mainMs / r.n })));
   const ms = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(3));
   const routes = [...new Set(tables.flat().map((r) => r.route))];
   console.log(`CPU per request (ms), ${LOGINS} logins one at a time at ${client.clientId}; process = all threads, main = the event loop's thread`);
