@@ -30,6 +30,10 @@ describe('attacks: sessions and identifiers', function () {
     const after = new URL(totpPage.url).pathname;
     assert.notEqual(after, before, 'a new interaction URL after the password step');
     assert.equal(totpPage.$('input[name=code]').length, 1);
+    // The login resumes at /authorize/<its current id>: the resume cookie moved there with it.
+    const [oldUid, newUid] = [before, after].map((path) => path.split('/').pop()!);
+    assert.equal((await cookie(browser, `${server.issuer}/authorize/${newUid}`, '_interaction_resume'))?.value, newUid);
+    assert.equal(await cookie(browser, `${server.issuer}/authorize/${oldUid}`, '_interaction_resume'), undefined);
     const stale = await browser.request(`${server.issuer}${before}`);
     assert.equal(stale.status, 400, 'the old interaction URL no longer works');
   });
