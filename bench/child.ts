@@ -1,5 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -40,12 +41,14 @@ export type BenchServer = {
    * counted (none do in a running server).
    */
   cpuMsOutsideThreadPool(): number;
+  /** CPU time so far (ms) by thread: the event loop's (main), libuv's thread pool's, and the rest (V8's GC and compiler helpers) */
+  cpuMsByThread(): { main: number; pool: number; helpers: number };
   stop(): Promise<void>;
 };
 
-/** Starts `script` (a file under bench/servers) in its own process, on one CPU, and waits until it listens. */
+/** Starts `script` (a file under bench/servers, or an absolute path) in its own process, on one CPU, and waits until it listens. */
 export async function startServer(script: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
-  const [cmd, args] = command([...nodeArgs, `bench/servers/${script}`]);
+  const [cmd, args] = command([...nodeArgs, isAbsolute(script) ? script : `bench/servers/${script}`]);
   const child: ChildProcess = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let nextId = 0;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
@@ -60,6 +63,20 @@ export async function startServer(script: string, env: Record<string, string> = 
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it listened`)));
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const cpuMsByThread = () => {
+    const ms = { main: 0, pool: 0, helpers: 0 };
+    for (const task of readdirSync(`/proc/${child.pid}/task`)) {
+      try {
+        const name = readFileSync(`/proc/${child.pid}/task/${task}/comm`, 'utf8').trim();
+        const fields = readFileSync(`/proc/${child.pid}/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        const kind = Number(task) === child.pid ? 'main' : name === 'libuv-worker' ? 'pool' : 'helpers';
+        ms[kind] += ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return ms;
+  };
   return {
     port,
     pid: child.pid!,
@@ -75,18 +92,10 @@ export async function startServer(script: string, env: Record<string, string> = 
       return m ? Number(m[1]) / 1024 : NaN;
     },
     cpuMsOutsideThreadPool() {
-      let ticks = 0;
-      for (const task of readdirSync(`/proc/${child.pid}/task`)) {
-        try {
-          if (readFileSync(`/proc/${child.pid}/task/${task}/comm`, 'utf8').trim() === 'libuv-worker') continue;
-          const fields = readFileSync(`/proc/${child.pid}/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ');
-          ticks += Number(fields[11]) + Number(fields[12]);
-        } catch {
-          // the thread ended meanwhile
-        }
-      }
-      return (ticks * 1000) / CLOCK_TICKS;
+      const { main, helpers } = cpuMsByThread();
+      return main + helpers;
     },
+    cpuMsByThread,
     cpuMs() {
       // fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name: utime, stime in clock ticks
       const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

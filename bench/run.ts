@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { generateSecret } from 'otplib';
-import { cannon, form, PROXY_HEADERS, type Measure } from './cannon.ts';
+import { cannon, type Measure } from './cannon.ts';
 import { pinSelf, runScript, SERVER_CPU, startServer, type BenchServer } from './child.ts';
 import { runLogins } from './login.ts';
+import { tokenScenarios } from './token-scenarios.ts';
 import { BENCH_CLIENT, FIRST_PARTY_CLIENT } from './servers/client.ts';
 
 type Row = {
@@ -65,7 +66,6 @@ const DB_ONLY = process.env.BENCH_DB;
 const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
 process.env.MALLOC_ARENA_MAX = '1';
 const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const BASIC = `Basic ${Buffer.from(`${BENCH_CLIENT.clientId}:${BENCH_CLIENT.secret}`).toString('base64')}`;
 
 const started = Date.now();
 const log = (line: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}`);
@@ -98,41 +98,7 @@ async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> 
   return { url: url.href, drop: () => withAdmin(async (c) => { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); }) };
 }
 
-/** One scenario: a function that measures one round against one server; `loading` is called just before the load starts. */
-type Scenario = { name: string; measure(server: BenchServer, estimate: number | undefined, loading?: () => Promise<void>): Promise<Measure> };
-
-const cc = form({ grant_type: 'client_credentials' });
-
-/** Single-use artifacts (codes, refresh tokens): minted for about one round at the last rate seen, then used once each. */
-function singleUse(name: string, op: 'codes' | 'refreshTokens', toBody: (v: string) => string): Scenario {
-  return {
-    name,
-    async measure(server, estimate, loading) {
-      const n = Math.min(6000, Math.max(200, Math.round((estimate ?? 100) * ROUND_SECONDS)));
-      const values = await server.call<string[]>(op, { n });
-      await loading?.();
-      return cannon({ port: server.port, path: '/token', bodies: values.map(toBody), cpuMs: server.cpuMs });
-    },
-  };
-}
-
-const tokens = new Map<BenchServer, string>();
-const scenarios: Scenario[] = [
-  { name: 'client_credentials', measure: async (server, _, loading) => (await loading?.(), cannon({ port: server.port, path: '/token', body: cc, seconds: ROUND_SECONDS, cpuMs: server.cpuMs })) },
-  {
-    name: 'introspection',
-    async measure(server, _, loading) {
-      if (!tokens.has(server)) {
-        const res = await fetch(`http://127.0.0.1:${server.port}/token`, { method: 'POST', body: cc, headers: { ...PROXY_HEADERS, authorization: BASIC, 'content-type': 'application/x-www-form-urlencoded' } });
-        tokens.set(server, ((await res.json()) as { access_token: string }).access_token);
-      }
-      await loading?.();
-      return cannon({ port: server.port, path: '/introspect', body: form({ token: tokens.get(server)! }), seconds: ROUND_SECONDS, cpuMs: server.cpuMs });
-    },
-  },
-  singleUse('code_redemption', 'codes', (code) => form({ grant_type: 'authorization_code', code, redirect_uri: BENCH_CLIENT.redirectUri })),
-  singleUse('refresh', 'refreshTokens', (refresh_token) => form({ grant_type: 'refresh_token', refresh_token })),
-];
+const scenarios = tokenScenarios(ROUND_SECONDS);
 
 async function main() {
   pinSelf();
@@ -161,7 +127,7 @@ async function main() {
 
     log('warm-up');
     for (const t of [{ db: 'hello', server: hello }, ...targets]) {
-      await cannon({ port: t.server.port, path: t.server === hello ? '/' : '/token', method: t.server === hello ? 'GET' : 'POST', body: cc, seconds: 2 });
+      await cannon({ port: t.server.port, path: t.server === hello ? '/' : '/token', method: t.server === hello ? 'GET' : 'POST', body: 'grant_type=client_credentials', seconds: 2 });
     }
 
     // The ceiling
