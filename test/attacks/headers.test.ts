@@ -69,4 +69,25 @@ describe('attacks: headers on every page we render', function () {
     const done = await browser.submit(confirm, {}, /logout/, { name: 'logout', value: 'yes' });
     assertHardened(done, 'logged out');
   });
+
+  it('answers to programs are never run, framed or sniffed; a browser that opens an API address gets a hardened page', async () => {
+    const client = await addClient(server, 'backend', 'password', { grants: ['client_credentials'] });
+    const basic = `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`;
+    const post = (path: string, body: string) => fetch(`${server.issuer}${path}`, { method: 'POST', body, headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' } });
+    const token = await post('/token', 'grant_type=client_credentials');
+    assert.equal(token.status, 200);
+    const { access_token: accessToken } = (await token.json()) as { access_token: string };
+    const refused = await post('/token', 'grant_type=password');
+    assert.equal(refused.status, 400);
+    for (const [what, res] of [['token', token], ['refused grant', refused], ['introspection', await post('/introspect', `token=${accessToken}`)], ['jwks', await fetch(`${server.issuer}/jwks`)]] as const) {
+      assert.match(res.headers.get('content-type') ?? '', /^application\/(json|jwk-set\+json)/, `${what}: JSON`);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /default-src 'none'/, `${what}: nothing in it runs`);
+      assert.match(csp, /frame-ancestors 'none'/, `${what}: never framed`);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', `${what}: never sniffed`);
+    }
+    const page = await new Browser().request(`${server.issuer}/token`, { headers: { accept: 'text/html' } });
+    assert.ok(page.status >= 400 && page.status < 500, `a page saying what went wrong (${page.status})`);
+    assertHardened(page, 'error page at /token');
+  });
 });
