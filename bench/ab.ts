@@ -11,6 +11,8 @@
  * median of the paired differences, in how many pairs the other was cheaper, and how often
  * chance alone (a fair coin per pair) gives a split at least that uneven.
  * Scenarios: client_credentials, introspection, code_redemption, refresh (default: the first two).
+ * AB_OTHER_NODE_FLAGS (e.g. "--no-maglev") are added to the other checkout's Node flags
+ * only: is a runtime setting cheaper? (The other checkout may then be this tree itself.)
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +27,7 @@ const SECONDS = Number(process.env.AB_SECONDS ?? 2);
 /** as `npm run bench` (and `npm start`) give every server */
 const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
 process.env.MALLOC_ARENA_MAX = '1';
+const OTHER_NODE_FLAGS = [...NODE_FLAGS, ...(process.env.AB_OTHER_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 
 const [otherDir, names = 'client_credentials,introspection'] = process.argv.slice(2);
 const other = otherDir && resolve(otherDir, 'bench/servers/stepgate.ts');
@@ -61,8 +64,8 @@ const servers: { name: string; server: BenchServer }[] = [];
 try {
   servers.push({ name: 'baseline', server: await startServer('baseline.ts', {}, NODE_FLAGS) });
   servers.push({ name: 'this tree', server: await startServer('stepgate.ts', env('this'), NODE_FLAGS) });
-  servers.push({ name: otherDir!, server: await startServer(other, env('other'), NODE_FLAGS) });
-  console.log(`${ROUNDS} measured rounds of ${SECONDS} s after ${WARM_UP} warm-up rounds, alternating; CPU ms per request (all threads), SQLite`);
+  servers.push({ name: otherDir!, server: await startServer(other, env('other'), OTHER_NODE_FLAGS) });
+  console.log(`${ROUNDS} measured rounds of ${SECONDS} s after ${WARM_UP} warm-up rounds, alternating; CPU ms per request (all threads), SQLite${process.env.AB_OTHER_NODE_FLAGS ? `; ${otherDir} with ${process.env.AB_OTHER_NODE_FLAGS}` : ""}`);
   for (const scenario of scenarios) {
     const estimate = new Map<BenchServer, number>();
     for (let w = 0; w < WARM_UP; w++) for (const { server } of servers) estimate.set(server, (await scenario.measure(server, estimate.get(server))).rps);
