@@ -131,6 +131,26 @@ export async function openDatabase(url: string): Promise<Database> {
   }
 
   const statements = openStatements(url);
+  const turns = statements?.sequelizeTurns;
+  if (turns) {
+    // Every Sequelize statement outside a transaction is a span of its own; a transaction's
+    // statements run within the transaction's span (`transaction` below).
+    const SPAN = Symbol('span');
+    sequelize.addHook('beforeQuery', async (options: { transaction?: unknown }, query: object) => {
+      if (!options.transaction) {
+        await turns.beginSpan();
+        (query as { [SPAN]?: boolean })[SPAN] = true;
+      }
+      turns.statementStarts();
+      (query as { [SPAN]?: boolean })[SPAN] ??= false;
+    });
+    sequelize.addHook('afterQuery', (_options: unknown, query: object) => {
+      const span = (query as { [SPAN]?: boolean })[SPAN];
+      if (span === undefined) return; // its beforeQuery did not get as far
+      turns.statementEnds();
+      if (span) turns.endSpan();
+    });
+  }
   let lastVersion = statements?.dataVersion?.();
   // Another process's commit that a request follows (made before the request was sent)
   // is seen by any look made after the request began, by this request or another: the
@@ -245,7 +265,13 @@ export async function openDatabase(url: string): Promise<Database> {
     async transaction<T>(work: (transaction: Transaction) => Promise<T>, options: TransactionOptions = {}) {
       await ownWritesCommitted();
       for (const { flush } of flushers) await flush('');
-      return sequelize.transaction(options, work);
+      if (!turns) return sequelize.transaction(options, work);
+      await turns.beginSpan();
+      try {
+        return await sequelize.transaction(options, work);
+      } finally {
+        turns.endSpan();
+      }
     },
     async close() {
       for (const { flush } of flushers) await flush('');

@@ -18,6 +18,8 @@ export type Statements = {
   /** SQLite: changes whenever another connection (or process) commits (PRAGMA data_version) */
   dataVersion?(): number;
   select<T extends object>(sql: string, values: Record<string, unknown>): Promise<T[]>;
+  /** SQLite: Sequelize's statements and transactions take turns with this connection (see `turns` below) */
+  sequelizeTurns?: SequelizeTurns;
   close(): Promise<void>;
 };
 
@@ -69,6 +71,8 @@ const SQLITE_BUSY = 5;
 const plain = (rows: unknown[]) => rows.map((row) => ({ ...(row as object) }));
 /** How long a statement waits for another connection's write lock before it fails (as busy_timeout did). */
 const BUSY_DEADLINE_MS = 5000;
+/** What a write that waited too long for Sequelize's turn to end fails with: a busy database, as SQLite would say. */
+const sequelizesTurn = () => Object.assign(new Error('database is locked (by a transaction of this process on another connection)'), { errcode: SQLITE_BUSY });
 const isBusy = (err: unknown) => (err as { errcode?: number }).errcode !== undefined && ((err as { errcode: number }).errcode & 0xff) === SQLITE_BUSY;
 
 type Waiter = {
@@ -104,6 +108,29 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
  * a read in the same turn as a write sees that write before it is committed; nobody is
  * told a write happened before its COMMIT.
  */
+/**
+ * Sequelize (admin changes, transactions, new users) reaches the same SQLite file through
+ * another copy of SQLite, the sqlite3 package's, in this same process. SQLite's locks are
+ * POSIX advisory locks, and those never conflict within one process: the two copies do not
+ * exclude each other at all. Measured: while this connection held BEGIN IMMEDIATE, an
+ * INSERT through sqlite3 "succeeded" and was gone after this connection's COMMIT, and the
+ * other way round (both copies wrote the same WAL frames). So they take turns here:
+ * - a Sequelize transaction, or a Sequelize statement outside one, is a *span*: it begins
+ *   once this connection's open transaction has committed, and while any span is under way
+ *   this connection begins no transaction (its writes wait, as for a busy lock, up to 5 s);
+ * - while a Sequelize statement is executing, this connection's reads wait for it (a
+ *   checkpoint by the other copy cannot see this connection's readers).
+ * (Other processes are excluded by the locks as SQLite intends.)
+ */
+export type SequelizeTurns = {
+  /** waits for this connection's open transaction to commit, then holds its writes back until `endSpan` */
+  beginSpan(): Promise<void>;
+  endSpan(): void;
+  /** a Sequelize statement starts / has ended executing */
+  statementStarts(): void;
+  statementEnds(): void;
+};
+
 function sqliteStatements(file: string): Statements {
   const db = new DatabaseSync(file, { timeout: 0 });
   db.exec('PRAGMA synchronous=NORMAL');
@@ -145,6 +172,10 @@ function sqliteStatements(file: string): Statements {
   const queue: Waiter[] = [];
   let retry: NodeJS.Timeout | undefined;
   let backoff = 1;
+  /** Sequelize's spans under way or waiting, and its statements executing (SequelizeTurns) */
+  let spans = 0;
+  let executing = 0;
+  let executed: PromiseWithResolvers<void> | undefined;
 
   const commit = () => {
     const done = committing!;
@@ -169,6 +200,7 @@ function sqliteStatements(file: string): Statements {
     if (!queue.length || retry) return;
     if (!committing) {
       try {
+        if (spans > 0) throw sequelizesTurn();
         db.exec('BEGIN IMMEDIATE');
       } catch (err) {
         if (!isBusy(err)) {
@@ -209,6 +241,7 @@ function sqliteStatements(file: string): Statements {
   };
 
   const read = <T>(sql: string, values: Record<string, unknown>, since = Date.now()): Promise<T[]> => {
+    if (executing > 0) return (executed ??= Promise.withResolvers<void>()).promise.then(() => read<T>(sql, values, since));
     try {
       const { statement, params } = prepare(sql, values);
       return Promise.resolve(plain(statement.all(...params)) as T[]);
@@ -223,15 +256,38 @@ function sqliteStatements(file: string): Statements {
     drain();
   });
 
+  const sequelizeTurns: SequelizeTurns = {
+    async beginSpan() {
+      spans++;
+      while (committing) await committed!.promise.catch(() => {});
+    },
+    endSpan() {
+      spans--;
+      if (spans === 0) drain();
+    },
+    statementStarts() {
+      executing++;
+    },
+    statementEnds() {
+      executing--;
+      if (executing > 0 || !executed) return;
+      const waiting = executed;
+      executed = undefined;
+      waiting.resolve();
+    },
+  };
+
   const dataVersion = db.prepare('PRAGMA data_version');
   return {
+    sequelizeTurns,
     change: (sql, values) => write<number>(sql, values, false),
     dataVersion: () => Number((dataVersion.get() as { data_version: number }).data_version),
     select<T extends object>(sql: string, values: Record<string, unknown>) {
       if (hasNul(values)) return Promise.resolve([]);
       // A read waits behind writes still queued (the write lock was busy), so that it
-      // sees every write made before it.
-      return READ_ONLY.test(sql) && !queue.length ? read<T>(sql, values) : write<T[]>(sql, values, true);
+      // sees every write made before it; not behind those held for a Sequelize span,
+      // which may itself be waiting for this read.
+      return READ_ONLY.test(sql) && (!queue.length || spans > 0) ? read<T>(sql, values) : write<T[]>(sql, values, true);
     },
     async close() {
       while (committing || queue.length) await new Promise((resolve) => setTimeout(resolve, 5));
