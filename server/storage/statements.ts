@@ -18,7 +18,7 @@ export type Statements = {
   /** SQLite: changes whenever another connection (or process) commits (PRAGMA data_version) */
   dataVersion?(): number;
   select<T extends object>(sql: string, values: Record<string, unknown>): Promise<T[]>;
-  /** SQLite: Sequelize's statements and transactions take turns with this connection (see `turns` below) */
+  /** SQLite: Sequelize's statements and transactions take turns with this connection (SequelizeTurns) */
   sequelizeTurns?: SequelizeTurns;
   close(): Promise<void>;
 };
@@ -85,6 +85,29 @@ type Waiter = {
 const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
 
 /**
+ * Sequelize (admin changes, transactions, new users) reaches the same SQLite file through
+ * another copy of SQLite, the sqlite3 package's, in this same process. SQLite's locks are
+ * POSIX advisory locks, and those never conflict within one process: the two copies do not
+ * exclude each other at all. Measured: while this connection held BEGIN IMMEDIATE, an
+ * INSERT through sqlite3 "succeeded" and was gone after this connection's COMMIT, and the
+ * other way round (both copies wrote the same WAL frames). So they take turns here:
+ * - a Sequelize transaction, or a Sequelize statement outside one, is a *span*: it begins
+ *   once this connection's open transaction has committed, and while any span is under way
+ *   this connection begins no transaction (its writes wait, as for a busy lock, up to 5 s);
+ * - while a Sequelize statement is executing, this connection's reads wait for it (a
+ *   checkpoint by the other copy cannot see this connection's readers).
+ * (Other processes are excluded by the locks as SQLite intends.)
+ */
+export type SequelizeTurns = {
+  /** waits for this connection's open transaction to commit, then holds its writes back until `endSpan` */
+  beginSpan(): Promise<void>;
+  endSpan(): void;
+  /** a Sequelize statement starts / has ended executing */
+  statementStarts(): void;
+  statementEnds(): void;
+};
+
+/**
  * SQLite through Node's synchronous driver (`node:sqlite`): a statement costs a few
  * microseconds instead of a thread-pool hand-off (~0.1 ms of CPU each).
  *
@@ -108,29 +131,6 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
  * a read in the same turn as a write sees that write before it is committed; nobody is
  * told a write happened before its COMMIT.
  */
-/**
- * Sequelize (admin changes, transactions, new users) reaches the same SQLite file through
- * another copy of SQLite, the sqlite3 package's, in this same process. SQLite's locks are
- * POSIX advisory locks, and those never conflict within one process: the two copies do not
- * exclude each other at all. Measured: while this connection held BEGIN IMMEDIATE, an
- * INSERT through sqlite3 "succeeded" and was gone after this connection's COMMIT, and the
- * other way round (both copies wrote the same WAL frames). So they take turns here:
- * - a Sequelize transaction, or a Sequelize statement outside one, is a *span*: it begins
- *   once this connection's open transaction has committed, and while any span is under way
- *   this connection begins no transaction (its writes wait, as for a busy lock, up to 5 s);
- * - while a Sequelize statement is executing, this connection's reads wait for it (a
- *   checkpoint by the other copy cannot see this connection's readers).
- * (Other processes are excluded by the locks as SQLite intends.)
- */
-export type SequelizeTurns = {
-  /** waits for this connection's open transaction to commit, then holds its writes back until `endSpan` */
-  beginSpan(): Promise<void>;
-  endSpan(): void;
-  /** a Sequelize statement starts / has ended executing */
-  statementStarts(): void;
-  statementEnds(): void;
-};
-
 function sqliteStatements(file: string): Statements {
   const db = new DatabaseSync(file, { timeout: 0 });
   db.exec('PRAGMA synchronous=NORMAL');
