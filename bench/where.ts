@@ -26,6 +26,8 @@ import { categoryOf } from './where-categories.ts';
 
 const ROUNDS = Number(process.env.WHERE_ROUNDS ?? 3);
 const WARM_UP = Number(process.env.WHERE_WARM_UP ?? 8);
+/** WHERE_TOP=N: also list each server's N costliest symbols (µs per request). */
+const TOP = Number(process.env.WHERE_TOP ?? 0);
 const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=512', '--perf-basic-prof'];
 process.env.MALLOC_ARENA_MAX = '1';
 
@@ -55,6 +57,7 @@ function samples(file: string): [string, string, number][] {
 
 /** µs of event-loop CPU per request, by category, over ROUNDS rounds sampled by perf. */
 async function measure(server: BenchServer, label: string): Promise<Map<string, number>> {
+  const perSymbol = new Map<string, number>();
   let estimate: number | undefined;
   for (let w = 0; w < WARM_UP; w++) estimate = (await scenario!.measure(server, estimate)).rps;
   const perCategory = new Map<string, number>();
@@ -81,8 +84,15 @@ async function measure(server: BenchServer, label: string): Promise<Map<string, 
   for (const rows of shares) {
     for (const [dso, symbol, percent] of rows) {
       const category = categoryOf(dso, symbol);
-      perCategory.set(category, (perCategory.get(category) ?? 0) + (percent / 100) * usPerRequest / ROUNDS);
+      const us = (percent / 100) * usPerRequest / ROUNDS;
+      perCategory.set(category, (perCategory.get(category) ?? 0) + us);
+      const key = `${category}: ${symbol.replace(/^(\S+ \S+?)(?::\d+)+$/, '$1')}`;
+      perSymbol.set(key, (perSymbol.get(key) ?? 0) + us);
     }
+  }
+  if (TOP > 0) {
+    console.log(`${label}: the ${TOP} costliest symbols, µs per request`);
+    for (const [symbol, us] of [...perSymbol].sort((x, y) => y[1] - x[1]).slice(0, TOP)) console.log(`${us.toFixed(1).padStart(9)}  ${symbol}`);
   }
   return perCategory;
 }

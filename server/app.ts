@@ -1,6 +1,5 @@
 import type Provider from 'oidc-provider';
 import type { Context, Next } from 'koa';
-import { scopeRequest } from './storage/request-reads.ts';
 import { followSigningKeys } from './provider/signing-keys.ts';
 import { providerFor, cookieOptions } from './provider/index.ts';
 import { createViews, type Views } from './views.ts';
@@ -8,8 +7,8 @@ import { languageMiddleware, current } from './i18n/index.ts';
 import type { Logger } from './logger.ts';
 import type { Config } from '../config/index.ts';
 import { openServices, type Services, type StepgateOptions } from './services.ts';
-import securityHeaders from './middleware/security-headers.ts';
-import { clientAddressMiddleware } from './middleware/client-address.ts';
+import { front } from './middleware/front.ts';
+import { clientAddressSetter } from './middleware/client-address.ts';
 import { parseTrustedProxies } from '../config/trusted-proxies.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basicRoutes } from './routes/basics.ts';
@@ -27,12 +26,8 @@ import { findAccountIn } from './provider/accounts.ts';
 import { logLogoutEvents } from './provider/logout.ts';
 import { backchannelLogout } from './provider/backchannel-logout.ts';
 import type { NotifyLogout } from './storage/revoke-account.ts';
-import wso2Compat from './middleware/wso2-compat.ts';
 import { createMetrics } from './observability/metrics.ts';
-import { requestLog, requestLogger } from './observability/request-log.ts';
-
-/** oidc-provider's own API endpoints (server/provider/index.ts routes): requests there skip our routers. */
-const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
+import { requestLines, requestLogger } from './observability/request-log.ts';
 
 /** The running broker: its services, oidc-provider (the Koa app), and back-channel logout through it (what Manage needs). */
 export type Stepgate = Services & { app: Provider; notifyLogout: NotifyLogout; close(): Promise<void> };
@@ -103,30 +98,18 @@ export async function createStepgate(config: Config, options: StepgateOptions = 
   if (services.mail.kind === 'files') routes.push(devMailRoutes(config, views));
   routes.push(...(await adminRoutes(services, provider, views)));
 
-  // First: every later reader of ctx.ip (logs, lockout, audit, conditions) sees the client's address.
-  provider.use(clientAddressMiddleware(parseTrustedProxies(config.trustedProxies)));
-  // keys rotated or retired by another process sign (or stop being published) here too
-  provider.use(followSigningKeys(provider, signingKeys, keysVersion));
-  // (a request whose writes could not be committed answers 500, its body and headers discarded by Koa)
-  provider.use((ctx, next) => scopeRequest(ctx, next).catch((err: unknown) => {
-    requestLogger(ctx, logger).error({ err, path: ctx.path }, 'the request\'s writes were not committed');
-    throw err;
-  }));
-  provider.use(requestLog(logger, metrics));
-  provider.use(securityHeaders);
   // oidc-provider's API endpoints answer JSON for programs (error descriptions in English,
-  // as OAuth's are): no language to choose there.
-  const chooseLanguage = languageMiddleware(config.defaultLanguage);
-  provider.use((ctx, next) => (PROTOCOL_ONLY.has(ctx.path) ? next() : chooseLanguage(ctx, next)));
-  provider.use(errorBoundary(views, logger));
-  provider.use(wso2Compat);
-  // Each router tries to match every path; oidc-provider's API endpoints are none of ours.
-  const ours = routes.flatMap((r) => [r.routes(), r.allowedMethods()]);
-  provider.use((ctx, next) => {
-    if (PROTOCOL_ONLY.has(ctx.path)) return next();
-    const run = (i: number): Promise<void> => (i === ours.length ? next() : Promise.resolve(ours[i]!(ctx as never, () => run(i + 1))));
-    return run(0);
-  });
+  // as OAuth's are): no language to choose there, and none of our routes.
+  provider.use(front({
+    setClientAddress: clientAddressSetter(parseTrustedProxies(config.trustedProxies)),
+    signingKeysReady: followSigningKeys(provider, signingKeys, keysVersion),
+    lines: requestLines(logger, metrics),
+    metrics,
+    notCommitted: (ctx, err) => requestLogger(ctx, logger).error({ err, path: ctx.path }, 'the request\'s writes were not committed'),
+    errorBoundary: errorBoundary(views, logger),
+    chooseLanguage: languageMiddleware(config.defaultLanguage),
+    routes: routes.flatMap((r) => [r.routes(), r.allowedMethods()]) as never[],
+  }));
 
   return {
     ...services,

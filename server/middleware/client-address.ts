@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import type { TrustedProxies } from '../../config/trusted-proxies.ts';
 
 /** An address in one spelling: IPv4-mapped IPv6 (`::ffff:10.0.0.1`) as plain IPv4; undefined for anything else. */
@@ -36,16 +36,15 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, pr
 }
 
 /**
- * Sets `ctx.request.ip` once, first thing, so every reader of `ctx.ip` — lockout, audit,
+ * What sets `ctx.request.ip`, first thing, so every reader of `ctx.ip` — lockout, audit,
  * grants, login pages, request logs, network conditions — sees the same address.
  */
-export function clientAddressMiddleware(proxies: TrustedProxies) {
+export function clientAddressSetter(proxies: TrustedProxies): (ctx: Context) => void {
   // Parsing addresses (ipaddr.js) was a tenth of a token request's CPU, and the same peers
   // and headers come again and again: short ones are remembered (bounded, so a flood of
   // distinct headers costs at most 1000 entries).
   const known = new Map<string, string>();
-  // Not async: nothing happens after next(), so no frame of its own waits for the rest of the request.
-  return function setClientAddress(ctx: Context, next: Next) {
+  return function setClientAddress(ctx: Context) {
     const peer = ctx.req.socket.remoteAddress ?? '';
     const forwardedFor = ctx.get('X-Forwarded-For') || undefined;
     const key = `${peer} ${forwardedFor ?? ''}`;
@@ -58,6 +57,5 @@ export function clientAddressMiddleware(proxies: TrustedProxies) {
       }
     }
     ctx.request.ip = ip;
-    return next();
   };
 }

@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 
 /**
  * Headers for every response. The CSP is set before the request runs so oidc-provider
@@ -34,13 +34,17 @@ export function allowFormTarget(ctx: Context, url: unknown): void {
   ctx.set('Content-Security-Policy', csp.replace(directive[0], `${directive[0]} ${origin}`));
 }
 
-export default async function securityHeaders(ctx: Context, next: Next) {
+/** The headers every answer starts with (before the request runs: see the CSP above). */
+export function setSecurityHeaders(ctx: Context): void {
   ctx.set('Content-Security-Policy', CSP);
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('X-Frame-Options', 'DENY');
   ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-  await next();
+}
+
+/** Once the answer is written: an HTML page is never cached, and its forms may lead to the client. */
+export function finishSecurityHeaders(ctx: Context): void {
   // Pages may carry CSRF tokens, codes or personal data: never cache them. (The type is
   // read as set, not through `ctx.response.is`, whose MIME parsing was a measurable part
   // of every token request.)

@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 
 const PASTED = /^(Basic [A-Za-z0-9+/=]+)\s*,\s*Content-Type\s*:/i;
 
@@ -11,9 +11,8 @@ const PASTED = /^(Basic [A-Za-z0-9+/=]+)\s*,\s*Content-Type\s*:/i;
  * - API Manager 1.5 documents its token API as `POST /login` as well as `/token`: the same
  *   endpoint here.
  */
-export default function wso2Compat(ctx: Context, next: Next): Promise<unknown> {
+export default function wso2Compat(ctx: Context): void {
   const match = PASTED.exec(ctx.get('authorization'));
   if (match) ctx.req.headers.authorization = match[1];
   if (ctx.method === 'POST' && ctx.path === '/login') ctx.path = '/token';
-  return next();
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Context, Next } from 'koa';
-import { requestLineLogger, type Logger } from '../logger.ts';
+import type { Context } from 'koa';
+import { requestLineWriter, type Logger } from '../logger.ts';
 
 /** An incoming X-Request-Id is kept only when it is short and plain (it ends up in every log line). */
 const USABLE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -32,34 +32,38 @@ export type RequestMetrics = {
   requestDone(method: string, route: string, status: number, seconds: number): void;
 };
 
+/** One request's line and latency: `begin` as it arrives, `end` once it is answered. */
+export type RequestLines = {
+  /** gives the request its id and returns when it began */
+  begin(ctx: Context): number;
+  /** writes its line and counts its latency (unless `timed` is false: a metrics scrape is not timed) */
+  end(ctx: Context, began: number, timed?: boolean): void;
+};
+
 /**
  * Gives every request an id (the caller's X-Request-Id when usable, else a new UUID),
  * returns it in X-Request-Id, keeps it on `ctx.state.requestId` (for `requestLogger`),
- * writes one line per request and counts its latency in the metrics (one middleware: each
- * layer of Koa middleware is an async frame and a promise per request). The line has the
- * path without its query string: queries carry codes, states and PKCE values. GET /metrics
- * is answered here (logged, not timed).
+ * writes one line per request and counts its latency in the metrics. The line has the
+ * path without its query string: queries carry codes, states and PKCE values.
  */
-export function requestLog(logger: Logger, metrics: RequestMetrics) {
-  const lines = requestLineLogger(logger);
-  return async (ctx: Context, next: Next) => {
-    const incoming = ctx.get('X-Request-Id');
-    const reqId = USABLE_ID.test(incoming) ? incoming : randomUUID();
-    // (A lazy getter for the child logger, defined on ctx.state per request, cost V8 a
-    // property-descriptor conversion and a map change on every request.)
-    ctx.state.requestId = reqId;
-    ctx.set('X-Request-Id', reqId);
-    const scrape = ctx.path === '/metrics' && ctx.method === 'GET';
-    const started = performance.now();
-    try {
-      if (scrape) await metrics.answer(ctx);
-      else await next();
-    } finally {
-      const ms = performance.now() - started;
+export function requestLines(logger: Logger, metrics: RequestMetrics): RequestLines {
+  const write = requestLineWriter(logger);
+  return {
+    begin(ctx) {
+      const incoming = ctx.get('X-Request-Id');
+      const reqId = USABLE_ID.test(incoming) ? incoming : randomUUID();
+      // (A lazy getter for the child logger, defined on ctx.state per request, cost V8 a
+      // property-descriptor conversion and a map change on every request.)
+      ctx.state.requestId = reqId;
+      ctx.set('X-Request-Id', reqId);
+      return performance.now();
+    },
+    end(ctx, began, timed = true) {
+      const ms = performance.now() - began;
       const route = routeName(ctx);
       const { method, status } = ctx;
-      if (!scrape) metrics.requestDone(method, route, status, ms / 1000);
-      lines.info({ reqId, method, route, path: ctx.path, status, ms: Math.round(ms * 10) / 10 }, 'request');
-    }
+      if (timed) metrics.requestDone(method, route, status, ms / 1000);
+      write({ reqId: ctx.state.requestId as string, method, route, path: ctx.path, status, ms: Math.round(ms * 10) / 10 });
+    },
   };
 }

@@ -11,8 +11,10 @@ const CHECK_EVERY_MS = 5_000;
  * Keeps the provider's keys in step with the database: at most every few seconds, a
  * request first compares the keys' version and, when it changed, loads them again. So a
  * rotation made anywhere signs in every process within seconds, without a restart.
+ * Returns what a request calls first: a promise to wait for while a look is under way,
+ * else undefined (the request goes straight on).
  */
-export function followSigningKeys(provider: Provider, keys: SigningKeys, initialVersion: string) {
+export function followSigningKeys(provider: Provider, keys: SigningKeys, initialVersion: string): () => Promise<void> | undefined {
   let version = initialVersion;
   let checkedAt = Date.now();
   let pending: Promise<void> | undefined;
@@ -22,12 +24,11 @@ export function followSigningKeys(provider: Provider, keys: SigningKeys, initial
     initializeKeystore.call(provider, await keys.jwks());
     version = now;
   };
-  // Not async: a request goes straight on unless a look is under way.
-  return (_ctx: unknown, next: () => Promise<unknown>) => {
+  return () => {
     if (Date.now() - checkedAt >= CHECK_EVERY_MS) {
       checkedAt = Date.now();
       pending ??= check().finally(() => (pending = undefined));
     }
-    return pending ? pending.then(() => next()) : next();
+    return pending;
   };
 }

@@ -29,7 +29,7 @@ export async function scopeRequest(_ctx: unknown, next: Next): Promise<void> {
     await store.run(scope, next);
   } finally {
     // writes still held back for a later statement of the request are made now
-    await store.run(scope, () => deferredWrites());
+    if (scope.deferred?.length) await store.run(scope, () => deferredWrites());
   }
   while (scope.commits.length) await scope.commits.shift();
 }
