@@ -7,7 +7,7 @@ import wso2Compat from './wso2-compat.ts';
 type Middleware = (ctx: Context, next: Next) => Promise<unknown>;
 
 /** oidc-provider's own API endpoints (server/provider/index.ts routes): requests there skip our pages' middleware and routes. */
-export const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
+const PROTOCOL_ONLY = new Set(['/token', '/introspect', '/revoke', '/jwks', '/userinfo']);
 
 export type FrontParts = {
   /** sets ctx.request.ip (server/middleware/client-address.ts) */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Context } from 'koa';
@@ -32,5 +33,31 @@ describe('requestLogger', () => {
     logger.warn('outside');
     await flushed();
     assert.equal(lines[0]!.reqId, undefined);
+  });
+});
+
+describe('the request line', () => {
+  // Written by createLogger's own code to standard output, so it is read from a child process.
+  const write = (level: string) => execFileSync(process.execPath, ['--input-type=module', '-e', `
+    import pino from 'pino';
+    import { createLogger, requestLineWriter } from ${JSON.stringify(new URL('../../server/logger.ts', import.meta.url).href)};
+    const line = { reqId: 'r-1', method: 'POST', route: '/interaction/:uid', path: '/a"b\\\\c\\u2028dé', status: 303, ms: 1.5 };
+    const logger = createLogger(${JSON.stringify(level)});
+    requestLineWriter(logger)(line);
+    // what pino itself writes for the same fields, with the same base
+    pino({ base: { service: 'stepgate' } }, pino.destination({ dest: 1, sync: true })).info(line, 'request');
+  `], { cwd: new URL('../..', import.meta.url) }).toString().trim().split('\n');
+
+  it('is the line pino would write (fields, order, escaping), put together directly', () => {
+    const [ours, pinos] = write('info');
+    const withoutTime = (text: string) => text.replace(/"time":\d+,/, '');
+    assert.equal(withoutTime(ours!), withoutTime(pinos!));
+    const parsed = JSON.parse(ours!) as Record<string, unknown>;
+    assert.equal(parsed.path, '/a"b\\c\u2028dé');
+    assert.equal(parsed.level, 30);
+  });
+
+  it('is not written when the level is above info', () => {
+    assert.equal(write('warn').length, 1, 'only the line pino wrote at its own info level');
   });
 });
