@@ -40,7 +40,8 @@ function inOrder(middleware: Middleware[]): Middleware {
  * id and log line, security headers, the scope of its reads and uncommitted writes, the error
  * page; then, except on oidc-provider's API endpoints, our pages' middleware and routes.
  * One function rather than a layer each: a Koa layer costs a bound dispatch and a promise,
- * an async one also a frame, per request (measured: see README, Benchmarks).
+ * an async one also a frame, per request (a few per cent of a token request's CPU, near
+ * what bench:ab can tell apart; README, Benchmarks).
  */
 export function front(parts: FrontParts): Middleware {
   const { setClientAddress, signingKeysReady, lines, metrics, notCommitted, errorBoundary } = parts;
