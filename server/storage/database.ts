@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
-import { QueryTypes, Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
+import { QueryTypes, Sequelize, Transaction, type TransactionOptions } from 'sequelize';
 import { migrate } from './migrate.ts';
 import { deferredWrites, forgetReads, lookedSinceRequestBegan, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
@@ -110,7 +110,11 @@ export async function openDatabase(url: string): Promise<Database> {
     const storage = url.slice('sqlite:'.length);
     if (storage !== ':memory:') mkdirSync(dirname(storage), { recursive: true });
     dialect = 'sqlite';
-    sequelize = new Sequelize({ dialect, storage, logging: false, pool: { max: 1 }, retry: { max: 10 } });
+    // A transaction takes the write lock when it begins (waiting for it as busy_timeout
+    // says): one that began by reading and then wrote after another connection's commit
+    // would fail at once with SQLITE_BUSY, as its snapshot is stale, whatever the busy
+    // timeout (seen as `stepgate user disable` failing while the broker wrote).
+    sequelize = new Sequelize({ dialect, storage, logging: false, pool: { max: 1 }, retry: { max: 10 }, transactionType: Transaction.TYPES.IMMEDIATE });
     await sequelize.query('PRAGMA journal_mode=WAL');
     await sequelize.query('PRAGMA busy_timeout=5000');
     await sequelize.query('PRAGMA synchronous=NORMAL');

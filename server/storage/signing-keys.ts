@@ -1,5 +1,5 @@
 import { exportJWK, generateKeyPair, calculateJwkThumbprint, type JWK } from 'jose';
-import { Transaction } from 'sequelize';
+import type { Transaction } from 'sequelize';
 import type { Database } from './database.ts';
 import type { Keyring } from '../security/keyring.ts';
 
@@ -68,7 +68,7 @@ export class SigningKeys {
 
   /**
    * First start: a key for every algorithm that has none. Processes started together take
-   * turns (a write lock on SQLite, an advisory lock on PostgreSQL), so they share one set.
+   * turns (a write lock on SQLite, which every transaction takes as it begins; an advisory lock on PostgreSQL), so they share one set.
    */
   async ensure(): Promise<void> {
     const postgres = this.#db.dialect === 'postgres';
@@ -76,6 +76,6 @@ export class SigningKeys {
       if (postgres) await this.#db.sequelize.query('SELECT pg_advisory_xact_lock(7726002)', { transaction });
       const have = new Set((await this.list(transaction)).map((k) => k.alg));
       for (const alg of Object.keys(ALGORITHMS) as SigningAlg[]) if (!have.has(alg)) await this.add(alg, transaction);
-    }, postgres ? {} : { type: Transaction.TYPES.IMMEDIATE });
+    });
   }
 }

@@ -1,4 +1,5 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { resolve } from 'node:path';
 import pg from 'pg';
 import { answerAfterCommit } from './request-reads.ts';
 
@@ -96,6 +97,10 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
  *   this connection begins no transaction (its writes wait, as for a busy lock, up to 5 s);
  * - while a Sequelize statement is executing, this connection's reads wait for it (a
  *   checkpoint by the other copy cannot see this connection's readers).
+ * The turns are the file's, not one Database's: a process may open the same file twice
+ * (the CLI run in-process by the tests beside a broker), and a Sequelize transaction of one
+ * must hold back the hot path of both (without that, every read-then-write transaction of
+ * the second failed with SQLITE_BUSY while the first wrote: test/unit/sqlite-two-libraries).
  * (Other processes are excluded by the locks as SQLite intends.)
  */
 export type SequelizeTurns = {
@@ -106,6 +111,48 @@ export type SequelizeTurns = {
   statementStarts(): void;
   statementEnds(): void;
 };
+
+/** What the turns of one file know of one hot-path connection on it. */
+type HotConnection = {
+  /** the COMMIT of its open transaction, if one is open */
+  open(): Promise<void> | undefined;
+  /** runs its waiting writes, if the file's turns let it */
+  drain(): void;
+};
+/** Sequelize's spans under way or waiting on one file, its statements executing, and the hot-path connections this process has open on it. */
+type FileTurns = { spans: number; executing: number; executed?: PromiseWithResolvers<void>; connections: Set<HotConnection> };
+const turnsByFile = new Map<string, FileTurns>();
+
+function fileTurns(file: string): { shared: FileTurns; turns: SequelizeTurns } {
+  const key = resolve(file);
+  const shared: FileTurns = turnsByFile.get(key) ?? { spans: 0, executing: 0, connections: new Set() };
+  turnsByFile.set(key, shared);
+  const turns: SequelizeTurns = {
+    async beginSpan() {
+      shared.spans++;
+      for (;;) {
+        const open = [...shared.connections].map((c) => c.open()).filter((p) => p !== undefined);
+        if (!open.length) return;
+        await Promise.all(open.map((p) => p.catch(() => {})));
+      }
+    },
+    endSpan() {
+      shared.spans--;
+      if (shared.spans === 0) for (const c of shared.connections) c.drain();
+    },
+    statementStarts() {
+      shared.executing++;
+    },
+    statementEnds() {
+      shared.executing--;
+      if (shared.executing > 0 || !shared.executed) return;
+      const waiting = shared.executed;
+      shared.executed = undefined;
+      waiting.resolve();
+    },
+  };
+  return { shared, turns };
+}
 
 /**
  * SQLite through Node's synchronous driver (`node:sqlite`): a statement costs a few
@@ -172,10 +219,7 @@ function sqliteStatements(file: string): Statements {
   const queue: Waiter[] = [];
   let retry: NodeJS.Timeout | undefined;
   let backoff = 1;
-  /** Sequelize's spans under way or waiting, and its statements executing (SequelizeTurns) */
-  let spans = 0;
-  let executing = 0;
-  let executed: PromiseWithResolvers<void> | undefined;
+  const { shared, turns: sequelizeTurns } = fileTurns(file);
 
   const commit = () => {
     const done = committing!;
@@ -200,7 +244,7 @@ function sqliteStatements(file: string): Statements {
     if (!queue.length || retry) return;
     if (!committing) {
       try {
-        if (spans > 0) throw sequelizesTurn();
+        if (shared.spans > 0) throw sequelizesTurn();
         db.exec('BEGIN IMMEDIATE');
       } catch (err) {
         if (!isBusy(err)) {
@@ -241,7 +285,7 @@ function sqliteStatements(file: string): Statements {
   };
 
   const read = <T>(sql: string, values: Record<string, unknown>, since = Date.now()): Promise<T[]> => {
-    if (executing > 0) return (executed ??= Promise.withResolvers<void>()).promise.then(() => read<T>(sql, values, since));
+    if (shared.executing > 0) return (shared.executed ??= Promise.withResolvers<void>()).promise.then(() => read<T>(sql, values, since));
     try {
       const { statement, params } = prepare(sql, values);
       return Promise.resolve(plain(statement.all(...params)) as T[]);
@@ -256,26 +300,8 @@ function sqliteStatements(file: string): Statements {
     drain();
   });
 
-  const sequelizeTurns: SequelizeTurns = {
-    async beginSpan() {
-      spans++;
-      while (committing) await committed!.promise.catch(() => {});
-    },
-    endSpan() {
-      spans--;
-      if (spans === 0) drain();
-    },
-    statementStarts() {
-      executing++;
-    },
-    statementEnds() {
-      executing--;
-      if (executing > 0 || !executed) return;
-      const waiting = executed;
-      executed = undefined;
-      waiting.resolve();
-    },
-  };
+  const connection: HotConnection = { open: () => committed?.promise, drain };
+  shared.connections.add(connection);
 
   const dataVersion = db.prepare('PRAGMA data_version');
   return {
@@ -287,10 +313,12 @@ function sqliteStatements(file: string): Statements {
       // A read waits behind writes still queued (the write lock was busy), so that it
       // sees every write made before it; not behind those held for a Sequelize span,
       // which may itself be waiting for this read.
-      return READ_ONLY.test(sql) && (!queue.length || spans > 0) ? read<T>(sql, values) : write<T[]>(sql, values, true);
+      return READ_ONLY.test(sql) && (!queue.length || shared.spans > 0) ? read<T>(sql, values) : write<T[]>(sql, values, true);
     },
     async close() {
       while (committing || queue.length) await new Promise((resolve) => setTimeout(resolve, 5));
+      shared.connections.delete(connection);
+      if (shared.connections.size === 0 && shared.spans === 0) turnsByFile.delete(resolve(file));
       db.close();
     },
   };
