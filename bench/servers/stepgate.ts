@@ -25,7 +25,7 @@ const account = await s.users.create({ username: 'bench-account', passwordHash: 
 const mint = minting(s.app, BENCH_CLIENT.clientId, BENCH_CLIENT.redirectUri);
 
 answerParent((running.server.address() as { port: number }).port, {
-  ...routeCpu(running.server),
+  ...routeCpu(running.server, statementCount),
   /** V8's heap and the process's other memory now (bench/memory.ts) */
   memory: async () => process.memoryUsage(),
   /** SQL statements run so far (the parent takes differences around a round) */
