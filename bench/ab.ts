@@ -1,6 +1,6 @@
 /**
  * `npm run bench:ab -- <other checkout> [scenario,...]`: is a change cheaper? Three servers
- * on SQLite: the bare oidc-provider of `npm run bench` (the baseline), this tree's stepgate
+ * (stepgate on SQLite unless AB_DB says otherwise): the bare oidc-provider of `npm run bench` (the baseline), this tree's stepgate
  * and the other checkout's (e.g. `git worktree add --detach ../base HEAD`, then
  * `ln -s "$PWD/node_modules" ../base/`), each in its own process on the one pinned CPU.
  * Rounds alternate between the three (AB_WARM_UP unmeasured rounds, then AB_ROUNDS
@@ -13,6 +13,8 @@
  * Scenarios: client_credentials, introspection, code_redemption, refresh (default: the first two).
  * AB_OTHER_NODE_FLAGS (e.g. "--no-maglev") are added to the other checkout's Node flags
  * only: is a runtime setting cheaper? (The other checkout may then be this tree itself.)
+ * AB_DB=postgres runs both stepgates on PostgreSQL instead (a fresh database each, on the
+ * server of `npm run bench`; PostgreSQL's own CPU is not counted).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pinSelf, startServer, type BenchServer } from './child.ts';
 import { tokenScenarios } from './token-scenarios.ts';
+import { PG_URL, postgresDatabase } from './postgres.ts';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 15);
 const WARM_UP = Number(process.env.AB_WARM_UP ?? 8);
@@ -54,18 +57,29 @@ function signTest(k: number, n: number): number {
   return Math.min(1, 2 * tail);
 }
 
+const DB = process.env.AB_DB ?? 'sqlite';
+if (DB !== 'sqlite' && DB !== 'postgres') {
+  console.error(`AB_DB is sqlite or postgres, not ${DB}`);
+  process.exit(2);
+}
+
 pinSelf();
 const dir = mkdtempSync(join(tmpdir(), 'stepgate-ab-'));
-const env = (name: string) => ({
-  DATABASE_URL: `sqlite:${join(dir, `${name}.sqlite`)}`, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DATA_DIR: dir,
+const databases = DB === 'postgres' ? [await postgresDatabase(), await postgresDatabase()] : [];
+if (DB === 'postgres' && !databases.every(Boolean)) {
+  console.error(`PostgreSQL not reachable at ${PG_URL}`);
+  process.exit(2);
+}
+const env = (name: string, database = `sqlite:${join(dir, `${name}.sqlite`)}`) => ({
+  DATABASE_URL: database, STEPGATE_SECRET_KEYS: randomBytes(32).toString('base64'), STEPGATE_DATA_DIR: dir,
   NODE_ENV: 'production', ISSUER: 'https://stepgate.bench.test', STEPGATE_TRUSTED_PROXIES: '1', LOG_LEVEL: 'info', PORT: '0',
 });
 const servers: { name: string; server: BenchServer }[] = [];
 try {
   servers.push({ name: 'baseline', server: await startServer('baseline.ts', {}, NODE_FLAGS) });
-  servers.push({ name: 'this tree', server: await startServer('stepgate.ts', env('this'), NODE_FLAGS) });
-  servers.push({ name: otherDir!, server: await startServer(other, env('other'), OTHER_NODE_FLAGS) });
-  console.log(`${ROUNDS} measured rounds of ${SECONDS} s after ${WARM_UP} warm-up rounds, alternating; CPU ms per request (all threads), SQLite${process.env.AB_OTHER_NODE_FLAGS ? `; ${otherDir} with ${process.env.AB_OTHER_NODE_FLAGS}` : ""}`);
+  servers.push({ name: 'this tree', server: await startServer('stepgate.ts', env('this', databases[0]?.url), NODE_FLAGS) });
+  servers.push({ name: otherDir!, server: await startServer(other, env('other', databases[1]?.url), OTHER_NODE_FLAGS) });
+  console.log(`${ROUNDS} measured rounds of ${SECONDS} s after ${WARM_UP} warm-up rounds, alternating; CPU ms per request (all threads), ${DB === 'postgres' ? 'PostgreSQL' : 'SQLite'}${process.env.AB_OTHER_NODE_FLAGS ? `; ${otherDir} with ${process.env.AB_OTHER_NODE_FLAGS}` : ""}`);
   for (const scenario of scenarios) {
     const estimate = new Map<BenchServer, number>();
     for (let w = 0; w < WARM_UP; w++) for (const { server } of servers) estimate.set(server, (await scenario.measure(server, estimate.get(server))).rps);
@@ -97,5 +111,6 @@ try {
   }
 } finally {
   await Promise.all(servers.map(({ server }) => server.stop()));
+  for (const database of databases) await database?.drop();
   rmSync(dir, { recursive: true, force: true });
 }

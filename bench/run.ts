@@ -13,12 +13,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { generateSecret } from 'otplib';
 import { cannon, type Measure } from './cannon.ts';
 import { pinSelf, runScript, SERVER_CPU, startServer, type BenchServer } from './child.ts';
 import { runLogins } from './login.ts';
 import { tokenScenarios } from './token-scenarios.ts';
+import { PG_URL, postgresDatabase } from './postgres.ts';
 import { BENCH_CLIENT, FIRST_PARTY_CLIENT } from './servers/client.ts';
 
 type Row = {
@@ -65,7 +65,6 @@ const DB_ONLY = process.env.BENCH_DB;
 /** The Node flags and allocator setting `npm start` uses; every server gets them, so the comparison is like for like. */
 const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
 process.env.MALLOC_ARENA_MAX = '1';
-const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const started = Date.now();
 const log = (line: string) => console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${line}`);
@@ -74,29 +73,6 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-/** A fresh database for stepgate on PostgreSQL, or undefined when none is reachable. */
-async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const name = `stepgate_bench_${randomBytes(4).toString('hex')}`;
-  try {
-    await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
-  } catch {
-    return undefined;
-  }
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  return { url: url.href, drop: () => withAdmin(async (c) => { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); }) };
-}
 
 const scenarios = tokenScenarios(ROUND_SECONDS);
 

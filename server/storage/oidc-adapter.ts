@@ -149,7 +149,15 @@ function batchedWrites(db: Database) {
   // SQLite runs its statements in order on one connection (server/storage/statements.ts):
   // written now, the row is seen by the request's next statement; PostgreSQL's pool may
   // run that one on another connection first, so it waits until the row is written.
-  const deferred = (written: Promise<void>, model?: string) => deferWrite('oidc_payloads', written, () => {
+  const deferred = (written: Promise<void>, model?: string) => deferWrite('oidc_payloads', written, (end) => {
+    // PostgreSQL, at the request's end: its rows go with the turn's, in one statement with
+    // those of the other requests of that turn (a round trip each cost more than the wait
+    // for the turn's end), unless it removes a row: a removal no save takes up is held
+    // past its turn (not written until a request needs it).
+    if (end && db.dialect === 'postgres' && turn) {
+      const request = currentRequest();
+      if (![...held, ...turn.removals].some((r) => r.request === request)) return written;
+    }
     flush(true);
     return db.dialect === 'postgres' ? written : undefined;
   }, model === undefined ? undefined : sees(model));

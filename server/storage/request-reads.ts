@@ -14,7 +14,7 @@ export type Sees = (sql: string, values: Record<string, unknown>) => boolean;
 type Scope = {
   reads: Map<string, Read>; commits: Promise<void>[]; began: number;
   /** writes this request was told were done before they were made (`deferWrite`), and how to make them now */
-  deferred?: { table: string; written: Promise<void>; now(): Promise<void> | undefined; sees?: Sees }[];
+  deferred?: { table: string; written: Promise<void>; now(end: boolean): Promise<void> | undefined; sees?: Sees }[];
 };
 const store = new AsyncLocalStorage<Scope>();
 
@@ -29,7 +29,7 @@ export async function scopeRequest(_ctx: unknown, next: Next): Promise<void> {
     await store.run(scope, next);
   } finally {
     // writes still held back for a later statement of the request are made now
-    if (scope.deferred?.length) await store.run(scope, () => deferredWrites());
+    if (scope.deferred?.length) await store.run(scope, () => deferredWrites(undefined, {}, true));
   }
   while (scope.commits.length) await scope.commits.shift();
 }
@@ -50,11 +50,12 @@ export function answerAfterCommit(): ((commit: Promise<void>) => void) | undefin
  * Within a request: `written` is a write to `table` the caller is told is done before it
  * is made (it is made with others later, at the latest by `now()`, which returns what a
  * later statement must wait for, if anything). The request's next statement naming that
- * table that `sees` its rows (`deferredWrites`) and its end make it now; its answer waits
+ * table that `sees` its rows (`deferredWrites`) and its end make it now (at the end, `now`
+ * is told so: it may leave the write to others' that are under way); its answer waits
  * for it, and fails if it does. False outside a request, where the caller must wait for it
  * itself.
  */
-export function deferWrite(table: string, written: Promise<void>, now: () => Promise<void> | undefined, sees?: Sees): boolean {
+export function deferWrite(table: string, written: Promise<void>, now: (end: boolean) => Promise<void> | undefined, sees?: Sees): boolean {
   const scope = store.getStore();
   if (!scope) return false;
   (scope.deferred ??= []).push({ table, written, now, sees });
@@ -66,11 +67,11 @@ export function deferWrite(table: string, written: Promise<void>, now: () => Pro
 
 /**
  * The writes this request deferred to a table that `sql` names (every table when `sql` is
- * undefined: the request's end), made now: the statement waits for them first. Writes to
- * other tables, and those that say the statement cannot see their rows (`sees`), stay
- * deferred, to be written with other requests' later.
+ * undefined), made now: the statement waits for them first. Writes to other tables, and
+ * those that say the statement cannot see their rows (`sees`), stay deferred, to be
+ * written with other requests' later. `end`: the request is done.
  */
-export function deferredWrites(sql?: string, values: Record<string, unknown> = {}): Promise<unknown> | undefined {
+export function deferredWrites(sql?: string, values: Record<string, unknown> = {}, end = false): Promise<unknown> | undefined {
   const deferred = store.getStore()?.deferred;
   if (!deferred?.length) return undefined;
   const due = deferred.filter((w) => sql === undefined || (sql.includes(w.table) && (!w.sees || w.sees(sql, values))));
@@ -78,7 +79,7 @@ export function deferredWrites(sql?: string, values: Record<string, unknown> = {
   const waits: Promise<void>[] = [];
   for (const w of due) {
     deferred.splice(deferred.indexOf(w), 1);
-    const wait = w.now();
+    const wait = w.now(end);
     if (wait) waits.push(wait);
   }
   return waits.length ? Promise.all(waits) : undefined;

@@ -64,6 +64,26 @@ describe('oidc-provider rows saved within a request', () => {
     assert.equal(await model('RefreshToken').find('rt-3'), undefined);
   });
 
+  // A request's end writes its rows at once on SQLite (a statement there is a few
+  // microseconds on this process's connection); on PostgreSQL, where each is a round trip,
+  // the rows of the requests answered in one event-loop turn share one statement.
+  it('of requests answered in one turn: one statement on PostgreSQL, one per request on SQLite, each stored when its request answers', async () => {
+    const before = statementCount();
+    const request = (id: string) => scopeRequest({}, async () => {
+      await model('AccessToken').upsert(id, payload('AccessToken', { accountId: 'u-turn' }), 600);
+    });
+    const first = request('at-turn-1');
+    // the first request has ended (its answer waits only for its row) before the second saves
+    for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => queueMicrotask(resolve));
+    const second = request('at-turn-2');
+    await first;
+    const statements = statementCount() - before;
+    assert.equal((await model('AccessToken').find('at-turn-1'))?.kind, 'AccessToken', 'stored when the first answers');
+    await second;
+    assert.equal((await model('AccessToken').find('at-turn-2'))?.kind, 'AccessToken');
+    assert.equal(statements, onPostgres ? 1 : 2);
+  });
+
   it('outside a request, a save is done only once written', async () => {
     await model('AccessToken').upsert('at-4', payload('AccessToken'), 600);
     const [row] = await services.db.select<{ n: number }>("SELECT count(*) AS n FROM oidc_payloads WHERE model = 'AccessToken' AND account_id = :a", { a: 'u1' });
