@@ -68,7 +68,8 @@ export class SigningKeys {
 
   /**
    * First start: a key for every algorithm that has none. Processes started together take
-   * turns (a write lock on SQLite, which every transaction takes as it begins; an advisory lock on PostgreSQL), so they share one set.
+   * turns (on SQLite the write lock, which every transaction takes as it begins; on
+   * PostgreSQL an advisory lock), so they share one set.
    */
   async ensure(): Promise<void> {
     const postgres = this.#db.dialect === 'postgres';
