@@ -6,6 +6,7 @@ import { QueryTypes, Sequelize, Transaction, type TransactionOptions } from 'seq
 import { migrate } from './migrate.ts';
 import { deferredWrites, forgetReads, lookedSinceRequestBegan, ownWritesCommitted } from './request-reads.ts';
 import { openStatements } from './statements.ts';
+import * as sqliteDriver from './sqlite-driver.ts';
 import { TableCaches, type TableCache } from './table-caches.ts';
 
 // Our BIGINT columns hold epoch times, well inside Number's exact range.
@@ -110,13 +111,20 @@ export async function openDatabase(url: string): Promise<Database> {
     const storage = url.slice('sqlite:'.length);
     if (storage !== ':memory:') mkdirSync(dirname(storage), { recursive: true });
     dialect = 'sqlite';
-    // A transaction takes the write lock when it begins (waiting for it as busy_timeout
-    // says): one that began by reading and then wrote after another connection's commit
-    // would fail at once with SQLITE_BUSY, as its snapshot is stale, whatever the busy
-    // timeout (seen as `stepgate user disable` failing while the broker wrote).
-    sequelize = new Sequelize({ dialect, storage, logging: false, pool: { max: 1 }, retry: { max: 10 }, transactionType: Transaction.TYPES.IMMEDIATE });
+    // On node:sqlite, as the hot path (server/storage/sqlite-driver.ts): one copy of SQLite
+    // in the process, whose locks keep all its connections apart; a locked statement is
+    // tried again from a timer for up to 5 s, never waited for inside SQLite, so Sequelize
+    // retries nothing itself (its own retry, set to `{ max: 10 }`, tried every failed
+    // statement ten times, a unique violation included, over 1.4 s).
+    // A transaction takes the write lock when it begins: one that began by reading and then
+    // wrote after another connection's commit would fail at once with SQLITE_BUSY, as its
+    // snapshot is stale, whatever the wait (seen as `stepgate user disable` failing while
+    // the broker wrote).
+    sequelize = new Sequelize({
+      dialect, storage, dialectModule: sqliteDriver, logging: false, pool: { max: 1 }, retry: { max: 1 },
+      transactionType: Transaction.TYPES.IMMEDIATE,
+    });
     await sequelize.query('PRAGMA journal_mode=WAL');
-    await sequelize.query('PRAGMA busy_timeout=5000');
     await sequelize.query('PRAGMA synchronous=NORMAL');
   } else {
     dialect = 'postgres';
@@ -135,26 +143,6 @@ export async function openDatabase(url: string): Promise<Database> {
   }
 
   const statements = openStatements(url);
-  const turns = statements?.sequelizeTurns;
-  if (turns) {
-    // Every Sequelize statement outside a transaction is a span of its own; a transaction's
-    // statements run within the transaction's span (`transaction` below).
-    const SPAN = Symbol('span');
-    sequelize.addHook('beforeQuery', async (options: { transaction?: unknown }, query: object) => {
-      if (!options.transaction) {
-        await turns.beginSpan();
-        (query as { [SPAN]?: boolean })[SPAN] = true;
-      }
-      turns.statementStarts();
-      (query as { [SPAN]?: boolean })[SPAN] ??= false;
-    });
-    sequelize.addHook('afterQuery', (_options: unknown, query: object) => {
-      const span = (query as { [SPAN]?: boolean })[SPAN];
-      if (span === undefined) return; // its beforeQuery did not get as far
-      turns.statementEnds();
-      if (span) turns.endSpan();
-    });
-  }
   let lastVersion = statements?.dataVersion?.();
   // Another process's commit that a request follows (made before the request was sent)
   // is seen by any look made after the request began, by this request or another: the
@@ -269,13 +257,7 @@ export async function openDatabase(url: string): Promise<Database> {
     async transaction<T>(work: (transaction: Transaction) => Promise<T>, options: TransactionOptions = {}) {
       await ownWritesCommitted();
       for (const { flush } of flushers) await flush('');
-      if (!turns) return sequelize.transaction(options, work);
-      await turns.beginSpan();
-      try {
-        return await sequelize.transaction(options, work);
-      } finally {
-        turns.endSpan();
-      }
+      return sequelize.transaction(options, work);
     },
     async close() {
       for (const { flush } of flushers) await flush('');

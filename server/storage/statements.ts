@@ -1,7 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import { resolve } from 'node:path';
 import pg from 'pg';
 import { answerAfterCommit } from './request-reads.ts';
+import { lockWanted } from './sqlite-driver.ts';
 
 /**
  * The hot path of `Database.change` / `Database.select`: prepared statements straight on
@@ -9,9 +9,9 @@ import { answerAfterCommit } from './request-reads.ts';
  * 384 µs through Sequelize, 4 µs here; PostgreSQL 706 µs, 339 µs here). Sequelize
  * still runs the migrations, the query-interface helpers and anything in a transaction.
  *
- * SQLite uses Node's synchronous driver on a second connection to the same WAL-mode file
- * (see sqliteStatements for group commit and how it never blocks the event loop on a
- * lock). Inside a transaction, pass it to every statement: those go through Sequelize on
+ * SQLite uses Node's synchronous driver on a connection of its own to the same WAL-mode
+ * file (see sqliteStatements for group commit and how it never blocks the event loop on a
+ * lock); Sequelize's connections use the same driver (server/storage/sqlite-driver.ts). Inside a transaction, pass it to every statement: those go through Sequelize on
  * the transaction's own connection.
  */
 export type Statements = {
@@ -19,8 +19,6 @@ export type Statements = {
   /** SQLite: changes whenever another connection (or process) commits (PRAGMA data_version) */
   dataVersion?(): number;
   select<T extends object>(sql: string, values: Record<string, unknown>): Promise<T[]>;
-  /** SQLite: Sequelize's statements and transactions take turns with this connection (SequelizeTurns) */
-  sequelizeTurns?: SequelizeTurns;
   close(): Promise<void>;
 };
 
@@ -87,8 +85,6 @@ const SQLITE_BUSY = 5;
 const plain = (rows: unknown[]) => rows.map((row) => ({ ...(row as object) }));
 /** How long a statement waits for another connection's write lock before it fails (as busy_timeout did). */
 const BUSY_DEADLINE_MS = 5000;
-/** What a write that waited too long for Sequelize's turn to end fails with: a busy database, as SQLite would say. */
-const sequelizesTurn = () => Object.assign(new Error('database is locked (by a transaction of this process on another connection)'), { errcode: SQLITE_BUSY });
 const isBusy = (err: unknown) => (err as { errcode?: number }).errcode !== undefined && ((err as { errcode: number }).errcode & 0xff) === SQLITE_BUSY;
 
 type Waiter = {
@@ -99,75 +95,6 @@ type Waiter = {
 
 /** INSERT ... RETURNING and the like come through `select` but write: they join the write queue. */
 const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
-
-/**
- * Sequelize (admin changes, transactions, new users) reaches the same SQLite file through
- * another copy of SQLite, the sqlite3 package's, in this same process. SQLite's locks are
- * POSIX advisory locks, and those never conflict within one process: the two copies do not
- * exclude each other at all. Measured: while this connection held BEGIN IMMEDIATE, an
- * INSERT through sqlite3 "succeeded" and was gone after this connection's COMMIT, and the
- * other way round (both copies wrote the same WAL frames). So they take turns here:
- * - a Sequelize transaction, or a Sequelize statement outside one, is a *span*: it begins
- *   once this connection's open transaction has committed, and while any span is under way
- *   this connection begins no transaction (its writes wait, as for a busy lock, up to 5 s);
- * - while a Sequelize statement is executing, this connection's reads wait for it (a
- *   checkpoint by the other copy cannot see this connection's readers).
- * The turns are the file's, not one Database's: a process may open the same file twice
- * (the CLI run in-process by the tests beside a broker), and a Sequelize transaction of one
- * must hold back the hot path of both (without that, every read-then-write transaction of
- * the second failed with SQLITE_BUSY while the first wrote: test/unit/sqlite-two-libraries).
- * (Other processes are excluded by the locks as SQLite intends.)
- */
-export type SequelizeTurns = {
-  /** waits for this connection's open transaction to commit, then holds its writes back until `endSpan` */
-  beginSpan(): Promise<void>;
-  endSpan(): void;
-  /** a Sequelize statement starts / has ended executing */
-  statementStarts(): void;
-  statementEnds(): void;
-};
-
-/** What the turns of one file know of one hot-path connection on it. */
-type HotConnection = {
-  /** the COMMIT of its open transaction, if one is open */
-  open(): Promise<void> | undefined;
-  /** runs its waiting writes, if the file's turns let it */
-  drain(): void;
-};
-/** Sequelize's spans under way or waiting on one file, its statements executing, and the hot-path connections this process has open on it. */
-type FileTurns = { spans: number; executing: number; executed?: PromiseWithResolvers<void>; connections: Set<HotConnection> };
-const turnsByFile = new Map<string, FileTurns>();
-
-function fileTurns(file: string): { shared: FileTurns; turns: SequelizeTurns } {
-  const key = resolve(file);
-  const shared: FileTurns = turnsByFile.get(key) ?? { spans: 0, executing: 0, connections: new Set() };
-  turnsByFile.set(key, shared);
-  const turns: SequelizeTurns = {
-    async beginSpan() {
-      shared.spans++;
-      for (;;) {
-        const open = [...shared.connections].map((c) => c.open()).filter((p) => p !== undefined);
-        if (!open.length) return;
-        await Promise.all(open.map((p) => p.catch(() => {})));
-      }
-    },
-    endSpan() {
-      shared.spans--;
-      if (shared.spans === 0) for (const c of shared.connections) c.drain();
-    },
-    statementStarts() {
-      shared.executing++;
-    },
-    statementEnds() {
-      shared.executing--;
-      if (shared.executing > 0 || !shared.executed) return;
-      const waiting = shared.executed;
-      shared.executed = undefined;
-      waiting.resolve();
-    },
-  };
-  return { shared, turns };
-}
 
 /**
  * SQLite through Node's synchronous driver (`node:sqlite`): a statement costs a few
@@ -184,8 +111,9 @@ function fileTurns(file: string): { shared: FileTurns; turns: SequelizeTurns } {
  *
  * The hazard of a synchronous driver: a statement that waits for the write lock blocks
  * the event loop, and if the lock is held by a transaction of this same process on
- * another connection (Sequelize, for admin changes and just-in-time provisioning), that
- * transaction can never finish. So this connection never waits inside SQLite (busy
+ * another connection (Sequelize's, for admin changes and just-in-time provisioning: also
+ * node:sqlite, server/storage/sqlite-driver.ts), that transaction can never finish. So
+ * this connection never waits inside SQLite (busy
  * timeout 0): when the lock is taken it gets SQLITE_BUSY at once, and the writes queue
  * and retry from a timer, letting the event loop run whoever holds the lock, for up to
  * 5 s as the busy timeout did. Reads (WAL: they never take the write lock) that meet
@@ -234,7 +162,6 @@ function sqliteStatements(file: string): Statements {
   const queue: Waiter[] = [];
   let retry: NodeJS.Timeout | undefined;
   let backoff = 1;
-  const { shared, turns: sequelizeTurns } = fileTurns(file);
 
   const commit = () => {
     const done = committing!;
@@ -259,7 +186,8 @@ function sqliteStatements(file: string): Statements {
     if (!queue.length || retry) return;
     if (!committing) {
       try {
-        if (shared.spans > 0) throw sequelizesTurn();
+        // a Sequelize statement of this process waiting for the lock goes first (as for a lock taken)
+        if (lockWanted()) throw Object.assign(new Error('database is locked (a statement of this process on another connection waits for it)'), { errcode: SQLITE_BUSY });
         db.exec('BEGIN IMMEDIATE');
       } catch (err) {
         if (!isBusy(err)) {
@@ -300,7 +228,6 @@ function sqliteStatements(file: string): Statements {
   };
 
   const read = <T>(sql: string, values: Record<string, unknown>, since = Date.now()): Promise<T[]> => {
-    if (shared.executing > 0) return (shared.executed ??= Promise.withResolvers<void>()).promise.then(() => read<T>(sql, values, since));
     try {
       const { statement, params } = prepare(sql, values);
       return Promise.resolve(plain(statement.all(...params)) as T[]);
@@ -315,25 +242,20 @@ function sqliteStatements(file: string): Statements {
     drain();
   });
 
-  const connection: HotConnection = { open: () => committed?.promise, drain };
-  shared.connections.add(connection);
-
   const dataVersion = db.prepare('PRAGMA data_version');
   return {
-    sequelizeTurns,
     change: (sql, values) => write<number>(sql, values, false),
     dataVersion: () => Number((dataVersion.get() as { data_version: number }).data_version),
     select<T extends object>(sql: string, values: Record<string, unknown>) {
       if (hasNul(values)) return Promise.resolve([]);
-      // A read waits behind writes still queued (the write lock was busy), so that it
-      // sees every write made before it; not behind those held for a Sequelize span,
-      // which may itself be waiting for this read.
-      return READ_ONLY.test(sql) && (!queue.length || shared.spans > 0) ? read<T>(sql, values) : write<T[]>(sql, values, true);
+      // A read never waits behind writes queued while another connection holds the write
+      // lock: that may be a transaction of this process waiting for this very read. Such
+      // writes have not run, and whoever made them is still waiting to be told (a request
+      // waits for its writes before its next statement: server/storage/request-reads.ts).
+      return READ_ONLY.test(sql) ? read<T>(sql, values) : write<T[]>(sql, values, true);
     },
     async close() {
       while (committing || queue.length) await new Promise((resolve) => setTimeout(resolve, 5));
-      shared.connections.delete(connection);
-      if (shared.connections.size === 0 && shared.spans === 0) turnsByFile.delete(resolve(file));
       db.close();
     },
   };

@@ -12,6 +12,7 @@ import { Credentials, RECOVERY_CODE_COUNT } from '../../server/storage/credentia
 import { Keyring } from '../../server/security/keyring.ts';
 import { Users } from '../../server/storage/users.ts';
 import { dropDatabase, testDatabaseUrl } from '../support/server.ts';
+import * as sqliteDriver from '../../server/storage/sqlite-driver.ts';
 
 /**
  * The credentials table on SQLite and PostgreSQL: TOTP secrets stored before it existed
@@ -30,7 +31,7 @@ describe('credentials storage', function () {
     url = await testDatabaseUrl(mkdtempSync(join(tmpdir(), 'stepgate-credentials-')));
     // The schema as it was before 0012-factors, with a user enrolled in TOTP the old way.
     const sequelize = url.startsWith('sqlite:')
-      ? new Sequelize({ dialect: 'sqlite', storage: url.slice('sqlite:'.length), logging: false })
+      ? new Sequelize({ dialect: 'sqlite', storage: url.slice('sqlite:'.length), dialectModule: sqliteDriver, logging: false })
       : new Sequelize(url, { dialect: 'postgres', logging: false });
     const before = migrations.slice(0, migrations.findIndex((m) => m.name === '0012-factors'));
     await migrate(sequelize, before);
