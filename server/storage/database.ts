@@ -143,6 +143,10 @@ export async function openDatabase(url: string): Promise<Database> {
   }
 
   const statements = openStatements(url);
+  // What Sequelize's connections commit (a transaction, a new user) is seen by the hot
+  // path's next read, even in the same event-loop turn (server/storage/statements.ts).
+  const endSnapshot = statements?.endSnapshot;
+  if (endSnapshot) sequelize.addHook('afterQuery', () => endSnapshot());
   let lastVersion = statements?.dataVersion?.();
   // Another process's commit that a request follows (made before the request was sent)
   // is seen by any look made after the request began, by this request or another: the
