@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from './database.ts';
-import { currentRequest, deferWrite, forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
+import { currentRequest, deferWrite, deferredWrites, forgetReads, outsideRequests, readOnce, remember } from './request-reads.ts';
+import { turnBatches } from './turn-batches.ts';
 import type { Clients, ClientRecord } from './clients.ts';
 import type { Keyring } from '../security/keyring.ts';
 import digest from '../security/digest.ts';
@@ -229,6 +230,62 @@ type WithGrant = PayloadRow & { grant_row_id: string | null; grant_payload: stri
 const GRANT_JOIN = `LEFT JOIN oidc_payloads g ON g.model = 'Grant' AND g.grant_id = p.grant_id`;
 const GRANT_COLUMNS = 'g.id AS grant_row_id, g.payload AS grant_payload, g.expires_at AS grant_expires_at';
 
+/** The models read by id with their grant (GRANT_JOIN): codes and tokens. */
+const WITH_GRANT = new Set(['AuthorizationCode', ...TOKEN_MODELS]);
+/** PostgreSQL: the lookups by id of n codes or tokens (LOOKUPS[n - 1]) and the claims of n single-use rows (CLAIMS[n - 1]), each one statement. */
+const LOOKUPS = Array.from({ length: BATCH }, (_, i) => `SELECT p.id, p.model, p.payload, p.consumed_at, p.expires_at, ${GRANT_COLUMNS}
+  FROM oidc_payloads p ${GRANT_JOIN}
+  WHERE p.model IN ('AuthorizationCode', 'AccessToken', 'ClientCredentials', 'RefreshToken')
+    AND p.id IN (${Array.from({ length: i + 1 }, (_, n) => `:id${n}`).join(', ')})`);
+const CONSUME = 'UPDATE oidc_payloads SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL';
+const CLAIMS = Array.from({ length: BATCH }, (_, i) => `UPDATE oidc_payloads SET consumed_at = :now
+  WHERE consumed_at IS NULL AND (model, id) IN (${Array.from({ length: i + 1 }, (_, n) => `(:model${n}, :id${n})`).join(', ')})
+  RETURNING model, id`);
+
+/**
+ * PostgreSQL: the lookups of codes and tokens by id and the consumes of single-use ones made
+ * in one event-loop turn, by all requests, are one statement each (server/storage/turn-batches.ts):
+ * a code redemption or refresh is a lookup, a consume and the new tokens' insert (written by
+ * turn already, batchedWrites), three round trips one after another; the requests read from
+ * the network together now share them. A consume is still single-use under concurrency:
+ * the UPDATE claims each row at most once, and of two claims of one row in one turn only
+ * the first is sent (the other lost the race, as it would have to a statement of its own).
+ * Within a request, its own writes that such a statement would see are made first, as
+ * before any statement (request-reads.ts, deferredWrites). SQLite runs each statement at
+ * once on the process's own connection, where batching paid nothing.
+ */
+function postgresTurnBatches(db: Database) {
+  const lookup = turnBatches<string, (WithGrant & { id: string; model: string })[]>(BATCH, [], 'shared', async (ids) => {
+    const rows = await db.select<WithGrant & { id: string; model: string }>(LOOKUPS[ids.length - 1]!, Object.fromEntries(ids.map((id, n) => [`id${n}`, id])));
+    const byId = new Map<string, (WithGrant & { id: string; model: string })[]>();
+    for (const row of rows) byId.set(row.id, [...(byId.get(row.id) ?? []), row]);
+    return byId;
+  });
+  const claim = turnBatches<string, number>(BATCH, 0, 'missing', async (keys) => {
+    const values: Record<string, unknown> = { now: epoch() };
+    keys.forEach((key, n) => {
+      const [model, id] = key.split(' ');
+      values[`model${n}`] = model;
+      values[`id${n}`] = id;
+    });
+    const rows = await db.select<{ model: string; id: string }>(CLAIMS[keys.length - 1]!, values);
+    return new Map(rows.map((row) => [`${row.model} ${row.id}`, 1]));
+  });
+  return {
+    async lookup(id: string) {
+      const due = deferredWrites(LOOKUPS[0]!, { id0: id });
+      if (due) await due;
+      return lookup(id);
+    },
+    /** 1 when this call consumed the row, 0 when it was consumed already (or is gone) */
+    async consume(model: string, id: string) {
+      const due = deferredWrites(CONSUME, { model, id });
+      if (due) await due;
+      return claim(`${model} ${id}`);
+    },
+  };
+}
+
 /**
  * A login's requests read the same Interaction and Session several times (our routes'
  * interactionDetails, the rotation's two copies, interactionResult, oidc-provider's own
@@ -340,6 +397,7 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
   }
 
   const writes = batchedWrites(db);
+  const batches = db.dialect === 'postgres' ? postgresTurnBatches(db) : undefined;
 
   class SqlAdapter implements Adapter {
     readonly #model: string;
@@ -382,7 +440,9 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
 
     /** `interactionUid`: the interaction's own id, when finding one by id (its login's state is read with it) */
     async #findWhere(column: 'id' | 'uid' | 'user_code', value: string, interactionUid?: string): Promise<AdapterPayload | undefined> {
-      const read = () => (column === 'id' && TOKEN_MODELS.has(this.#model)
+      const read = () => (column === 'id' && batches && WITH_GRANT.has(this.#model)
+        ? batches.lookup(value).then((rows) => rows.filter((r) => r.model === this.#model))
+        : column === 'id' && TOKEN_MODELS.has(this.#model)
         ? tokenRows(value).then((rows) => rows.filter((r) => r.model === this.#model))
         : column === 'id' && this.#model === 'AuthorizationCode' ? db.select<WithGrant>(
           `SELECT p.payload, p.consumed_at, p.expires_at, ${GRANT_COLUMNS} FROM oidc_payloads p ${GRANT_JOIN}
@@ -423,9 +483,9 @@ export function createAdapter(db: Database, keyring: Keyring, clients: Clients) 
 
     async consume(id: string) {
       this.#forget();
-      const changed = await db.change(
-        'UPDATE oidc_payloads SET consumed_at = :now WHERE model = :model AND id = :id AND consumed_at IS NULL',
-        { now: epoch(), model: this.#model, id: digest(id) });
+      const changed = batches
+        ? await batches.consume(this.#model, digest(id))
+        : await db.change(CONSUME, { now: epoch(), model: this.#model, id: digest(id) });
       if (changed === 0 && SINGLE_USE.has(this.#model)) {
         // Lost a race against another redemption of the same code or token: as after any
         // replay, everything issued from that grant is revoked (RFC 6749 section 4.1.2).
