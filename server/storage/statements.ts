@@ -11,8 +11,9 @@ import { lockWanted } from './sqlite-driver.ts';
  *
  * SQLite uses Node's synchronous driver on a connection of its own to the same WAL-mode
  * file (see sqliteStatements for group commit and how it never blocks the event loop on a
- * lock); Sequelize's connections use the same driver (server/storage/sqlite-driver.ts). Inside a transaction, pass it to every statement: those go through Sequelize on
- * the transaction's own connection.
+ * lock); Sequelize's connections use the same driver (server/storage/sqlite-driver.ts).
+ * Inside a transaction, pass it to every statement: those go through Sequelize on the
+ * transaction's own connection.
  */
 export type Statements = {
   change(sql: string, values: Record<string, unknown>): Promise<number>;
@@ -133,10 +134,11 @@ const READ_ONLY = /^\s*(\/\*.*?\*\/\s*)*(SELECT|PRAGMA)\b/is;
  * the event loop, and if the lock is held by a transaction of this same process on
  * another connection (Sequelize's, for admin changes and just-in-time provisioning: also
  * node:sqlite, server/storage/sqlite-driver.ts), that transaction can never finish. So
- * this connection never waits inside SQLite (busy
- * timeout 0): when the lock is taken it gets SQLITE_BUSY at once, and the writes queue
- * and retry from a timer, letting the event loop run whoever holds the lock, for up to
- * 5 s as the busy timeout did. Reads (WAL: they never take the write lock) that meet
+ * this connection never waits inside SQLite (busy timeout 0): when the lock is taken it
+ * gets SQLITE_BUSY at once, and the writes queue and retry from a timer, letting the
+ * event loop run whoever holds the lock, for up to 5 s as the busy timeout did (and while
+ * a statement of Sequelize's waits so, this connection begins no transaction: lockWanted).
+ * Reads (WAL: they never take the write lock) that meet
  * SQLITE_BUSY in a rare WAL recovery retry the same way. Reads run on this connection, so
  * a read in the same turn as a write sees that write before it is committed; nobody is
  * told a write happened before its COMMIT.
@@ -265,7 +267,13 @@ function sqliteStatements(file: string): Statements {
     if (snapshotAt === undefined) return;
     snapshotAt = undefined;
     // (a write transaction begun meanwhile has taken it over: drain ended it first)
-    if (!committing) db.exec('COMMIT');
+    if (committing || !db.isTransaction) return;
+    try {
+      db.exec('COMMIT');
+    } catch {
+      // ending a read changes nothing; it must not be left open (it runs from a timer too)
+      if (db.isTransaction) db.exec('ROLLBACK');
+    }
   };
   /** Ends the open snapshot when it is older than the request under way (or there is none). */
   const endStaleSnapshot = () => {
