@@ -341,8 +341,9 @@ export function clientMetadata(client: ClientRecord): AdapterPayload {
  */
 export function createAdapter(db: Database, keyring: Keyring, clients: Clients) {
   /**
-   * Token lookups by stored id made in one synchronous burst (introspection's Promise.all)
-   * share the statement; a later lookup, even while that one is in flight, reads afresh.
+   * SQLite: token lookups by stored id made in one synchronous burst (introspection's
+   * Promise.all) share the statement; a later lookup, even while that one is in flight,
+   * reads afresh. (PostgreSQL shares them by turn: postgresTurnBatches.)
    */
   const tokenLookups = new Map<string, Promise<WithGrant[]>>();
   const tokenRows = (id: string) => {
