@@ -1,18 +1,57 @@
 import pino from 'pino';
 
+/** What each logger of createLogger still holds back: written synchronously when the process exits, however it exits. */
+const held = new Set<() => void>();
+process.on('exit', () => {
+  for (const write of held) write();
+});
+
+/** Held-back request lines beyond this many characters are written at once. */
+const HELD_MAX = 64 * 1024;
+
 /**
  * Structured JSON logs. Authorization headers, cookies and form bodies are never logged.
- * Lines are written synchronously: one line per request, each sent through the libuv
- * threadpool (pino's asynchronous default), cost more CPU than the write itself and
- * queued behind argon2 hashes in that pool.
+ * Lines are written synchronously (one line per request, each sent through the libuv
+ * threadpool, pino's asynchronous default, cost more CPU than the write itself and queued
+ * behind argon2 hashes in that pool), to standard output unless `dest` says otherwise.
+ *
+ * The request lines of one event-loop turn are written together, by one system call at
+ * the end of the turn: each line's own write was 11–13 µs of an introspection request's
+ * 250 (timed in the server; a system call costs 5–7 µs on this kind of virtual machine).
+ * Any other line writes them first, so lines stay in order. They are written when the
+ * process exits (an uncaught exception or `process.exit` included); only a process killed
+ * outright loses them, at most one turn's.
  */
-export function createLogger(level: string): Logger {
-  const destination = pino.destination({ dest: 1, sync: true });
+export function createLogger(level: string, dest: number | string = 1): Logger {
+  const destination = pino.destination({ dest, sync: true });
+  let lines = '';
+  const writeHeld = () => {
+    if (!lines) return;
+    const out = lines;
+    lines = '';
+    held.delete(writeHeld);
+    destination.write(out);
+  };
+  const inOrder = {
+    write(line: string) {
+      writeHeld();
+      return destination.write(line);
+    },
+    flush(cb?: (err?: Error) => void) {
+      writeHeld();
+      destination.flush(cb);
+    },
+  };
   const base = { service: 'stepgate' };
-  const logger = pino({ level, base, redact: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.secret', '*.client_secret'] }, destination);
+  const logger = pino({ level, base, redact: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.secret', '*.client_secret'] }, inOrder as unknown as pino.DestinationStream);
   requestLines.set(logger, (line) => {
     if (!logger.isLevelEnabled('info')) return;
-    destination.write(`{"level":30,"time":${Date.now()},"service":"stepgate","reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"path":${JSON.stringify(line.path)},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`);
+    if (!lines) {
+      held.add(writeHeld);
+      setImmediate(writeHeld);
+    }
+    lines += `{"level":30,"time":${Date.now()},"service":"stepgate","reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"path":${JSON.stringify(line.path)},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`;
+    if (lines.length > HELD_MAX) writeHeld();
   });
   return logger;
 }
