@@ -11,9 +11,9 @@ const HELD_MAX = 64 * 1024;
 
 /**
  * Structured JSON logs. Authorization headers, cookies and form bodies are never logged.
- * Lines are written synchronously (one line per request, each sent through the libuv
- * threadpool, pino's asynchronous default, cost more CPU than the write itself and queued
- * behind argon2 hashes in that pool), to standard output unless `dest` says otherwise.
+ * Lines are written synchronously, to standard output unless `dest` says otherwise: sent
+ * through the libuv threadpool (pino's asynchronous default), each line cost more CPU than
+ * the write itself and queued behind argon2 hashes in that pool.
  *
  * The request lines of one event-loop turn are written together, by one system call at
  * the end of the turn: each line's own write was 11–13 µs of an introspection request's
