@@ -1,6 +1,6 @@
 import pino from 'pino';
 
-/** What each logger of createLogger still holds back: written synchronously when the process exits, however it exits. */
+/** What each logger of createLogger still holds back: written synchronously when the process exits through Node (`process.exit`, an uncaught exception, the end of the event loop). */
 const held = new Set<() => void>();
 process.on('exit', () => {
   for (const write of held) write();
